@@ -1,0 +1,55 @@
+// Suite configs (schema convbp.config/1, docs/config.md): layer shapes plus run settings.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "problem.h"
+
+namespace convbp {
+
+// A config that cannot be used. The message names the file, the JSON path and what was
+// expected: "configs/x.json: layers[3].stride: expected an integer >= 1 or [h, w], got "a"".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct TimingSettings {
+  int warmup = 1;                   // untimed runs before timing
+  int reps = 5;                     // Google Benchmark repetitions; the median is the figure
+  double max_seconds_per_case = 3;  // timing budget per result; a single run over it = timeout
+  double min_rep_seconds = 0.02;    // fast cases loop inside a repetition until this long
+};
+
+struct Layer {
+  std::string name;
+  ConvProblem problem;
+  int count = 1;  // occurrences in the network
+};
+
+struct Suite {
+  std::string name;
+  std::string source;  // where the shapes come from
+  std::string file;    // path it was loaded from, or "<built-in default>"
+  std::vector<Pass> passes{Pass::data, Pass::weights};
+  std::vector<std::string> impls{"*"};  // glob patterns over implementation names
+  TimingSettings timing;
+  std::vector<Layer> layers;
+};
+
+// Parses a suite document; `file` only labels error messages.
+Suite parse_suite(const nlohmann::json& doc, const std::string& file);
+// Reads and parses a file (ConfigError on a missing file or malformed JSON).
+Suite load_suite(const std::string& path);
+// Resolves a suite argument: an existing path, or a name under configs/ ("resnet50").
+Suite load_suite_argument(const std::string& argument);
+// The built-in default suite (configs/default.json, compiled in).
+Suite default_suite();
+
+// Shell-style glob over implementation names: '*' any run, '?' one character.
+bool glob_match(std::string_view pattern, std::string_view name);
+
+}  // namespace convbp

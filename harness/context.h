@@ -1,0 +1,22 @@
+// What a report was measured on: machine, libraries, build. Also the machine fingerprint.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+namespace convbp {
+
+// Context of a run with `threads` threads. Measures the AVX2 FMA peak (about 0.1 s).
+nlohmann::json run_context(int threads);
+
+// The CPU's model name and the SIMD extensions that matter here (avx2, fma, avx512f, ...).
+std::string cpu_model();
+std::vector<std::string> cpu_isa();
+
+// Measured fp32 FMA throughput of `threads` threads with AVX2 (8-wide) registers, GF/s:
+// the ceiling for direct convolution with AVX2 code on this machine.
+double measure_avx2_peak_gflops(int threads);
+
+// The convbp version, e.g. "0.1.0+abc1234".
+std::string convbp_version();
+
+}  // namespace convbp

@@ -1,0 +1,258 @@
+// convbp: validate, time and choose convolution backward-pass implementations.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "backward.h"
+#include "config.h"
+#include "context.h"
+#include "report.h"
+#include "runner.h"
+
+namespace {
+
+using namespace convbp;
+
+constexpr const char* kUsage = R"(usage: convbp <command> [options]
+
+Validates convolution backward-pass implementations against an fp64 reference, times the
+correct ones, and picks the fastest per layer shape and pass (data: dx; weights: dw and db).
+
+commands:
+  list                       implementations, and why each unavailable one is unavailable
+  run [SUITE|FILE]           validate + time + choose; no argument = the built-in default suite
+  validate [SUITE|FILE]      correctness only (no timing)
+  show REPORT                the winners table of a saved report
+
+`convbp <command> --help` describes each command's options.
+exit status: 0 success, 1 failure while running, 2 bad input (config, key, option).
+)";
+
+constexpr const char* kRunUsage = R"(usage: convbp run [SUITE|FILE] [options]
+       convbp validate [SUITE|FILE] [options]
+
+SUITE is a name under configs/ (smoke, resnet50, vgg16, mobilenet_v2, alexnet, ...) or a
+path to a convbp.config/1 JSON file (docs/config.md). Without one, the built-in default suite
+runs (configs/default.json: a representative ResNet-50 subset at batch 8).
+
+options:
+  -o, --output FILE    write the report (convbp.report/1, docs/report.md) to FILE; it is
+                       rewritten after every case, so an interrupted run keeps what it measured
+  --impl GLOB,...      implementations to run, e.g. 'im2col_gemm.*,onednn.direct' (default:
+                       the suite's "impls")
+  --pass data|weights  run only one pass
+  --threads N          threads for every library (OpenBLAS, OpenMP, oneDNN); default: all cores
+  --reps N             timing repetitions (default: the suite's timing.reps)
+  --problem KEY        run this one problem instead of the suite's layers, e.g.
+                       n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1
+  --seed N             data seed (default 1); failures print it with the problem key
+  --dump DIR           write inputs, the fp64 reference and every output as .npy, plus
+                       DIR/index.json
+  -q, --quiet          no progress on stderr (it is off anyway when stderr is not a terminal)
+)";
+
+constexpr const char* kListUsage = R"(usage: convbp list
+
+Lists every registered implementation with its device, and for those that cannot run on this
+machine (a missing library or device), the reason.
+)";
+
+constexpr const char* kShowUsage = R"(usage: convbp show REPORT
+
+Prints the winners table of a saved report: per case and pass, the fastest correct
+implementation, its median time, GF/s and speedup over im2col_gemm.per_sample.
+)";
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop = true; }
+
+bool wants_help(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "-h" || a == "--help") return true;
+  }
+  return false;
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+long parse_int(const std::string& option, const std::string& value, long min) {
+  try {
+    std::size_t used = 0;
+    long v = std::stol(value, &used);
+    if (used == value.size() && v >= min) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(option + ": expected an integer >= " + std::to_string(min) + ", got '" + value +
+                   "'");
+}
+
+int cmd_list() {
+  std::size_t width = 0;
+  for (const Backward* b : registry()) width = std::max(width, b->name().size());
+  for (const Backward* b : registry()) {
+    const Support s = b->available();
+    std::printf("%-*s  %-4s  %s\n", int(width), b->name().c_str(), to_string(b->device()),
+                s.ok ? "available" : ("unavailable: " + s.why).c_str());
+  }
+  return 0;
+}
+
+int cmd_run(const std::vector<std::string>& args, bool validate_only) {
+  RunOptions options;
+  options.validate_only = validate_only;
+  options.progress = isatty(STDERR_FILENO);
+  std::string suite_arg, output;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
+      return args[++i];
+    };
+    if (a == "-o" || a == "--output") {
+      output = value();
+    } else if (a == "--impl") {
+      options.impls = split_commas(value());
+      if (options.impls.empty()) throw UsageError("--impl: empty pattern list");
+    } else if (a == "--pass") {
+      const std::string v = value();
+      options.pass = parse_pass(v);
+      if (!options.pass) throw UsageError("--pass: expected data or weights, got '" + v + "'");
+    } else if (a == "--threads") {
+      options.threads = int(parse_int(a, value(), 1));
+    } else if (a == "--reps") {
+      options.reps = int(parse_int(a, value(), 1));
+    } else if (a == "--seed") {
+      options.seed = std::uint64_t(parse_int(a, value(), 0));
+    } else if (a == "--problem") {
+      try {
+        options.problem = ConvProblem::parse_key(value());
+      } catch (const InvalidProblem& e) {
+        throw UsageError(std::string("--problem: ") + e.what());
+      }
+    } else if (a == "--dump") {
+      options.dump_dir = value();
+    } else if (a == "-q" || a == "--quiet") {
+      options.progress = false;
+    } else if (!a.empty() && a[0] == '-') {
+      throw UsageError("unknown option '" + a + "' (see convbp run --help)");
+    } else if (suite_arg.empty()) {
+      suite_arg = a;
+    } else {
+      throw UsageError("unexpected argument '" + a + "': only one suite per run");
+    }
+  }
+  const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
+  set_threads(options.threads);
+  // Fail on an unknown pattern or an unwritable output before measuring anything.
+  if (!options.impls.empty()) select_impls(options.impls, true);
+  if (!output.empty()) {
+    const auto dir = std::filesystem::path(output).parent_path();
+    if (!dir.empty() && !std::filesystem::is_directory(dir)) {
+      throw UsageError(output + ": cannot write report: directory " + dir.string() +
+                       " does not exist");
+    }
+    if (access(dir.empty() ? "." : dir.c_str(), W_OK) != 0) {
+      throw UsageError(output + ": cannot write report: directory not writable");
+    }
+  }
+  if (!options.dump_dir.empty()) std::filesystem::create_directories(options.dump_dir);
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  options.stop = &g_stop;
+  auto save = [&](const Report& report) {
+    if (!output.empty()) write_json_atomic(output, to_json(report));
+  };
+  const Report report = run_suite(suite, options, save);
+  save(report);
+  std::cout << winners_table(report, "im2col_gemm.per_sample") << std::flush;
+  int failures = 0;
+  for (const Case& c : report.cases) {
+    for (const Result& r : c.results) {
+      if (r.status == Status::incorrect || r.status == Status::error) {
+        std::cerr << c.name << " " << to_string(c.pass) << " " << r.impl << ": "
+                  << to_string(r.status) << ": " << r.why << "\n";
+        ++failures;
+      }
+    }
+  }
+  if (!output.empty()) std::cerr << "report written to " << output << "\n";
+  if (!report.complete) {
+    std::cerr << "interrupted: the report holds the " << report.cases.size()
+              << " case(s) started and is marked incomplete\n";
+    return 130;
+  }
+  // validate fails when any implementation is incorrect; run reports it but succeeds.
+  return validate_only && failures > 0 ? 1 : 0;
+}
+
+int cmd_show(const std::vector<std::string>& args) {
+  if (args.size() != 1) throw UsageError("show: expected exactly one REPORT file");
+  Report report;
+  try {
+    report = read_report(args[0]);
+  } catch (const std::runtime_error& e) {
+    throw UsageError(e.what());
+  }
+  std::cout << winners_table(report, "im2col_gemm.per_sample");
+  if (!report.complete) std::cout << "(incomplete report: the run was interrupted)\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "convbp " << convbp_version() << "\n";
+    return 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "list") {
+      if (wants_help(args)) return std::cout << kListUsage, 0;
+      return cmd_list();
+    }
+    if (command == "run" || command == "validate") {
+      if (wants_help(args)) return std::cout << kRunUsage, 0;
+      return cmd_run(args, command == "validate");
+    }
+    if (command == "show") {
+      if (wants_help(args)) return std::cout << kShowUsage, 0;
+      return cmd_show(args);
+    }
+    throw UsageError("unknown command '" + command + "' (see convbp --help)");
+  } catch (const UsageError& e) {
+    std::cerr << "convbp: " << e.what() << "\n";
+    return 2;
+  } catch (const ConfigError& e) {
+    std::cerr << "convbp: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "convbp: error: " << e.what() << "\n";
+    return 1;
+  }
+}

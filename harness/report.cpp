@@ -1,0 +1,343 @@
+#include "report.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace convbp {
+
+using nlohmann::json;
+
+namespace {
+constexpr const char* kStatusNames[] = {"ok", "unsupported", "incorrect", "error", "timeout"};
+}
+
+const char* to_string(Status status) { return kStatusNames[int(status)]; }
+
+std::optional<Status> parse_status(std::string_view text) {
+  for (int i = 0; i < 5; ++i) {
+    if (text == kStatusNames[i]) return Status(i);
+  }
+  return std::nullopt;
+}
+
+std::optional<Best> choose_best(const std::vector<Result>& results) {
+  std::vector<const Result*> ok;
+  for (const Result& r : results) {
+    if (r.status == Status::ok && r.time) ok.push_back(&r);
+  }
+  if (ok.empty()) return std::nullopt;
+  std::sort(ok.begin(), ok.end(),
+            [](auto* a, auto* b) { return a->time->median < b->time->median; });
+  const Result* first = ok[0];
+  Best best;
+  if (ok.size() > 1) {
+    const Result* second = ok[1];
+    // Noise: the larger standard deviation of the two, and never below 1% (run-to-run drift
+    // on a shared machine is at least that).
+    const double noise =
+        std::max({first->time->stddev, second->time->stddev, 0.01 * first->time->median});
+    if (second->time->median - first->time->median <= noise) {
+      best.tie = true;
+      auto rank = [](const Result* r) {
+        return std::make_pair(r->deterministic ? 0 : 1, r->workspace_bytes);
+      };
+      if (rank(second) < rank(first)) std::swap(first, second);
+    }
+    best.runner_up = second->impl;
+    best.margin = second->time->median / first->time->median - 1.0;
+  }
+  best.impl = first->impl;
+  best.time_ms = first->time->median;
+  return best;
+}
+
+namespace {
+
+json to_json(const ErrorStats& e) {
+  json j = {{"output", e.output},       {"max_abs", e.max_abs},     {"max_rel", e.max_rel},
+            {"rel_l2", e.rel_l2},       {"tolerance", e.tolerance}, {"worst_index", e.worst_index},
+            {"nan_count", e.nan_count}, {"all_zero", e.all_zero}};
+  return j;
+}
+
+json to_json(const TimeStats& t) {
+  return {{"median", t.median}, {"min", t.min},   {"max", t.max},
+          {"stddev", t.stddev}, {"reps", t.reps}, {"iterations", t.iterations},
+          {"noisy", t.noisy}};
+}
+
+json to_json(const Result& r) {
+  json j = {{"impl", r.impl},
+            {"status", to_string(r.status)},
+            {"why", r.why},
+            {"detail", r.detail},
+            {"time_ms", r.time ? to_json(*r.time) : json(nullptr)},
+            {"gflops", r.gflops},
+            {"error", r.error ? to_json(*r.error) : json(nullptr)},
+            {"workspace_bytes", r.workspace_bytes},
+            {"deterministic", r.deterministic}};
+  return j;
+}
+
+json to_json(const Case& c) {
+  json results = json::array();
+  for (const Result& r : c.results) results.push_back(to_json(r));
+  json best = nullptr;
+  if (c.best) {
+    best = {{"impl", c.best->impl},
+            {"time_ms", c.best->time_ms},
+            {"runner_up", c.best->runner_up},
+            {"margin", c.best->margin},
+            {"tie", c.best->tie}};
+  }
+  return {{"name", c.name},
+          {"problem", c.problem.key()},
+          {"pass", to_string(c.pass)},
+          {"count", c.count},
+          {"flops", c.flops},
+          {"seed", c.seed},
+          {"results", results},
+          {"best", best}};
+}
+
+// Typed access with the JSON path in every error.
+class Get {
+ public:
+  Get(const json& j, std::string path) : j_(j), path_(std::move(path)) {}
+  Get operator[](const std::string& key) const {
+    if (!j_.is_object() || !j_.contains(key)) fail("missing key \"" + key + "\"");
+    return Get(j_[key], path_ + "." + key);
+  }
+  Get operator[](std::size_t i) const { return Get(j_[i], path_ + "[" + std::to_string(i) + "]"); }
+  bool has(const std::string& key) const {
+    return j_.is_object() && j_.contains(key) && !j_[key].is_null();
+  }
+  template <typename T>
+  T as() const {
+    try {
+      return j_.get<T>();
+    } catch (const json::exception&) {
+      fail("wrong type: " + j_.dump());
+    }
+  }
+  std::size_t size() const {
+    if (!j_.is_array()) fail("expected an array");
+    return j_.size();
+  }
+  const json& raw() const { return j_; }
+  [[noreturn]] void fail(const std::string& message) const {
+    throw std::runtime_error(path_ + ": " + message);
+  }
+
+ private:
+  const json& j_;
+  std::string path_;
+};
+
+ErrorStats error_from(const Get& g) {
+  ErrorStats e;
+  e.output = g["output"].as<std::string>();
+  e.max_abs = g["max_abs"].as<double>();
+  e.max_rel = g["max_rel"].as<double>();
+  e.rel_l2 = g["rel_l2"].as<double>();
+  e.tolerance = g["tolerance"].as<double>();
+  e.worst_index = g["worst_index"].as<std::int64_t>();
+  e.nan_count = g["nan_count"].as<std::int64_t>();
+  e.all_zero = g["all_zero"].as<bool>();
+  return e;
+}
+
+TimeStats time_from(const Get& g) {
+  TimeStats t;
+  t.median = g["median"].as<double>();
+  t.min = g["min"].as<double>();
+  t.max = g["max"].as<double>();
+  t.stddev = g["stddev"].as<double>();
+  t.reps = g["reps"].as<int>();
+  t.iterations = g["iterations"].as<long>();
+  t.noisy = g["noisy"].as<bool>();
+  return t;
+}
+
+}  // namespace
+
+json to_json(const Report& report) {
+  json cases = json::array();
+  for (const Case& c : report.cases) cases.push_back(to_json(c));
+  return {{"schema", "convbp.report/1"},
+          {"complete", report.complete},
+          {"context", report.context},
+          {"settings", report.settings},
+          {"cases", cases}};
+}
+
+Report report_from_json(const json& doc) {
+  Get root(doc, "$");
+  if (root["schema"].as<std::string>() != "convbp.report/1") {
+    root["schema"].fail("expected \"convbp.report/1\"");
+  }
+  Report report;
+  report.complete = root["complete"].as<bool>();
+  report.context = root["context"].raw();
+  report.settings = root["settings"].raw();
+  const Get cases = root["cases"];
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const Get g = cases[i];
+    Case c;
+    c.name = g["name"].as<std::string>();
+    try {
+      c.problem = ConvProblem::parse_key(g["problem"].as<std::string>());
+    } catch (const InvalidProblem& e) {
+      g["problem"].fail(e.what());
+    }
+    auto pass = parse_pass(g["pass"].as<std::string>());
+    if (!pass) g["pass"].fail("expected \"data\" or \"weights\"");
+    c.pass = *pass;
+    c.count = g["count"].as<int>();
+    c.flops = g["flops"].as<double>();
+    c.seed = g["seed"].as<std::uint64_t>();
+    const Get results = g["results"];
+    for (std::size_t k = 0; k < results.size(); ++k) {
+      const Get rg = results[k];
+      Result r;
+      r.impl = rg["impl"].as<std::string>();
+      auto status = parse_status(rg["status"].as<std::string>());
+      if (!status) rg["status"].fail("unknown status");
+      r.status = *status;
+      r.why = rg["why"].as<std::string>();
+      r.detail = rg["detail"].as<std::string>();
+      if (rg.has("time_ms")) r.time = time_from(rg["time_ms"]);
+      r.gflops = rg["gflops"].as<double>();
+      if (rg.has("error")) r.error = error_from(rg["error"]);
+      r.workspace_bytes = rg["workspace_bytes"].as<std::size_t>();
+      r.deterministic = rg["deterministic"].as<bool>();
+      c.results.push_back(std::move(r));
+    }
+    if (g.has("best")) {
+      const Get b = g["best"];
+      c.best =
+          Best{b["impl"].as<std::string>(), b["time_ms"].as<double>(),
+               b["runner_up"].as<std::string>(), b["margin"].as<double>(), b["tie"].as<bool>()};
+    }
+    report.cases.push_back(std::move(c));
+  }
+  return report;
+}
+
+void write_json_atomic(const std::string& path, const json& doc) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir)) {
+    throw std::runtime_error(path + ": cannot write: directory " + dir.string() +
+                             " does not exist");
+  }
+  const fs::path temp =
+      dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()));
+  {
+    std::ofstream out(temp);
+    if (!out) throw std::runtime_error(path + ": cannot write: " + temp.string() + " not writable");
+    out << doc.dump(1) << "\n";
+    out.flush();
+    if (!out) {
+      std::error_code ignored;
+      fs::remove(temp, ignored);
+      throw std::runtime_error(path + ": write failed (disk full?)");
+    }
+  }
+  std::error_code ec;
+  fs::rename(temp, target, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    throw std::runtime_error(path + ": cannot replace: " + ec.message());
+  }
+}
+
+Report read_report(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot open report");
+  json doc;
+  try {
+    doc = json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw std::runtime_error(path + ": malformed JSON: " + e.what());
+  }
+  try {
+    return report_from_json(doc);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+}
+
+namespace {
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+std::string pad_right(std::string s, std::size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+std::string pad_left(std::string s, std::size_t width) {
+  if (s.size() < width) s.insert(0, width - s.size(), ' ');
+  return s;
+}
+
+}  // namespace
+
+std::string winners_table(const Report& report, const std::string& baseline) {
+  struct Row {
+    std::string name, pass, best, time, gflops, speedup, note;
+  };
+  std::vector<Row> rows;
+  rows.push_back({"case", "pass", "best", "ms", "GF/s", "vs " + baseline, ""});
+  for (const Case& c : report.cases) {
+    Row row{c.name, to_string(c.pass), "-", "-", "-", "-", ""};
+    if (c.best) {
+      row.best = c.best->impl;
+      row.time = fixed(c.best->time_ms, 3);
+      row.gflops = fixed(c.flops / (c.best->time_ms * 1e6), 1);
+      for (const Result& r : c.results) {
+        if (r.impl == baseline && r.status == Status::ok && r.time) {
+          row.speedup = fixed(r.time->median / c.best->time_ms, 2) + "x";
+        }
+      }
+      if (c.best->tie) row.note = "tie with " + c.best->runner_up;
+    } else {
+      row.note = "no correct implementation";
+    }
+    rows.push_back(row);
+  }
+  std::size_t wn = 0, wp = 0, wb = 0, wt = 0, wg = 0, ws = 0;
+  for (const Row& r : rows) {
+    wn = std::max(wn, r.name.size());
+    wp = std::max(wp, r.pass.size());
+    wb = std::max(wb, r.best.size());
+    wt = std::max(wt, r.time.size());
+    wg = std::max(wg, r.gflops.size());
+    ws = std::max(ws, r.speedup.size());
+  }
+  std::ostringstream out;
+  for (const Row& r : rows) {
+    std::string line = pad_right(r.name, wn) + "  " + pad_right(r.pass, wp) + "  " +
+                       pad_right(r.best, wb) + "  " + pad_left(r.time, wt) + "  " +
+                       pad_left(r.gflops, wg) + "  " + pad_left(r.speedup, ws) +
+                       (r.note.empty() ? "" : "  " + r.note);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace convbp

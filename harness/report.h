@@ -1,0 +1,75 @@
+// Reports (schema convbp.report/1, docs/report.md): what a run measured, case by case.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "problem.h"
+#include "timing.h"
+#include "validate.h"
+
+namespace convbp {
+
+// Only `ok` results can be best.
+enum class Status { ok, unsupported, incorrect, error, timeout };
+const char* to_string(Status status);
+std::optional<Status> parse_status(std::string_view text);
+
+struct Result {
+  std::string impl;
+  Status status = Status::ok;
+  std::string why;     // reason for any status but ok
+  std::string detail;  // what the implementation ran (a library's kernel name, a caveat)
+  std::optional<TimeStats> time;
+  double gflops = 0;  // direct-convolution flops / median time
+  std::optional<ErrorStats> error;
+  std::size_t workspace_bytes = 0;
+  bool deterministic = true;
+};
+
+struct Best {
+  std::string impl;
+  double time_ms = 0;
+  std::string runner_up;  // empty when only one result was ok
+  double margin = 0;      // runner_up time / best time - 1
+  bool tie = false;       // within the noise of the runner-up; settled by determinism, workspace
+};
+
+struct Case {
+  std::string name;  // suite:layer
+  ConvProblem problem;
+  Pass pass = Pass::data;
+  int count = 1;
+  double flops = 0;
+  std::uint64_t seed = 0;
+  std::vector<Result> results;
+  std::optional<Best> best;
+};
+
+struct Report {
+  nlohmann::json context;   // machine, libraries, build
+  nlohmann::json settings;  // config, timing, threads, filters
+  std::vector<Case> cases;
+  bool complete = true;  // false when the run was interrupted
+};
+
+// Chooses the best ok result by median time; a winner whose margin is inside the noise of
+// either measurement is a tie, settled by determinism, then smaller workspace.
+std::optional<Best> choose_best(const std::vector<Result>& results);
+
+nlohmann::json to_json(const Report& report);
+// Throws std::runtime_error naming the JSON path of the first bad field.
+Report report_from_json(const nlohmann::json& doc);
+
+// Writes to a temp file in the same directory and renames it over `path`, so a report file
+// that exists is always complete. Throws std::runtime_error with the reason on failure.
+void write_json_atomic(const std::string& path, const nlohmann::json& doc);
+Report read_report(const std::string& path);
+
+// The winners table: one row per case with the best implementation, its time and GF/s, and
+// its speedup over `baseline` (im2col_gemm.per_sample).
+std::string winners_table(const Report& report, const std::string& baseline);
+
+}  // namespace convbp

@@ -1,0 +1,314 @@
+#include "runner.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "context.h"
+#include "data.h"
+#include "naive.h"
+#include "npy.h"
+
+namespace convbp {
+
+std::vector<const Backward*> select_impls(const std::vector<std::string>& patterns, bool strict) {
+  std::vector<const Backward*> selected;
+  for (const std::string& pattern : patterns) {
+    bool matched = false;
+    for (const Backward* b : registry()) {
+      if (!glob_match(pattern, b->name())) continue;
+      matched = true;
+      if (std::find(selected.begin(), selected.end(), b) == selected.end()) selected.push_back(b);
+    }
+    if (!matched && strict) {
+      throw UsageError("implementation pattern '" + pattern +
+                       "' matches no implementation (see `convbp list`)");
+    }
+  }
+  // Registry order, whatever the order of the patterns.
+  std::vector<const Backward*> ordered;
+  for (const Backward* b : registry()) {
+    if (std::find(selected.begin(), selected.end(), b) != selected.end()) ordered.push_back(b);
+  }
+  return ordered;
+}
+
+std::vector<CaseSpec> expand_cases(const Suite& suite, const RunOptions& options) {
+  std::vector<Pass> passes = suite.passes;
+  if (options.pass) passes = {*options.pass};
+  std::vector<Layer> layers = suite.layers;
+  if (options.problem) layers = {Layer{options.problem->key(), *options.problem, 1}};
+  std::vector<CaseSpec> cases;
+  for (const Layer& layer : layers) {
+    for (Pass pass : passes) {
+      cases.push_back({suite.name + ":" + layer.name, layer.problem, pass, layer.count});
+    }
+  }
+  return cases;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+struct Reference {
+  std::vector<double> dx, dw, db;
+};
+
+Reference compute_reference(const ConvProblem& pr, Pass pass, const CaseData& data) {
+  Reference ref;
+  if (pass == Pass::data) {
+    ref.dx.resize(pr.x_elems());
+    reference_backward_data(pr, data.dy.data(), data.w.data(), ref.dx.data());
+  } else {
+    ref.dw.resize(pr.w_elems());
+    ref.db.resize(pr.b_elems());
+    reference_backward_weights(pr, data.x.data(), data.dy.data(), ref.dw.data(), ref.db.data());
+  }
+  return ref;
+}
+
+ErrorStats check(const ConvProblem& pr, Pass pass, const CaseData& data, const Reference& ref,
+                 double factor) {
+  const double tol = tolerance_for(pr.accumulation_length(pass), factor);
+  if (pass == Pass::data) return compare(data.dx, ref.dx, tol, "dx", {pr.n, pr.c, pr.h, pr.w});
+  const ErrorStats dw = compare(data.dw, ref.dw, tol, "dw", {pr.k, pr.c_per_group(), pr.r, pr.s});
+  // db sums n*p*q values: the same accumulation length as dw.
+  const ErrorStats db = compare(data.db, ref.db, tol, "db", {pr.k});
+  return worse(dw, db);
+}
+
+// Workspace memory, poisoned so that an implementation reading what it never wrote is caught.
+struct Workspace {
+  explicit Workspace(std::size_t bytes) : data(bytes ? new std::uint8_t[bytes] : nullptr) {
+    if (bytes) std::memset(data.get(), 0xff, bytes);  // 0xffffffff is a NaN as fp32
+  }
+  std::unique_ptr<std::uint8_t[]> data;
+};
+
+class Dumper {
+ public:
+  Dumper(const std::string& dir, int index, const CaseSpec& spec) {
+    if (dir.empty()) return;
+    char name[32];
+    std::snprintf(name, sizeof name, "%04d-%s", index, to_string(spec.pass));
+    sub_ = name;
+    path_ = std::filesystem::path(dir) / sub_;
+    std::filesystem::create_directories(path_);
+    const ConvProblem& pr = spec.problem;
+    entry_ = {{"dir", sub_},
+              {"name", spec.name},
+              {"problem", pr.key()},
+              {"pass", to_string(spec.pass)},
+              {"n", pr.n},
+              {"c", pr.c},
+              {"h", pr.h},
+              {"w", pr.w},
+              {"k", pr.k},
+              {"r", pr.r},
+              {"s", pr.s},
+              {"stride", {pr.stride_h, pr.stride_w}},
+              {"pad", {pr.pad_top, pr.pad_left, pr.pad_bottom, pr.pad_right}},
+              {"dilation", {pr.dilation_h, pr.dilation_w}},
+              {"groups", pr.groups},
+              {"inputs", nlohmann::json::object()},
+              {"outputs", nlohmann::json::object()}};
+  }
+  bool on() const { return !sub_.empty(); }
+
+  void inputs(const ConvProblem& pr, const CaseData& d, const Reference& ref) {
+    if (!on()) return;
+    if (!d.x.empty()) save("inputs", "", "x", d.x.data(), {pr.n, pr.c, pr.h, pr.w});
+    if (!d.w.empty()) save("inputs", "", "w", d.w.data(), {pr.k, pr.c_per_group(), pr.r, pr.s});
+    save("inputs", "", "dy", d.dy.data(), {pr.n, pr.k, pr.p(), pr.q()});
+    // The fp64 reference, kept as float64.
+    if (!ref.dx.empty())
+      save("outputs", "reference", "dx", ref.dx.data(), {pr.n, pr.c, pr.h, pr.w});
+    if (!ref.dw.empty()) {
+      save("outputs", "reference", "dw", ref.dw.data(), {pr.k, pr.c_per_group(), pr.r, pr.s});
+      save("outputs", "reference", "db", ref.db.data(), {pr.k});
+    }
+  }
+
+  void outputs(const ConvProblem& pr, const std::string& impl, const CaseData& d) {
+    if (!on()) return;
+    if (!d.dx.empty()) save("outputs", impl, "dx", d.dx.data(), {pr.n, pr.c, pr.h, pr.w});
+    if (!d.dw.empty()) {
+      save("outputs", impl, "dw", d.dw.data(), {pr.k, pr.c_per_group(), pr.r, pr.s});
+      save("outputs", impl, "db", d.db.data(), {pr.k});
+    }
+  }
+
+  // Appends this case to DIR/index.json (rewritten atomically after every case).
+  void finish(const std::string& dir) {
+    if (!on()) return;
+    const std::string index = (std::filesystem::path(dir) / "index.json").string();
+    nlohmann::json doc = {{"cases", nlohmann::json::array()}};
+    if (std::filesystem::exists(index)) {
+      std::ifstream in(index);
+      doc = nlohmann::json::parse(in, nullptr, false);
+      if (doc.is_discarded() || !doc.contains("cases")) doc = {{"cases", nlohmann::json::array()}};
+    }
+    auto& cases = doc["cases"];
+    for (auto it = cases.begin(); it != cases.end(); ++it) {
+      if ((*it)["dir"] == sub_) {
+        cases.erase(it);
+        break;
+      }
+    }
+    cases.push_back(entry_);
+    write_json_atomic(index, doc);
+  }
+
+ private:
+  template <typename T>
+  void save(const char* section, const std::string& impl, const std::string& tensor, const T* data,
+            const std::vector<std::int64_t>& shape) {
+    const std::string file = (impl.empty() ? "" : impl + ".") + tensor + ".npy";
+    write_npy((path_ / file).string(), data, shape);
+    if (impl.empty()) {
+      entry_[section][tensor] = file;
+    } else {
+      entry_[section][impl][tensor] = file;
+    }
+  }
+
+  std::string sub_;
+  std::filesystem::path path_;
+  nlohmann::json entry_;
+};
+
+Result run_one(const Backward& b, const CaseSpec& spec, CaseData& data, const Reference& ref,
+               const TimingSettings& timing, const RunOptions& options, Dumper& dumper) {
+  const ConvProblem& pr = spec.problem;
+  Result result;
+  result.impl = b.name();
+  auto decline = [&](Status status, std::string why) {
+    result.status = status;
+    result.why = std::move(why);
+    return result;
+  };
+  if (Support s = b.available(); !s.ok) return decline(Status::unsupported, s.why);
+  if (Support s = b.supports(pr, spec.pass); !s.ok) return decline(Status::unsupported, s.why);
+  try {
+    std::unique_ptr<Plan> plan = b.plan(pr, spec.pass);
+    result.workspace_bytes = plan->workspace_bytes();
+    result.deterministic = plan->deterministic();
+    result.detail = plan->detail();
+    Workspace workspace(result.workspace_bytes);
+    Tensors t = data.tensors();
+
+    data.poison_outputs();
+    plan->upload(t);
+    const auto start = Clock::now();
+    const double self_ms = plan->run_timed_ms(t, workspace.data.get());
+    const double single_ms = self_ms >= 0 ? self_ms : ms_since(start);
+    plan->download(t);
+    result.error = check(pr, spec.pass, data, ref, b.tolerance_factor(spec.pass));
+    dumper.outputs(pr, b.name(), data);
+    if (!result.error->ok()) {
+      return decline(Status::incorrect, result.error->failure + "; rerun with --seed " +
+                                            std::to_string(options.seed) + " --problem " +
+                                            pr.key());
+    }
+    if (options.validate_only) return result;
+    if (single_ms > timing.max_seconds_per_case * 1e3) {
+      return decline(Status::timeout, "one call took " + std::to_string(single_ms / 1e3) +
+                                          " s, over max_seconds_per_case " +
+                                          std::to_string(timing.max_seconds_per_case));
+    }
+    void* ws = workspace.data.get();
+    result.time = measure(
+        b.name(), [&] { return plan->run_timed_ms(t, ws); }, timing, single_ms);
+    result.gflops = pr.flops() / (result.time->median * 1e6);
+  } catch (const std::bad_alloc&) {
+    return decline(Status::error, "out of memory");
+  } catch (const std::exception& e) {
+    return decline(Status::error, e.what());
+  }
+  return result;
+}
+
+}  // namespace
+
+Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
+              const TimingSettings& timing, const RunOptions& options, int case_index) {
+  Case c;
+  c.name = spec.name;
+  c.problem = spec.problem;
+  c.pass = spec.pass;
+  c.count = spec.count;
+  c.flops = spec.problem.flops();
+  c.seed = options.seed;
+  CaseData data(spec.problem, spec.pass, options.seed);
+  const Reference ref = compute_reference(spec.problem, spec.pass, data);
+  Dumper dumper(options.dump_dir, case_index, spec);
+  dumper.inputs(spec.problem, data, ref);
+  for (const Backward* b : impls) {
+    if (options.stop && options.stop->load()) break;
+    c.results.push_back(run_one(*b, spec, data, ref, timing, options, dumper));
+  }
+  c.best = choose_best(c.results);
+  dumper.finish(options.dump_dir);
+  return c;
+}
+
+Report run_suite(const Suite& suite, const RunOptions& options,
+                 const std::function<void(const Report&)>& on_case) {
+  const std::vector<const Backward*> impls =
+      options.impls.empty() ? select_impls(suite.impls, false) : select_impls(options.impls, true);
+  if (impls.empty()) throw UsageError(suite.file + ": impls: no implementation matches");
+  const std::vector<CaseSpec> cases = expand_cases(suite, options);
+  TimingSettings timing = suite.timing;
+  if (options.reps) timing.reps = *options.reps;
+
+  Report report;
+  report.context = run_context(threads());
+  std::vector<std::string> names;
+  for (const Backward* b : impls) names.push_back(b->name());
+  report.settings = {{"config", suite.file},
+                     {"suite", suite.name},
+                     {"source", suite.source},
+                     {"impls", names},
+                     {"seed", options.seed},
+                     {"validate_only", options.validate_only},
+                     {"timing",
+                      {{"warmup", timing.warmup},
+                       {"reps", timing.reps},
+                       {"max_seconds_per_case", timing.max_seconds_per_case},
+                       {"min_rep_seconds", timing.min_rep_seconds}}}};
+  report.complete = false;
+
+  const auto start = Clock::now();
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    if (options.stop && options.stop->load()) break;
+    if (options.progress) {
+      const double elapsed = ms_since(start) / 1e3;
+      std::string eta =
+          i == 0 ? "" : ", ~" + std::to_string(int(elapsed / i * (cases.size() - i))) + " s left";
+      std::fprintf(stderr, "\r\033[K[%zu/%zu] %s %s (%d s elapsed%s)", i + 1, cases.size(),
+                   cases[i].name.c_str(), to_string(cases[i].pass), int(elapsed), eta.c_str());
+      std::fflush(stderr);
+    }
+    report.cases.push_back(run_case(cases[i], impls, timing, options, int(i)));
+    if (options.stop && options.stop->load()) break;  // the case may have been cut short
+    if (on_case && i + 1 < cases.size()) on_case(report);
+  }
+  if (options.progress) {
+    std::fprintf(stderr, "\r\033[K%zu cases in %.1f s\n", report.cases.size(),
+                 ms_since(start) / 1e3);
+  }
+  report.complete = !(options.stop && options.stop->load());
+  return report;
+}
+
+}  // namespace convbp

@@ -1,0 +1,101 @@
+#include "timing.h"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+namespace convbp {
+namespace {
+
+// Collects the per-repetition times Google Benchmark measures; prints nothing.
+class Collector : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.run_type == Run::RT_Iteration && run.iterations > 0) {
+        // GetAdjustedRealTime: per-iteration time in the benchmark's unit (ms here); manual
+        // time when the benchmark uses it.
+        samples_ms.push_back(run.GetAdjustedRealTime());
+        iterations = run.iterations;
+      }
+    }
+  }
+  std::vector<double> samples_ms;
+  long iterations = 0;
+};
+
+}  // namespace
+
+TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing,
+                  double single_ms) {
+  bool self_timed = false;
+  for (int i = 0; i < timing.warmup; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    const double ms = call();
+    self_timed = ms >= 0;
+    single_ms =
+        self_timed
+            ? ms
+            : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                  .count();
+  }
+  single_ms = std::max(single_ms, 1e-6);
+  const long iterations = std::max(1L, long(std::ceil(timing.min_rep_seconds * 1e3 / single_ms)));
+  const double rep_ms = iterations * single_ms;
+  const int reps = std::clamp(int(timing.max_seconds_per_case * 1e3 / rep_ms), 1, timing.reps);
+
+  std::string error;
+  auto* bench = benchmark::RegisterBenchmark(label.c_str(), [&](benchmark::State& state) {
+    try {
+      for (auto _ : state) {
+        auto start = std::chrono::steady_clock::now();
+        const double ms = call();
+        if (self_timed) {
+          state.SetIterationTime(ms / 1e3);
+        } else {
+          // Manual time for host calls too: the same clock as the warm-up, and no
+          // framework overhead between calls counted in.
+          state.SetIterationTime(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        }
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+      state.SkipWithError(error.c_str());
+    }
+  });
+  bench->Iterations(iterations)
+      ->Repetitions(reps)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond)
+      ->ReportAggregatesOnly(false);
+  Collector collector;
+  benchmark::RunSpecifiedBenchmarks(&collector);
+  benchmark::ClearRegisteredBenchmarks();
+  if (!error.empty()) throw std::runtime_error(error);
+  if (collector.samples_ms.empty()) throw std::runtime_error("no timing samples collected");
+
+  std::vector<double> s = collector.samples_ms;
+  std::sort(s.begin(), s.end());
+  TimeStats t;
+  t.reps = int(s.size());
+  t.iterations = collector.iterations;
+  t.min = s.front();
+  t.max = s.back();
+  t.median = s.size() % 2 ? s[s.size() / 2] : (s[s.size() / 2 - 1] + s[s.size() / 2]) / 2;
+  double mean = 0;
+  for (double v : s) mean += v;
+  mean /= double(s.size());
+  double var = 0;
+  for (double v : s) var += (v - mean) * (v - mean);
+  t.stddev = s.size() > 1 ? std::sqrt(var / double(s.size() - 1)) : 0.0;
+  t.noisy = t.median > 0 && t.stddev > 0.1 * t.median;
+  return t;
+}
+
+}  // namespace convbp

@@ -1,0 +1,30 @@
+// Timing of one plan with Google Benchmark as the measurement engine.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "config.h"
+
+namespace convbp {
+
+struct TimeStats {
+  double median = 0, min = 0, max = 0, stddev = 0;  // milliseconds per call
+  int reps = 0;                                     // repetitions measured
+  long iterations = 0;                              // calls per repetition
+  bool noisy = false;                               // stddev above 10% of the median
+};
+
+// One timed call. Returns milliseconds when the call times itself (CUDA events), or a
+// negative number to be timed on the host's wall clock.
+using TimedCall = std::function<double()>;
+
+// Warm-up runs first, untimed; then `reps` repetitions of `iterations` calls each, where
+// iterations is chosen so a repetition lasts at least timing.min_rep_seconds. `single_ms` is
+// the duration of one call already observed (the validation run), used to fit the budget:
+// repetitions shrink (to at least 1) so the whole measurement stays near
+// timing.max_seconds_per_case.
+TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing,
+                  double single_ms);
+
+}  // namespace convbp

@@ -1,0 +1,79 @@
+#include "validate.h"
+
+#include <cmath>
+
+namespace convbp {
+
+double tolerance_for(std::int64_t accumulation_length, double family_factor) {
+  // 2^-24 is fp32's unit roundoff. The factor 16 covers the spread of the worst element over
+  // millions of outputs, measured on the test sweep with margin; the floor keeps very short
+  // sums (length 1) from demanding exactness.
+  constexpr double kUnitRoundoff = 0x1p-24;
+  const double length = double(std::max<std::int64_t>(accumulation_length, 4));
+  return family_factor * 16.0 * kUnitRoundoff * std::sqrt(length);
+}
+
+bool ErrorStats::ok() const { return failure.empty(); }
+
+std::string index_string(std::int64_t flat, const std::vector<std::int64_t>& shape) {
+  std::vector<std::int64_t> idx(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    idx[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  std::string s = "[";
+  for (std::size_t d = 0; d < idx.size(); ++d) {
+    if (d) s += ',';
+    s += std::to_string(idx[d]);
+  }
+  return s + "]";
+}
+
+ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref, double tolerance,
+                   const std::string& output, const std::vector<std::int64_t>& shape) {
+  ErrorStats e;
+  e.output = output;
+  e.tolerance = tolerance;
+  double ref_max = 0, diff_sq = 0, ref_sq = 0;
+  std::int64_t first_nan = -1;
+  bool out_all_zero = true;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const double o = out[i], r = ref[i];
+    if (!std::isfinite(o)) {
+      if (e.nan_count++ == 0) first_nan = std::int64_t(i);
+      continue;
+    }
+    out_all_zero &= (o == 0.0);
+    const double d = std::abs(o - r);
+    if (d > e.max_abs || e.worst_index < 0) {
+      e.max_abs = d;
+      e.worst_index = std::int64_t(i);
+    }
+    ref_max = std::max(ref_max, std::abs(r));
+    diff_sq += d * d;
+    ref_sq += r * r;
+  }
+  e.max_rel = ref_max > 0 ? e.max_abs / ref_max : e.max_abs;
+  e.rel_l2 = ref_sq > 0 ? std::sqrt(diff_sq / ref_sq) : std::sqrt(diff_sq);
+  e.all_zero = out_all_zero && ref_max > 0 && e.nan_count == 0;
+  if (e.nan_count > 0) {
+    e.failure = output + ": " + std::to_string(e.nan_count) + " NaN/Inf element(s), first at " +
+                index_string(first_nan, shape) + " (never written, or overflow)";
+  } else if (e.all_zero) {
+    e.failure = output + ": all-zero output from nonzero inputs";
+  } else if (e.max_rel > tolerance || e.rel_l2 > tolerance) {
+    e.failure = output + ": error above tolerance " + std::to_string(tolerance) + " (max_rel " +
+                std::to_string(e.max_rel) + ", rel_l2 " + std::to_string(e.rel_l2) + ", worst at " +
+                index_string(e.worst_index, shape) + ")";
+  }
+  return e;
+}
+
+const ErrorStats& worse(const ErrorStats& a, const ErrorStats& b) {
+  if (a.ok() != b.ok()) return a.ok() ? b : a;
+  const double ra = a.tolerance > 0 ? a.max_rel / a.tolerance : a.max_rel;
+  const double rb = b.tolerance > 0 ? b.max_rel / b.tolerance : b.max_rel;
+  return ra >= rb ? a : b;
+}
+
+}  // namespace convbp

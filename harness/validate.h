@@ -1,0 +1,41 @@
+// Comparison of an implementation's output with the fp64 reference.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "problem.h"
+
+namespace convbp {
+
+struct ErrorStats {
+  double max_abs = 0;    // max |out - ref|
+  double max_rel = 0;    // max |out - ref| / max |ref|: the worst element on the output's scale
+  double rel_l2 = 0;     // ||out - ref||_2 / ||ref||_2
+  double tolerance = 0;  // bound on max_rel (and rel_l2)
+  std::string output;    // which output the figures come from ("dx", "dw", "db")
+  std::int64_t worst_index = -1;  // flat index of the worst element
+  std::int64_t nan_count = 0;     // NaN or Inf elements (an unwritten element stays NaN)
+  bool all_zero = false;          // every element zero while the reference is not
+  bool ok() const;
+  // "" when ok, else why not, in words: "dx: 12 NaN elements (first at [0,3,1,2])".
+  std::string failure;
+};
+
+// Tolerance for an output of a dot-product length `accumulation_length`: rounding error of
+// fp32 summation grows like sqrt(length) for random data (Higham, ch. 3), times a family
+// factor for algorithms that round more (Winograd transforms, TF32).
+double tolerance_for(std::int64_t accumulation_length, double family_factor);
+
+// `shape` names the dimensions for messages ([n, c, h, w] of dx, ...).
+ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref, double tolerance,
+                   const std::string& output, const std::vector<std::int64_t>& shape);
+
+// The worse of two comparisons (by max_rel relative to tolerance; failures first).
+const ErrorStats& worse(const ErrorStats& a, const ErrorStats& b);
+
+// "[0,3,1,2]" for a flat index of an array with the given shape.
+std::string index_string(std::int64_t flat, const std::vector<std::int64_t>& shape);
+
+}  // namespace convbp

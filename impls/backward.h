@@ -1,0 +1,98 @@
+// The interface every backward-convolution implementation satisfies, and the registry.
+//
+// Plan, then run (as FFTW and cuFFT do): `Backward::plan` does all set-up outside timing
+// (descriptors, transforms, device buffers, workspace size); `Plan::run` is the timed call and
+// does only the work. Implementations know nothing of configs, timing or reports.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "problem.h"
+
+namespace convbp {
+
+enum class Device { cpu, cuda };
+const char* to_string(Device device);
+
+// Whether an implementation can do a valid problem; `why` says in words a user can act on
+// why not ("needs 3x3 kernel, stride 1, dilation 1", "no CUDA device").
+struct Support {
+  bool ok = true;
+  std::string why;
+  static Support yes() { return {true, ""}; }
+  static Support no(std::string why) { return {false, std::move(why)}; }
+};
+
+// Host buffers, NCHW fp32: x, dx [n, c, h, w]; w, dw [k, c/g, r, s]; dy [n, k, p, q]; db [k].
+// A data-pass plan reads dy and w and overwrites dx; a weights-pass plan reads x and dy and
+// overwrites dw and db. Every output element must be written (outputs arrive NaN-poisoned).
+struct Tensors {
+  const float* x = nullptr;
+  const float* w = nullptr;
+  const float* dy = nullptr;
+  float* dx = nullptr;
+  float* dw = nullptr;
+  float* db = nullptr;
+};
+
+class Plan {
+ public:
+  virtual ~Plan() = default;
+  virtual std::size_t workspace_bytes() const { return 0; }
+  virtual bool deterministic() const { return true; }
+  // What the plan actually runs, for the report (a library's kernel name, a caveat).
+  virtual std::string detail() const { return ""; }
+
+  // Untimed: a device plan copies the inputs to its own buffers here; CPU plans need nothing.
+  virtual void upload(const Tensors& /*host*/) {}
+  // The timed call: overwrites the outputs. CPU plans use `host`; device plans their own
+  // buffers (uploaded before). `workspace` has workspace_bytes() bytes (device memory for a
+  // device plan, which allocates it itself and ignores this pointer).
+  virtual void run(const Tensors& host, void* workspace) = 0;
+  // Untimed: a device plan copies its outputs back into `host`; CPU plans need nothing.
+  virtual void download(const Tensors& /*host*/) {}
+  // Device plans time themselves (CUDA events): times_itself() is true and run_timed_ms runs
+  // once and returns milliseconds. CPU plans are timed on the host clock around run().
+  virtual bool times_itself() const { return false; }
+  virtual double run_timed_ms(const Tensors& host, void* workspace) {
+    run(host, workspace);
+    return -1.0;
+  }
+};
+
+class Backward {
+ public:
+  virtual ~Backward() = default;
+  // family.variant: "naive", "im2col_gemm.batched", "cudnn.winograd_nonfused.tf32".
+  virtual std::string name() const = 0;
+  virtual Device device() const { return Device::cpu; }
+  // Whether the implementation is usable on this machine at all (a library present, a device
+  // found); a reason when not. Checked before supports().
+  virtual Support available() const { return Support::yes(); }
+  // Called with validated problems only.
+  virtual Support supports(const ConvProblem& problem, Pass pass) const = 0;
+  // May throw std::exception on failure (out of memory, a library error): the harness records
+  // status `error` with the message.
+  virtual std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const = 0;
+  // Tolerance multiplier for validation (1 = direct summation in fp32). Winograd, FFT and TF32
+  // lose more precision by design; each documents its factor where it defines it.
+  virtual double tolerance_factor(Pass /*pass*/) const { return 1.0; }
+  // Libraries this implementation runs on and their versions, for the report's context.
+  virtual std::vector<std::pair<std::string, std::string>> library_versions() const { return {}; }
+  // Device implementations: the device's name and driver, for the report's context.
+  virtual std::string device_description() const { return ""; }
+};
+
+// Every registered implementation, in impl_list.inc order (the reference `naive` first).
+const std::vector<const Backward*>& registry();
+const Backward* find_backward(const std::string& name);
+
+// Thread count applied to every library (OpenBLAS, OpenMP, oneDNN). 0 = library default.
+void set_threads(int threads);
+int threads();
+
+}  // namespace convbp

@@ -1,0 +1,257 @@
+// im2col + GEMM on OpenBLAS, in two arrangements of the same math (docs/conv_backward.md):
+//
+//   col_b  = im2col(x_b)                  [(c/g)*r*s, p*q] per group
+//   dw    += dy_b * col_b^T               [k/g, (c/g)*r*s]
+//   dcol_b = w^T * dy_b                   [(c/g)*r*s, p*q]
+//   dx_b   = col2im(dcol_b)
+//   db     = sum of dy over n, p, q
+//
+// `per_sample` is the seed's loop as SINGA writes it: one sample at a time, multithreaded GEMM,
+// single-threaded im2col/col2im. `batched` arranges the same calls for speed (see BatchedPlan).
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "backward.h"
+#include "blas.h"
+#include "conv_util.h"
+
+namespace convbp {
+namespace {
+
+// Per-group matrix sizes.
+struct Dims {
+  std::int64_t cpg, kpg, crs, pq, in_plane;
+  explicit Dims(const ConvProblem& pr)
+      : cpg(pr.c_per_group()),
+        kpg(pr.k_per_group()),
+        crs(pr.c_per_group() * pr.r * pr.s),
+        pq(pr.p() * pr.q()),
+        in_plane(pr.h * pr.w) {}
+};
+
+// A 1x1, stride-1, unpadded kernel's im2col is the identity: col_b is x_b itself.
+bool col_is_input(const ConvProblem& pr) {
+  return pr.r == 1 && pr.s == 1 && pr.stride_h == 1 && pr.stride_w == 1 && pr.pad_top == 0 &&
+         pr.pad_left == 0 && pr.pad_bottom == 0 && pr.pad_right == 0;
+}
+
+// col[(c*r + i)*s + j][p*Q + q] = x[c][p*sh - pt + i*dh][q*sw - pl + j*dw], 0 in the padding.
+void im2col(const ConvProblem& pr, std::int64_t channels, const float* x, float* col) {
+  const std::int64_t P = pr.p(), Q = pr.q();
+  for (std::int64_t c = 0; c < channels; ++c) {
+    const float* plane = x + c * pr.h * pr.w;
+    for (std::int64_t i = 0; i < pr.r; ++i) {
+      const OutputRange ps = valid_outputs(P, pr.h, pr.stride_h, pr.pad_top, i * pr.dilation_h);
+      for (std::int64_t j = 0; j < pr.s; ++j) {
+        const OutputRange qs = valid_outputs(Q, pr.w, pr.stride_w, pr.pad_left, j * pr.dilation_w);
+        float* out = col + ((c * pr.r + i) * pr.s + j) * P * Q;
+        std::fill(out, out + ps.lo * Q, 0.0f);
+        for (std::int64_t p = ps.lo; p < ps.hi; ++p) {
+          const float* row = plane + (p * pr.stride_h - pr.pad_top + i * pr.dilation_h) * pr.w +
+                             (j * pr.dilation_w - pr.pad_left);
+          float* out_row = out + p * Q;
+          std::fill(out_row, out_row + qs.lo, 0.0f);
+          if (pr.stride_w == 1) {
+            std::copy(row + qs.lo, row + qs.hi, out_row + qs.lo);
+          } else {
+            for (std::int64_t q = qs.lo; q < qs.hi; ++q) out_row[q] = row[q * pr.stride_w];
+          }
+          std::fill(out_row + qs.hi, out_row + Q, 0.0f);
+        }
+        std::fill(out + ps.hi * Q, out + P * Q, 0.0f);
+      }
+    }
+  }
+}
+
+// The adjoint of im2col: dx[c][h][w] = sum of every dcol entry im2col copied x[c][h][w] into.
+void col2im(const ConvProblem& pr, std::int64_t channels, const float* col, float* dx) {
+  const std::int64_t P = pr.p(), Q = pr.q();
+  std::fill(dx, dx + channels * pr.h * pr.w, 0.0f);
+  for (std::int64_t c = 0; c < channels; ++c) {
+    float* plane = dx + c * pr.h * pr.w;
+    for (std::int64_t i = 0; i < pr.r; ++i) {
+      const OutputRange ps = valid_outputs(P, pr.h, pr.stride_h, pr.pad_top, i * pr.dilation_h);
+      for (std::int64_t j = 0; j < pr.s; ++j) {
+        const OutputRange qs = valid_outputs(Q, pr.w, pr.stride_w, pr.pad_left, j * pr.dilation_w);
+        const float* in = col + ((c * pr.r + i) * pr.s + j) * P * Q;
+        for (std::int64_t p = ps.lo; p < ps.hi; ++p) {
+          float* row = plane + (p * pr.stride_h - pr.pad_top + i * pr.dilation_h) * pr.w +
+                       (j * pr.dilation_w - pr.pad_left);
+          const float* in_row = in + p * Q;
+          for (std::int64_t q = qs.lo; q < qs.hi; ++q) row[q * pr.stride_w] += in_row[q];
+        }
+      }
+    }
+  }
+}
+
+void bias_gradient(const ConvProblem& pr, const float* dy, float* db) {
+  const std::int64_t pq = pr.p() * pr.q();
+  for (std::int64_t k = 0; k < pr.k; ++k) {
+    float acc = 0.0f;
+    for (std::int64_t n = 0; n < pr.n; ++n) {
+      const float* plane = dy + (n * pr.k + k) * pq;
+      for (std::int64_t i = 0; i < pq; ++i) acc += plane[i];
+    }
+    db[k] = acc;
+  }
+}
+
+// One sample, one group of the data pass: dcol = w_g^T * dy_bg, then dx_bg = col2im(dcol).
+void data_sample_group(const ConvProblem& pr, const Dims& d, const float* w_g, const float* dy_bg,
+                       float* dx_bg, float* dcol) {
+  const bool direct = col_is_input(pr);
+  float* out = direct ? dx_bg : dcol;  // 1x1 stride 1: col2im is the identity too
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d.crs, d.pq, d.kpg, 1.0f, w_g, d.crs, dy_bg,
+              d.pq, 0.0f, out, d.pq);
+  if (!direct) col2im(pr, d.cpg, dcol, dx_bg);
+}
+
+// One sample, one group of the weights pass: dw_g += dy_bg * im2col(x_bg)^T (beta 0 or 1).
+void weights_sample_group(const ConvProblem& pr, const Dims& d, const float* x_bg,
+                          const float* dy_bg, float* dw_g, float* col, float beta) {
+  const float* cols = x_bg;
+  if (!col_is_input(pr)) {
+    im2col(pr, d.cpg, x_bg, col);
+    cols = col;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.kpg, d.crs, d.pq, 1.0f, dy_bg, d.pq, cols,
+              d.pq, beta, dw_g, d.crs);
+}
+
+// Samples [b0, b1) one at a time, every group; the weights pass overwrites dw at the first
+// sample and accumulates after it.
+void run_samples(const ConvProblem& pr, const Dims& d, Pass pass, const Tensors& t, std::int64_t b0,
+                 std::int64_t b1, float* col, float* dw) {
+  for (std::int64_t b = b0; b < b1; ++b) {
+    for (std::int64_t g = 0; g < pr.groups; ++g) {
+      const float* dy_bg = t.dy + (b * pr.k + g * d.kpg) * d.pq;
+      if (pass == Pass::data) {
+        data_sample_group(pr, d, t.w + g * d.kpg * d.crs, dy_bg,
+                          t.dx + (b * pr.c + g * d.cpg) * d.in_plane, col);
+      } else {
+        weights_sample_group(pr, d, t.x + (b * pr.c + g * d.cpg) * d.in_plane, dy_bg,
+                             dw + g * d.kpg * d.crs, col, b == b0 ? 0.0f : 1.0f);
+      }
+    }
+  }
+}
+
+// The seed's loop: for each sample (and group), one im2col/col2im and one GEMM per output.
+class PerSamplePlan final : public Plan {
+ public:
+  PerSamplePlan(const ConvProblem& pr, Pass pass) : pr_(pr), pass_(pass), d_(pr) {}
+  std::size_t workspace_bytes() const override { return d_.crs * d_.pq * sizeof(float); }
+  std::string detail() const override { return "OpenBLAS sgemm per sample and group"; }
+
+  void run(const Tensors& t, void* workspace) override {
+    run_samples(pr_, d_, pass_, t, 0, pr_.n, static_cast<float*>(workspace), t.dw);
+    if (pass_ == Pass::weights) bias_gradient(pr_, t.dy, t.db);
+  }
+
+ private:
+  ConvProblem pr_;
+  Pass pass_;
+  Dims d_;
+};
+
+// Sets OpenBLAS to one thread for the lifetime of the guard.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : saved_(threads()) { openblas_set_num_threads(1); }
+  ~SingleThreadedBlas() { openblas_set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+// Why this arrangement: on the shapes that dominate training (batch >= thread count), the
+// seed's loop leaves im2col/col2im single-threaded and gives each multithreaded GEMM a thin
+// slice (k/g rows), where OpenBLAS splits work poorly. Here each thread takes whole samples
+// with a single-threaded GEMM and its own col buffer, so im2col, GEMM and col2im all run in
+// parallel with no synchronisation and each thread's working set stays in its own cache;
+// the weights pass keeps one dw accumulator per thread and sums them once at the end.
+// With fewer samples than threads it falls back to the per-sample loop (threaded GEMM).
+class BatchedPlan final : public Plan {
+ public:
+  BatchedPlan(const ConvProblem& pr, Pass pass)
+      : pr_(pr), pass_(pass), d_(pr), workers_(int(std::min<std::int64_t>(threads(), pr.n))) {}
+
+  std::size_t workspace_bytes() const override {
+    std::size_t per_worker = d_.crs * d_.pq;
+    if (pass_ == Pass::weights) per_worker += pr_.w_elems();
+    return per_worker * workers_ * sizeof(float);
+  }
+  std::string detail() const override {
+    return workers_ > 1 ? "samples split across " + std::to_string(workers_) +
+                              " threads, single-threaded OpenBLAS sgemm each"
+                        : "one sample at a time, threaded OpenBLAS sgemm";
+  }
+
+  void run(const Tensors& t, void* workspace) override {
+    float* base = static_cast<float*>(workspace);
+    if (workers_ <= 1) {
+      run_samples(pr_, d_, pass_, t, 0, pr_.n, base, t.dw);
+      if (pass_ == Pass::weights) bias_gradient(pr_, t.dy, t.db);
+      return;
+    }
+    const std::size_t per_worker = d_.crs * d_.pq + (pass_ == Pass::weights ? pr_.w_elems() : 0);
+    SingleThreadedBlas single;
+#pragma omp parallel num_threads(workers_)
+    {
+      const int id = omp_get_thread_num();
+      float* col = base + id * per_worker;
+      float* dw_acc = col + d_.crs * d_.pq;
+      // Static contiguous split: worker id takes samples [id*n/workers, (id+1)*n/workers).
+      run_samples(pr_, d_, pass_, t, id * pr_.n / workers_, (id + 1) * pr_.n / workers_, col,
+                  dw_acc);
+      if (pass_ == Pass::weights) {
+#pragma omp barrier
+        // Reduce the per-worker accumulators, each thread summing its own slice of dw.
+        const std::int64_t total = pr_.w_elems();
+        const std::int64_t lo = id * total / workers_, hi = (id + 1) * total / workers_;
+        for (std::int64_t i = lo; i < hi; ++i) {
+          float sum = 0.0f;
+          for (int wk = 0; wk < workers_; ++wk) sum += base[wk * per_worker + d_.crs * d_.pq + i];
+          t.dw[i] = sum;
+        }
+      }
+    }
+    if (pass_ == Pass::weights) bias_gradient(pr_, t.dy, t.db);
+  }
+
+ private:
+  ConvProblem pr_;
+  Pass pass_;
+  Dims d_;
+  int workers_;
+};
+
+template <typename PlanType>
+class Im2colGemm final : public Backward {
+ public:
+  explicit Im2colGemm(std::string variant) : name_("im2col_gemm." + std::move(variant)) {}
+  std::string name() const override { return name_; }
+  Support supports(const ConvProblem&, Pass) const override { return Support::yes(); }
+  std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const override {
+    return std::make_unique<PlanType>(problem, pass);
+  }
+
+ private:
+  std::string name_;
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<Backward>> make_im2col_gemm_backwards() {
+  std::vector<std::unique_ptr<Backward>> list;
+  list.push_back(std::make_unique<Im2colGemm<PerSamplePlan>>("per_sample"));
+  list.push_back(std::make_unique<Im2colGemm<BatchedPlan>>("batched"));
+  return list;
+}
+
+}  // namespace convbp

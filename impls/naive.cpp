@@ -1,0 +1,173 @@
+// `naive`: the reference implementation. Loops follow the definition; the only concession to
+// speed is OpenMP over independent outputs and hoisting the padding bounds out of the inner
+// loop, so that it can check real ResNet-50 layers in seconds.
+#include "naive.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "backward.h"
+#include "conv_util.h"
+
+namespace convbp {
+namespace {
+
+template <typename T>
+void forward_loops(const ConvProblem& pr, const T* x, const T* w, double* y) {
+  const std::int64_t P = pr.p(), Q = pr.q(), cpg = pr.c_per_group(), kpg = pr.k_per_group();
+#pragma omp parallel for collapse(2) schedule(dynamic)
+  for (std::int64_t n = 0; n < pr.n; ++n) {
+    for (std::int64_t k = 0; k < pr.k; ++k) {
+      const std::int64_t g = k / kpg;
+      std::vector<double> acc(P * Q, 0.0);
+      for (std::int64_t cg = 0; cg < cpg; ++cg) {
+        const T* x_plane = x + ((n * pr.c) + g * cpg + cg) * pr.h * pr.w;
+        for (std::int64_t r = 0; r < pr.r; ++r) {
+          const OutputRange ps = valid_outputs(P, pr.h, pr.stride_h, pr.pad_top, r * pr.dilation_h);
+          for (std::int64_t s = 0; s < pr.s; ++s) {
+            const OutputRange qs =
+                valid_outputs(Q, pr.w, pr.stride_w, pr.pad_left, s * pr.dilation_w);
+            const double wv = w[((k * cpg + cg) * pr.r + r) * pr.s + s];
+            for (std::int64_t p = ps.lo; p < ps.hi; ++p) {
+              const T* x_row = x_plane + (p * pr.stride_h - pr.pad_top + r * pr.dilation_h) * pr.w;
+              for (std::int64_t q = qs.lo; q < qs.hi; ++q) {
+                acc[p * Q + q] +=
+                    double(x_row[q * pr.stride_w - pr.pad_left + s * pr.dilation_w]) * wv;
+              }
+            }
+          }
+        }
+      }
+      std::copy(acc.begin(), acc.end(), y + (n * pr.k + k) * P * Q);
+    }
+  }
+}
+
+}  // namespace
+
+void reference_forward(const ConvProblem& problem, const double* x, const double* w, double* y) {
+  forward_loops(problem, x, w, y);
+}
+
+void reference_backward_data(const ConvProblem& pr, const float* dy, const float* w, double* dx) {
+  const std::int64_t P = pr.p(), Q = pr.q(), cpg = pr.c_per_group(), kpg = pr.k_per_group();
+  // Scatter form: each (n, c) plane of dx is owned by one thread, so no two threads write the
+  // same element and the sum order is fixed (the reference is deterministic).
+#pragma omp parallel for collapse(2) schedule(dynamic)
+  for (std::int64_t n = 0; n < pr.n; ++n) {
+    for (std::int64_t c = 0; c < pr.c; ++c) {
+      const std::int64_t g = c / cpg, cg = c % cpg;
+      std::vector<double> acc(pr.h * pr.w, 0.0);
+      for (std::int64_t k = g * kpg; k < (g + 1) * kpg; ++k) {
+        const float* dy_plane = dy + (n * pr.k + k) * P * Q;
+        for (std::int64_t r = 0; r < pr.r; ++r) {
+          const OutputRange ps = valid_outputs(P, pr.h, pr.stride_h, pr.pad_top, r * pr.dilation_h);
+          for (std::int64_t s = 0; s < pr.s; ++s) {
+            const OutputRange qs =
+                valid_outputs(Q, pr.w, pr.stride_w, pr.pad_left, s * pr.dilation_w);
+            const double wv = w[((k * cpg + cg) * pr.r + r) * pr.s + s];
+            for (std::int64_t p = ps.lo; p < ps.hi; ++p) {
+              double* acc_row =
+                  acc.data() + (p * pr.stride_h - pr.pad_top + r * pr.dilation_h) * pr.w;
+              const float* dy_row = dy_plane + p * Q;
+              for (std::int64_t q = qs.lo; q < qs.hi; ++q) {
+                acc_row[q * pr.stride_w - pr.pad_left + s * pr.dilation_w] +=
+                    double(dy_row[q]) * wv;
+              }
+            }
+          }
+        }
+      }
+      std::copy(acc.begin(), acc.end(), dx + (n * pr.c + c) * pr.h * pr.w);
+    }
+  }
+}
+
+void reference_backward_weights(const ConvProblem& pr, const float* x, const float* dy, double* dw,
+                                double* db) {
+  const std::int64_t P = pr.p(), Q = pr.q(), cpg = pr.c_per_group(), kpg = pr.k_per_group();
+#pragma omp parallel for collapse(2) schedule(dynamic)
+  for (std::int64_t k = 0; k < pr.k; ++k) {
+    for (std::int64_t cg = 0; cg < cpg; ++cg) {
+      const std::int64_t c = (k / kpg) * cpg + cg;
+      for (std::int64_t r = 0; r < pr.r; ++r) {
+        const OutputRange ps = valid_outputs(P, pr.h, pr.stride_h, pr.pad_top, r * pr.dilation_h);
+        for (std::int64_t s = 0; s < pr.s; ++s) {
+          const OutputRange qs =
+              valid_outputs(Q, pr.w, pr.stride_w, pr.pad_left, s * pr.dilation_w);
+          double acc = 0.0;
+          for (std::int64_t n = 0; n < pr.n; ++n) {
+            const float* x_plane = x + (n * pr.c + c) * pr.h * pr.w;
+            const float* dy_plane = dy + (n * pr.k + k) * P * Q;
+            for (std::int64_t p = ps.lo; p < ps.hi; ++p) {
+              const float* x_row =
+                  x_plane + (p * pr.stride_h - pr.pad_top + r * pr.dilation_h) * pr.w;
+              for (std::int64_t q = qs.lo; q < qs.hi; ++q) {
+                acc += double(dy_plane[p * Q + q]) *
+                       double(x_row[q * pr.stride_w - pr.pad_left + s * pr.dilation_w]);
+              }
+            }
+          }
+          dw[((k * cpg + cg) * pr.r + r) * pr.s + s] = acc;
+        }
+      }
+    }
+  }
+#pragma omp parallel for
+  for (std::int64_t k = 0; k < pr.k; ++k) {
+    double acc = 0.0;
+    for (std::int64_t n = 0; n < pr.n; ++n) {
+      const float* plane = dy + (n * pr.k + k) * P * Q;
+      for (std::int64_t i = 0; i < P * Q; ++i) acc += plane[i];
+    }
+    db[k] = acc;
+  }
+}
+
+namespace {
+
+class NaivePlan final : public Plan {
+ public:
+  NaivePlan(const ConvProblem& problem, Pass pass)
+      : problem_(problem),
+        pass_(pass),
+        out_(pass == Pass::data ? problem.x_elems() : problem.w_elems()),
+        bias_(pass == Pass::weights ? problem.k : 0) {}
+
+  std::string detail() const override { return "direct loops, fp64 accumulation"; }
+
+  void run(const Tensors& t, void*) override {
+    if (pass_ == Pass::data) {
+      reference_backward_data(problem_, t.dy, t.w, out_.data());
+      std::copy(out_.begin(), out_.end(), t.dx);
+    } else {
+      reference_backward_weights(problem_, t.x, t.dy, out_.data(), bias_.data());
+      std::copy(out_.begin(), out_.end(), t.dw);
+      std::copy(bias_.begin(), bias_.end(), t.db);
+    }
+  }
+
+ private:
+  ConvProblem problem_;
+  Pass pass_;
+  std::vector<double> out_, bias_;
+};
+
+class Naive final : public Backward {
+ public:
+  std::string name() const override { return "naive"; }
+  Support supports(const ConvProblem&, Pass) const override { return Support::yes(); }
+  std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const override {
+    return std::make_unique<NaivePlan>(problem, pass);
+  }
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<Backward>> make_naive_backwards() {
+  std::vector<std::unique_ptr<Backward>> list;
+  list.push_back(std::make_unique<Naive>());
+  return list;
+}
+
+}  // namespace convbp

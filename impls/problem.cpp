@@ -1,0 +1,192 @@
+#include "problem.h"
+
+#include <charconv>
+#include <limits>
+#include <vector>
+
+namespace convbp {
+
+const char* to_string(Pass pass) { return pass == Pass::data ? "data" : "weights"; }
+
+std::optional<Pass> parse_pass(std::string_view text) {
+  if (text == "data") return Pass::data;
+  if (text == "weights") return Pass::weights;
+  return std::nullopt;
+}
+
+std::int64_t ConvProblem::p() const {
+  return (h + pad_top + pad_bottom - dilated_r()) / stride_h + 1;
+}
+
+std::int64_t ConvProblem::q() const {
+  return (w + pad_left + pad_right - dilated_s()) / stride_w + 1;
+}
+
+double ConvProblem::flops() const {
+  return 2.0 * double(n) * double(k) * double(p()) * double(q()) * double(c_per_group()) *
+         double(r) * double(s);
+}
+
+std::int64_t ConvProblem::accumulation_length(Pass pass) const {
+  if (pass == Pass::weights) return n * p() * q();
+  // A dx element receives at most ceil(r/stride) x ceil(s/stride) taps per output channel.
+  const std::int64_t taps_h = (r + stride_h - 1) / stride_h;
+  const std::int64_t taps_w = (s + stride_w - 1) / stride_w;
+  return k_per_group() * taps_h * taps_w;
+}
+
+namespace {
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw InvalidProblem(message);
+}
+
+// Element count of a tensor, rejecting shapes whose byte count overflows or exceeds memory.
+void require_fits(std::initializer_list<std::int64_t> dims, const char* tensor) {
+  std::int64_t bytes = sizeof(float);
+  for (std::int64_t d : dims) {
+    if (__builtin_mul_overflow(bytes, d, &bytes)) {
+      throw InvalidProblem(std::string(tensor) + " is too large: its byte count overflows 64 bits");
+    }
+  }
+  require(bytes <= kMaxBufferBytes, std::string(tensor) + " would take " +
+                                        std::to_string(bytes >> 30) + " GiB, over the " +
+                                        std::to_string(kMaxBufferBytes >> 30) + " GiB limit");
+}
+
+}  // namespace
+
+void ConvProblem::validate() const {
+  const std::pair<const char*, std::int64_t> positive[] = {
+      {"n", n}, {"c", c}, {"h", h}, {"w", w}, {"k", k}, {"r", r}, {"s", s}, {"groups", groups}};
+  for (const auto& [name, value] : positive) {
+    require(value >= 1, std::string(name) + " must be >= 1, got " + std::to_string(value));
+  }
+  require(stride_h >= 1 && stride_w >= 1,
+          "stride must be >= 1, got " + std::to_string(stride_h) + "x" + std::to_string(stride_w));
+  require(dilation_h >= 1 && dilation_w >= 1, "dilation must be >= 1 (1 = none), got " +
+                                                  std::to_string(dilation_h) + "x" +
+                                                  std::to_string(dilation_w));
+  require(pad_top >= 0 && pad_left >= 0 && pad_bottom >= 0 && pad_right >= 0,
+          "padding must be >= 0");
+  require(c % groups == 0,
+          "c=" + std::to_string(c) + " is not divisible by groups=" + std::to_string(groups));
+  require(k % groups == 0,
+          "k=" + std::to_string(k) + " is not divisible by groups=" + std::to_string(groups));
+  // Sizes that are individually huge overflow the size arithmetic below; bound them first.
+  constexpr std::int64_t kHuge = std::int64_t{1} << 40;
+  for (std::int64_t v : {n, c, h, w, k, r, s, stride_h, stride_w, dilation_h, dilation_w, pad_top,
+                         pad_left, pad_bottom, pad_right}) {
+    require(v < kHuge, "a size of " + std::to_string(v) + " is too large");
+  }
+  require(dilated_r() <= h + pad_top + pad_bottom,
+          "dilated kernel height " + std::to_string(dilated_r()) + " exceeds padded input height " +
+              std::to_string(h + pad_top + pad_bottom));
+  require(dilated_s() <= w + pad_left + pad_right,
+          "dilated kernel width " + std::to_string(dilated_s()) + " exceeds padded input width " +
+              std::to_string(w + pad_left + pad_right));
+  require_fits({n, c, h, w}, "x");
+  require_fits({k, c / groups, r, s}, "w");
+  require_fits({n, k, p(), q()}, "dy");
+}
+
+std::string ConvProblem::key() const {
+  // Appending (rather than chaining operator+) keeps GCC 12's -Wrestrict false positive away.
+  std::string key;
+  auto field = [&key](const char* prefix, std::initializer_list<std::int64_t> values) {
+    if (!key.empty()) key += '_';
+    key += prefix;
+    bool first = true;
+    for (std::int64_t v : values) {
+      if (!first) key += 'x';
+      key += std::to_string(v);
+      first = false;
+    }
+  };
+  field("n", {n});
+  field("c", {c});
+  field("h", {h});
+  field("w", {w});
+  field("k", {k});
+  field("r", {r});
+  field("s", {s});
+  field("st", {stride_h, stride_w});
+  field("pad", {pad_top, pad_left, pad_bottom, pad_right});
+  field("dil", {dilation_h, dilation_w});
+  field("g", {groups});
+  return key;
+}
+
+namespace {
+
+std::vector<std::string_view> split(std::string_view text, char sep) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t end = text.find(sep, start);
+    parts.push_back(text.substr(start, end - start));
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return parts;
+}
+
+// Parses "<prefix><int>x<int>..." with exactly `count` integers.
+std::vector<std::int64_t> parse_field(std::string_view part, std::string_view prefix,
+                                      std::size_t count, std::string_view key) {
+  auto fail = [&]() -> InvalidProblem {
+    std::string expected(prefix);
+    for (std::size_t i = 0; i < count; ++i) expected += (i ? "x" : "") + std::string("<int>");
+    return InvalidProblem("bad problem key '" + std::string(key) + "': field '" +
+                          std::string(part) + "' should be " + expected);
+  };
+  if (part.substr(0, prefix.size()) != prefix) throw fail();
+  std::vector<std::int64_t> values;
+  for (std::string_view digits : split(part.substr(prefix.size()), 'x')) {
+    std::int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) throw fail();
+    values.push_back(v);
+  }
+  if (values.size() != count) throw fail();
+  return values;
+}
+
+}  // namespace
+
+ConvProblem ConvProblem::parse_key(std::string_view key) {
+  const auto parts = split(key, '_');
+  static constexpr std::pair<const char*, std::size_t> kFields[] = {
+      {"n", 1}, {"c", 1},  {"h", 1},   {"w", 1},   {"k", 1}, {"r", 1},
+      {"s", 1}, {"st", 2}, {"pad", 4}, {"dil", 2}, {"g", 1}};
+  if (parts.size() != std::size(kFields)) {
+    throw InvalidProblem("bad problem key '" + std::string(key) +
+                         "': expected 11 '_'-separated fields like "
+                         "n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  }
+  std::vector<std::int64_t> v;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    auto field = parse_field(parts[i], kFields[i].first, kFields[i].second, key);
+    v.insert(v.end(), field.begin(), field.end());
+  }
+  ConvProblem problem{.n = v[0],
+                      .c = v[1],
+                      .h = v[2],
+                      .w = v[3],
+                      .k = v[4],
+                      .r = v[5],
+                      .s = v[6],
+                      .stride_h = v[7],
+                      .stride_w = v[8],
+                      .pad_top = v[9],
+                      .pad_left = v[10],
+                      .pad_bottom = v[11],
+                      .pad_right = v[12],
+                      .dilation_h = v[13],
+                      .dilation_w = v[14],
+                      .groups = v[15]};
+  problem.validate();
+  return problem;
+}
+
+}  // namespace convbp
