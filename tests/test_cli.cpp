@@ -1,1 +1,159 @@
+// The convbp binary end to end: exit statuses, messages, no report on bad input, --dump.
 #include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "npy.h"
+#include "report.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int status;
+  std::string output;  // stdout and stderr
+};
+
+Outcome convbp(const std::string& args) {
+  const std::string command = std::string(CONVBP_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buf;
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+std::string temp_path(const std::string& name) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "cli";
+  fs::create_directories(dir);
+  fs::remove_all(dir / name);
+  return (dir / name).string();
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  const std::string path = temp_path(name);
+  std::ofstream(path) << text;
+  return path;
+}
+
+const char* kTinySuite = R"({"suite": "tiny", "timing": {"reps": 1, "max_seconds_per_case": 0.2},
+  "impls": ["naive", "im2col_gemm.*"],
+  "layers": [{"name": "a", "n": 2, "c": 4, "h": 6, "w": 5, "k": 3, "r": 3, "pad": 1}]})";
+
+TEST(Cli, BadInputExitsWithStatus2AndOneLineNamingTheProblemAndWritesNoReport) {
+  const std::string report = temp_path("bad.json");
+  const std::string unknown_key =
+      write_file("unknown_key.json",
+                 R"({"suite": "x", "layers": [{"c": 4, "h": 8, "k": 4, "r": 3, "strides": 2}]})");
+  const std::string empty = write_file("empty.json", "");
+  struct Case {
+    std::string args, message;
+  } cases[] = {
+      {"run /nonexistent.json", "/nonexistent.json: no such config file"},
+      {"run " + empty, "malformed JSON"},
+      {"run " + unknown_key, "layers[0].strides: unknown key"},
+      {"run smoke --impl nosuch.*", "pattern 'nosuch.*' matches no implementation"},
+      {"run smoke --problem n8_c64", "bad problem key 'n8_c64'"},
+      {"run smoke --problem n8_c6_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g4",
+       "c=6 is not divisible by groups=4"},
+      {"run smoke --pass forward", "--pass: expected data or weights"},
+      {"run smoke --threads zero", "--threads: expected an integer >= 1"},
+      {"run smoke --bogus", "unknown option '--bogus'"},
+      {"frobnicate", "unknown command 'frobnicate'"},
+      {"show /nonexistent/report.json", "cannot open report"},
+  };
+  for (const auto& c : cases) {
+    const bool is_run = c.args.rfind("run", 0) == 0;
+    const Outcome out = convbp(c.args + (is_run ? " -o " + report : ""));
+    EXPECT_EQ(out.status, 2) << c.args << "\n" << out.output;
+    EXPECT_NE(out.output.find(c.message), std::string::npos) << c.args << "\n" << out.output;
+    EXPECT_EQ(std::count(out.output.begin(), out.output.end(), '\n'), 1) << out.output;
+    EXPECT_FALSE(fs::exists(report)) << c.args << " left a report";
+  }
+}
+
+TEST(Cli, AnUnwritableOutputPathIsAClearErrorBeforeMeasuring) {
+  const Outcome out = convbp("run smoke -o /nonexistent_dir/report.json");
+  EXPECT_EQ(out.status, 2) << out.output;
+  EXPECT_NE(out.output.find("directory /nonexistent_dir does not exist"), std::string::npos)
+      << out.output;
+}
+
+TEST(Cli, HelpIsAvailableForEveryCommand) {
+  for (const char* cmd :
+       {"--help", "list --help", "run --help", "validate --help", "show --help"}) {
+    const Outcome out = convbp(cmd);
+    EXPECT_EQ(out.status, 0) << cmd;
+    EXPECT_NE(out.output.find("usage: convbp"), std::string::npos) << cmd << "\n" << out.output;
+  }
+}
+
+TEST(Cli, ListNamesTheReferenceAndTheSeedAlgorithm) {
+  const Outcome out = convbp("list");
+  EXPECT_EQ(out.status, 0);
+  EXPECT_NE(out.output.find("naive"), std::string::npos);
+  EXPECT_NE(out.output.find("im2col_gemm.per_sample"), std::string::npos);
+}
+
+TEST(Cli, RunWritesAReportThatShowReadsBack) {
+  const std::string suite = write_file("tiny.json", kTinySuite);
+  const std::string report = temp_path("tiny_report.json");
+  const Outcome out = convbp("run " + suite + " -o " + report);
+  ASSERT_EQ(out.status, 0) << out.output;
+  const convbp::Report r = convbp::read_report(report);
+  EXPECT_TRUE(r.complete);
+  ASSERT_EQ(r.cases.size(), 2u);  // both passes
+  for (const auto& c : r.cases) {
+    ASSERT_EQ(c.results.size(), 3u);
+    for (const auto& res : c.results) EXPECT_EQ(res.status, convbp::Status::ok) << res.why;
+    EXPECT_TRUE(c.best.has_value());
+  }
+  const Outcome shown = convbp("show " + report);
+  EXPECT_EQ(shown.status, 0);
+  EXPECT_NE(shown.output.find("tiny:a"), std::string::npos) << shown.output;
+}
+
+TEST(Cli, ProblemKeyRunsExactlyThatProblem) {
+  const std::string key = "n1_c3_h7_w5_k2_r3_s1_st2x1_pad1x0x0x0_dil1x1_g1";
+  const std::string report = temp_path("key_report.json");
+  const Outcome out = convbp("run --problem " + key + " --impl naive --pass weights -o " + report);
+  ASSERT_EQ(out.status, 0) << out.output;
+  const convbp::Report r = convbp::read_report(report);
+  ASSERT_EQ(r.cases.size(), 1u);
+  EXPECT_EQ(r.cases[0].problem.key(), key);
+  EXPECT_EQ(r.cases[0].pass, convbp::Pass::weights);
+}
+
+TEST(Cli, DumpWritesNpyFilesAndTheIndexDescribedInTheDesign) {
+  const std::string suite = write_file("tiny_dump.json", kTinySuite);
+  const std::string dir = temp_path("dump");
+  const Outcome out = convbp("validate " + suite + " --impl im2col_gemm.batched --dump " + dir);
+  ASSERT_EQ(out.status, 0) << out.output;
+  std::ifstream in(dir + "/index.json");
+  ASSERT_TRUE(in) << "no index.json";
+  const auto index = nlohmann::json::parse(in);
+  ASSERT_EQ(index["cases"].size(), 2u);
+  const auto& data = index["cases"][0];
+  EXPECT_EQ(data["pass"], "data");
+  EXPECT_EQ(data["problem"], "n2_c4_h6_w5_k3_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  EXPECT_EQ(data["pad"], nlohmann::json::array({1, 1, 1, 1}));
+  const std::string case_dir = dir + "/" + data["dir"].get<std::string>();
+  std::vector<std::int64_t> shape;
+  const auto dx = convbp::read_npy_f32(
+      case_dir + "/" + data["outputs"]["im2col_gemm.batched"]["dx"].get<std::string>(), &shape);
+  EXPECT_EQ(shape, (std::vector<std::int64_t>{2, 4, 6, 5}));
+  const auto w =
+      convbp::read_npy_f32(case_dir + "/" + data["inputs"]["w"].get<std::string>(), &shape);
+  EXPECT_EQ(shape, (std::vector<std::int64_t>{3, 4, 3, 3}));
+  const auto& weights = index["cases"][1];
+  EXPECT_TRUE(weights["outputs"]["im2col_gemm.batched"].contains("dw"));
+  EXPECT_TRUE(weights["outputs"]["im2col_gemm.batched"].contains("db"));
+  EXPECT_TRUE(weights["inputs"].contains("x"));
+}
+
+}  // namespace

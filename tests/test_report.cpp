@@ -1,1 +1,109 @@
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "report.h"
+
+namespace convbp {
+namespace {
+
+Report sample_report() {
+  Report report;
+  report.context = {{"cpu", {{"model", "test"}}}, {"threads", 2}};
+  report.settings = {{"config", "configs/smoke.json"}};
+  report.complete = false;
+  Case c;
+  c.name = "smoke:odd";
+  c.problem = ConvProblem::parse_key("n3_c5_h17_w9_k7_r2_s5_st2x1_pad1x0x2x1_dil1x2_g1");
+  c.pass = Pass::weights;
+  c.count = 2;
+  c.flops = c.problem.flops();
+  c.seed = 42;
+  Result ok;
+  ok.impl = "im2col_gemm.batched";
+  ok.detail = "threads";
+  ok.time = TimeStats{1.5, 1.25, 2.0, 0.125, 5, 100, false};
+  ok.gflops = 3.5;
+  ok.error = ErrorStats{1e-6, 2e-7, 1e-7, 1e-5, "dw", 12, 0, false, ""};
+  ok.workspace_bytes = 4096;
+  ok.deterministic = false;
+  Result skipped;
+  skipped.impl = "winograd.f2x3";
+  skipped.status = Status::unsupported;
+  skipped.why = "needs 3x3 kernel, stride 1, dilation 1";
+  c.results = {ok, skipped};
+  c.best = choose_best(c.results);
+  report.cases = {c};
+  return report;
+}
+
+TEST(Report, WriteReadRoundTripKeepsEveryField) {
+  const Report original = sample_report();
+  const std::string path = ::testing::TempDir() + "/round_trip.json";
+  write_json_atomic(path, to_json(original));
+  const Report back = read_report(path);
+  EXPECT_EQ(to_json(back), to_json(original));
+  ASSERT_EQ(back.cases.size(), 1u);
+  EXPECT_EQ(back.cases[0].problem, original.cases[0].problem);
+  EXPECT_EQ(back.cases[0].results[1].status, Status::unsupported);
+  EXPECT_EQ(back.cases[0].results[0].time->median, 1.5);
+  EXPECT_FALSE(back.complete);
+  EXPECT_EQ(back.cases[0].best->impl, "im2col_gemm.batched");
+}
+
+TEST(Report, AtomicWriteLeavesNoTempFileAndReplacesTheOldReport) {
+  const std::string dir = ::testing::TempDir() + "/atomic";
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/r.json";
+  std::ofstream(path) << "old";
+  write_json_atomic(path, to_json(sample_report()));
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    ++files;
+    EXPECT_EQ(entry.path().filename(), "r.json");
+  }
+  EXPECT_EQ(files, 1);
+  EXPECT_NO_THROW(read_report(path));
+}
+
+TEST(Report, AnUnwritableDirectoryIsAClearError) {
+  try {
+    write_json_atomic("/nonexistent_dir/r.json", to_json(sample_report()));
+    ADD_FAILURE() << "wrote into a missing directory";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not exist"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Report, ABrokenReportNamesTheJsonPath) {
+  nlohmann::json doc = to_json(sample_report());
+  doc["cases"][0]["results"][0]["status"] = "fast";
+  try {
+    report_from_json(doc);
+    ADD_FAILURE() << "accepted an unknown status";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("$.cases[0].results[0].status"), std::string::npos)
+        << e.what();
+  }
+  doc = to_json(sample_report());
+  doc["cases"][0].erase("pass");
+  EXPECT_THROW(report_from_json(doc), std::runtime_error);
+}
+
+TEST(Report, WinnersTableShowsBestTimeGflopsAndSpeedupOverTheBaseline) {
+  Report report = sample_report();
+  Result baseline;
+  baseline.impl = "im2col_gemm.per_sample";
+  baseline.time = TimeStats{3.0, 3.0, 3.0, 0.0, 5, 1, false};
+  report.cases[0].results.push_back(baseline);
+  report.cases[0].best = choose_best(report.cases[0].results);
+  const std::string table = winners_table(report, "im2col_gemm.per_sample");
+  EXPECT_NE(table.find("smoke:odd"), std::string::npos) << table;
+  EXPECT_NE(table.find("im2col_gemm.batched"), std::string::npos) << table;
+  EXPECT_NE(table.find("2.00x"), std::string::npos) << table;
+  EXPECT_NE(table.find("1.500"), std::string::npos) << table;
+}
+
+}  // namespace
+}  // namespace convbp
