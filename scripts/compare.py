@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Compare two convbp reports, like google/benchmark's tools/compare.py.
+
+For every (problem, pass, implementation) timed in both reports: the relative change of the
+median, a two-sided Mann-Whitney U test on the repetitions' samples, and a verdict that needs
+both significance (p < alpha) and a minimum change (default 5%). Ends with the geometric mean
+of the time ratios. Standard library only.
+
+usage: scripts/compare.py BASELINE.json CONTENDER.json [--alpha 0.05] [--min-change 0.05]
+"""
+import argparse
+import itertools
+import json
+import math
+import sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        sys.exit(f"compare.py: {path}: {e}")
+    if doc.get("schema") != "convbp.report/1":
+        sys.exit(f"compare.py: {path}: not a convbp.report/1 file")
+    times = {}
+    for c in doc["cases"]:
+        for r in c["results"]:
+            if r["status"] == "ok" and r.get("time_ms"):
+                t = r["time_ms"]
+                times[(c["problem"], c["pass"], r["impl"])] = (c["name"], t["median"],
+                                                               t.get("samples") or [t["median"]])
+    return doc, times
+
+
+def mann_whitney_p(a, b):
+    """Two-sided p-value of the Mann-Whitney U test: exact enumeration for small samples,
+    the normal approximation with tie correction otherwise."""
+    n1, n2 = len(a), len(b)
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    pooled = sorted((v, i) for i, v in enumerate(a + b))
+    ranks = [0.0] * (n1 + n2)
+    i = 0
+    ties = 0.0
+    while i < len(pooled):
+        j = i
+        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[pooled[k][1]] = (i + j) / 2 + 1
+        t = j - i + 1
+        ties += t ** 3 - t
+        i = j + 1
+    u1 = sum(ranks[:n1]) - n1 * (n1 + 1) / 2
+    mean = n1 * n2 / 2
+    if n1 + n2 <= 16:
+        # Exact: the share of all rank splits whose U is at least as far from the mean.
+        observed = abs(u1 - mean)
+        extreme = total = 0
+        for chosen in itertools.combinations(range(n1 + n2), n1):
+            u = sum(ranks[k] for k in chosen) - n1 * (n1 + 1) / 2
+            total += 1
+            extreme += abs(u - mean) >= observed - 1e-9
+        return extreme / total
+    n = n1 + n2
+    var = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1)))
+    if var <= 0:
+        return 1.0
+    z = (abs(u1 - mean) - 0.5) / math.sqrt(var)
+    return math.erfc(max(z, 0) / math.sqrt(2))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("baseline")
+    ap.add_argument("contender")
+    ap.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    ap.add_argument("--min-change", type=float, default=0.05,
+                    help="smallest relative change that counts (default 0.05 = 5%%)")
+    args = ap.parse_args()
+    _, base = load(args.baseline)
+    _, cont = load(args.contender)
+    common = [k for k in base if k in cont]
+    if not common:
+        sys.exit("compare.py: the reports share no timed (problem, pass, impl)")
+    rows = [("case", "pass", "impl", "base ms", "new ms", "change", "p", "verdict")]
+    log_sum = 0.0
+    for key in common:
+        name, b_med, b_s = base[key]
+        _, c_med, c_s = cont[key]
+        change = c_med / b_med - 1
+        p = mann_whitney_p(b_s, c_s)
+        significant = p < args.alpha and abs(change) >= args.min_change
+        verdict = ("slower" if change > 0 else "faster") if significant else "same"
+        log_sum += math.log(c_med / b_med)
+        rows.append((name, key[1], key[2], f"{b_med:.3f}", f"{c_med:.3f}", f"{change:+.1%}",
+                     f"{p:.3f}", verdict))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(v.ljust(w) if i < 3 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
+    geo = math.exp(log_sum / len(common))
+    print(f"\ngeometric mean of new/base time over {len(common)} results: {geo:.3f} "
+          f"({'faster' if geo < 1 else 'slower'} by {abs(1 - geo):.1%})")
+    if any(len(base[k][2]) < 4 or len(cont[k][2]) < 4 for k in common):
+        print("note: some results have fewer than 4 samples; the U test cannot reach p < 0.05 "
+              "with 3 vs 3 samples")
+
+
+if __name__ == "__main__":
+    main()
