@@ -15,6 +15,7 @@
 #include "context.h"
 #include "report.h"
 #include "runner.h"
+#include "tuning.h"
 
 namespace {
 
@@ -30,6 +31,7 @@ commands:
   run [SUITE|FILE]           validate + time + choose; no argument = the built-in default suite
   validate [SUITE|FILE]      correctness only (no timing)
   show REPORT                the winners table of a saved report
+  tune [SUITE|FILE] --db F   like run, keeping the winners in a tuning database (docs/tuning.md)
 
 `convbp <command> --help` describes each command's options.
 exit status: 0 success, 1 failure while running, 2 bad input (config, key, option).
@@ -183,7 +185,9 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   };
   const Report report = run_suite(suite, options, save);
   save(report);
-  std::cout << winners_table(report, "im2col_gemm.per_sample") << std::flush;
+  std::cout << (validate_only ? validation_table(report)
+                              : winners_table(report, "im2col_gemm.per_sample"))
+            << std::flush;
   int failures = 0;
   for (const Case& c : report.cases) {
     for (const Result& r : c.results) {
@@ -217,6 +221,134 @@ int cmd_show(const std::vector<std::string>& args) {
   return 0;
 }
 
+constexpr const char* kTuneUsage = R"(usage: convbp tune [SUITE|FILE] --db FILE [options]
+
+Validates and times like `convbp run`, and keeps for every layer shape and pass the ranked
+correct results and the winner in a tuning database (schema convbp.tuning/1, docs/tuning.md)
+that convbp::Autotuner reads at run time. Cases the database already holds under this
+machine's fingerprint (CPU, threads, GPU, library and convbp versions) are not measured again;
+entries under another fingerprint are kept but never used. The database is rewritten
+atomically after every finished case, under a lock (FILE.lock) that concurrent tuners share.
+
+options:
+  --db FILE            the tuning database (created if missing; a file that is not a valid
+                       database is an error and is left untouched)
+  --retune             measure every case again, replacing its entry
+  --max-workspace N    choose only implementations needing at most N bytes of workspace
+                       (suffixes K, M, G: powers of 1024)
+  --deterministic      choose only deterministic implementations
+  --max-error REL      choose only implementations whose max_rel error is at most REL
+  -o, --output FILE    also write a report (convbp.report/1), best chosen under the constraints
+  --impl GLOB,... --pass data|weights --threads N --reps N --problem KEY --seed N -q
+                       as for `convbp run` (see convbp run --help)
+
+The constraints choose among what the database holds; every correct result is stored, so one
+database serves callers with different constraints.
+)";
+
+int cmd_tune(const std::vector<std::string>& args) {
+  RunOptions options;
+  options.progress = isatty(STDERR_FILENO);
+  TuneSettings settings;
+  std::string suite_arg, output;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
+      return args[++i];
+    };
+    if (a == "--db") {
+      settings.database = value();
+    } else if (a == "--retune") {
+      settings.retune = true;
+    } else if (a == "--max-workspace") {
+      const std::string v = value();
+      settings.constraints.max_workspace_bytes = parse_bytes(v);
+      if (!settings.constraints.max_workspace_bytes) {
+        throw UsageError("--max-workspace: expected bytes (e.g. 1048576, 64K, 1.5M), got '" + v +
+                         "'");
+      }
+    } else if (a == "--deterministic") {
+      settings.constraints.deterministic_only = true;
+    } else if (a == "--max-error") {
+      const std::string v = value();
+      try {
+        std::size_t used = 0;
+        const double e = std::stod(v, &used);
+        if (used != v.size() || !(e > 0)) throw std::invalid_argument(v);
+        settings.constraints.max_rel_error = e;
+      } catch (const std::exception&) {
+        throw UsageError("--max-error: expected a number > 0, got '" + v + "'");
+      }
+    } else if (a == "-o" || a == "--output") {
+      output = value();
+    } else if (a == "--impl") {
+      options.impls = split_commas(value());
+      if (options.impls.empty()) throw UsageError("--impl: empty pattern list");
+    } else if (a == "--pass") {
+      const std::string v = value();
+      options.pass = parse_pass(v);
+      if (!options.pass) throw UsageError("--pass: expected data or weights, got '" + v + "'");
+    } else if (a == "--threads") {
+      options.threads = int(parse_int(a, value(), 1));
+    } else if (a == "--reps") {
+      options.reps = int(parse_int(a, value(), 1));
+    } else if (a == "--seed") {
+      options.seed = std::uint64_t(parse_int(a, value(), 0));
+    } else if (a == "--problem") {
+      try {
+        options.problem = ConvProblem::parse_key(value());
+      } catch (const InvalidProblem& e) {
+        throw UsageError(std::string("--problem: ") + e.what());
+      }
+    } else if (a == "-q" || a == "--quiet") {
+      options.progress = false;
+    } else if (!a.empty() && a[0] == '-') {
+      throw UsageError("unknown option '" + a + "' (see convbp tune --help)");
+    } else if (suite_arg.empty()) {
+      suite_arg = a;
+    } else {
+      throw UsageError("unexpected argument '" + a + "': only one suite per run");
+    }
+  }
+  if (settings.database.empty()) throw UsageError("tune: --db FILE is required");
+  const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
+  set_threads(options.threads);
+  if (!options.impls.empty()) select_impls(options.impls, true);
+  for (const std::string& file : {settings.database, output}) {
+    if (file.empty()) continue;
+    const auto dir = std::filesystem::path(file).parent_path();
+    if (!dir.empty() && !std::filesystem::is_directory(dir)) {
+      throw UsageError(file + ": cannot write: directory " + dir.string() + " does not exist");
+    }
+    if (access(dir.empty() ? "." : dir.c_str(), W_OK) != 0) {
+      throw UsageError(file + ": cannot write: directory not writable");
+    }
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  options.stop = &g_stop;
+  TuneOutcome outcome;
+  try {
+    outcome = tune_suite(suite, options, settings, [&](const Report& report) {
+      if (!output.empty()) write_json_atomic(output, to_json(report));
+    });
+  } catch (const TuningError& e) {
+    throw UsageError(e.what());
+  }
+  std::cout << tune_table(outcome, settings.constraints) << std::flush;
+  for (const std::string& note : outcome.notes) std::cerr << "note: " << note << "\n";
+  std::cerr << outcome.report.cases.size() << " cases: " << outcome.measured << " measured, "
+            << outcome.from_database << " from the database " << settings.database << "\n";
+  if (!output.empty()) std::cerr << "report written to " << output << "\n";
+  if (!outcome.report.complete) {
+    std::cerr << "interrupted: the database keeps every finished case; the report is marked "
+                 "incomplete\n";
+    return 130;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -239,6 +371,10 @@ int main(int argc, char** argv) {
     if (command == "run" || command == "validate") {
       if (wants_help(args)) return std::cout << kRunUsage, 0;
       return cmd_run(args, command == "validate");
+    }
+    if (command == "tune") {
+      if (wants_help(args)) return std::cout << kTuneUsage, 0;
+      return cmd_tune(args);
     }
     if (command == "show") {
       if (wants_help(args)) return std::cout << kShowUsage, 0;

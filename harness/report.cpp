@@ -40,9 +40,11 @@ std::optional<Best> choose_best(const std::vector<Result>& results) {
   if (ok.size() > 1) {
     const Result* second = ok[1];
     // Noise: the larger standard deviation of the two, and never below 1% (run-to-run drift
-    // on a shared machine is at least that).
+    // on a shared machine is at least that), nor above 5%: one outlier repetition inflates a
+    // stddev without moving the median, and a tie must not hand the win to a far slower result.
     const double noise =
-        std::max({first->time->stddev, second->time->stddev, 0.01 * first->time->median});
+        std::min(std::max({first->time->stddev, second->time->stddev, 0.01 * first->time->median}),
+                 0.05 * first->time->median);
     if (second->time->median - first->time->median <= noise) {
       best.tie = true;
       auto rank = [](const Result* r) {
@@ -68,9 +70,9 @@ json to_json(const ErrorStats& e) {
 }
 
 json to_json(const TimeStats& t) {
-  return {{"median", t.median}, {"min", t.min},   {"max", t.max},
-          {"stddev", t.stddev}, {"reps", t.reps}, {"iterations", t.iterations},
-          {"noisy", t.noisy}};
+  return {{"median", t.median}, {"min", t.min},        {"max", t.max},
+          {"stddev", t.stddev}, {"reps", t.reps},      {"iterations", t.iterations},
+          {"noisy", t.noisy},   {"samples", t.samples}};
 }
 
 json to_json(const Result& r) {
@@ -163,6 +165,7 @@ TimeStats time_from(const Get& g) {
   t.reps = g["reps"].as<int>();
   t.iterations = g["iterations"].as<long>();
   t.noisy = g["noisy"].as<bool>();
+  if (g.has("samples")) t.samples = g["samples"].as<std::vector<double>>();
   return t;
 }
 
@@ -336,6 +339,30 @@ std::string winners_table(const Report& report, const std::string& baseline) {
                        (r.note.empty() ? "" : "  " + r.note);
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out << line << "\n";
+  }
+  return out.str();
+}
+
+std::string validation_table(const Report& report) {
+  std::ostringstream out;
+  std::size_t width = 4;
+  for (const Case& c : report.cases) width = std::max(width, c.name.size());
+  out << pad_right("case", width) << "  pass     ok  unsupported  failed\n";
+  for (const Case& c : report.cases) {
+    int ok = 0, unsupported = 0;
+    std::string failed;
+    for (const Result& r : c.results) {
+      if (r.status == Status::ok) {
+        ++ok;
+      } else if (r.status == Status::unsupported) {
+        ++unsupported;
+      } else {
+        failed += (failed.empty() ? "" : ", ") + r.impl + " (" + to_string(r.status) + ")";
+      }
+    }
+    out << pad_right(c.name, width) << "  " << pad_right(to_string(c.pass), 7) << "  "
+        << pad_left(std::to_string(ok), 2) << "  " << pad_left(std::to_string(unsupported), 11)
+        << "  " << (failed.empty() ? "-" : failed) << "\n";
   }
   return out.str();
 }

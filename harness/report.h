@@ -72,4 +72,7 @@ Report read_report(const std::string& path);
 // its speedup over `baseline` (im2col_gemm.per_sample).
 std::string winners_table(const Report& report, const std::string& baseline);
 
+// For validate-only reports: per case, how many implementations were ok, and which were not.
+std::string validation_table(const Report& report);
+
 }  // namespace convbp

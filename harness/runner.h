@@ -21,6 +21,8 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+struct CaseSpec;
+
 struct RunOptions {
   std::vector<std::string> impls;      // patterns; empty = the suite's
   std::optional<Pass> pass;            // only this pass
@@ -32,6 +34,9 @@ struct RunOptions {
   std::uint64_t seed = 1;
   bool progress = false;                    // progress lines on stderr
   const std::atomic<bool>* stop = nullptr;  // set by a signal handler: finish and mark incomplete
+  // Answers a case without measuring it (the tuning database's hits: no reference, no
+  // timing); nullopt = measure it. Given the implementations the run selected.
+  std::function<std::optional<Case>(const CaseSpec&, const std::vector<const Backward*>&)> lookup;
 };
 
 // One case of the plan: a layer and a pass.

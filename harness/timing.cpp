@@ -80,9 +80,10 @@ TimeStats measure(const std::string& label, const TimedCall& call, const TimingS
   if (!error.empty()) throw std::runtime_error(error);
   if (collector.samples_ms.empty()) throw std::runtime_error("no timing samples collected");
 
+  TimeStats t;
+  t.samples = collector.samples_ms;
   std::vector<double> s = collector.samples_ms;
   std::sort(s.begin(), s.end());
-  TimeStats t;
   t.reps = int(s.size());
   t.iterations = collector.iterations;
   t.min = s.front();

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "config.h"
 
@@ -13,6 +14,7 @@ struct TimeStats {
   int reps = 0;                                     // repetitions measured
   long iterations = 0;                              // calls per repetition
   bool noisy = false;                               // stddev above 10% of the median
+  std::vector<double> samples;  // every repetition's time (ms), for scripts/compare.py
 };
 
 // One timed call. Returns milliseconds when the call times itself (CUDA events), or a

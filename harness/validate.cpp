@@ -1,6 +1,7 @@
 #include "validate.h"
 
 #include <cmath>
+#include <cstdio>
 
 namespace convbp {
 
@@ -30,7 +31,8 @@ std::string index_string(std::int64_t flat, const std::vector<std::int64_t>& sha
 }
 
 ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref, double tolerance,
-                   const std::string& output, const std::vector<std::int64_t>& shape) {
+                   const std::string& output, const std::vector<std::int64_t>& shape,
+                   double scale_floor) {
   ErrorStats e;
   e.output = output;
   e.tolerance = tolerance;
@@ -53,8 +55,10 @@ ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref
     diff_sq += d * d;
     ref_sq += r * r;
   }
-  e.max_rel = ref_max > 0 ? e.max_abs / ref_max : e.max_abs;
-  e.rel_l2 = ref_sq > 0 ? std::sqrt(diff_sq / ref_sq) : std::sqrt(diff_sq);
+  const double scale = std::max(ref_max, scale_floor);
+  e.max_rel = scale > 0 ? e.max_abs / scale : e.max_abs;
+  const double norm = std::max(std::sqrt(ref_sq), scale_floor);
+  e.rel_l2 = norm > 0 ? std::sqrt(diff_sq) / norm : std::sqrt(diff_sq);
   e.all_zero = out_all_zero && ref_max > 0 && e.nan_count == 0;
   if (e.nan_count > 0) {
     e.failure = output + ": " + std::to_string(e.nan_count) + " NaN/Inf element(s), first at " +
@@ -62,9 +66,10 @@ ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref
   } else if (e.all_zero) {
     e.failure = output + ": all-zero output from nonzero inputs";
   } else if (e.max_rel > tolerance || e.rel_l2 > tolerance) {
-    e.failure = output + ": error above tolerance " + std::to_string(tolerance) + " (max_rel " +
-                std::to_string(e.max_rel) + ", rel_l2 " + std::to_string(e.rel_l2) + ", worst at " +
-                index_string(e.worst_index, shape) + ")";
+    char figures[160];
+    std::snprintf(figures, sizeof figures, "error above tolerance %.3g (max_rel %.3g, rel_l2 %.3g",
+                  tolerance, e.max_rel, e.rel_l2);
+    e.failure = output + ": " + figures + ", worst at " + index_string(e.worst_index, shape) + ")";
   }
   return e;
 }

@@ -29,8 +29,12 @@ struct ErrorStats {
 double tolerance_for(std::int64_t accumulation_length, double family_factor);
 
 // `shape` names the dimensions for messages ([n, c, h, w] of dx, ...).
+// `scale_floor` is the least scale max_rel divides by: an output of very few elements (db of
+// one filter) can be a sum that cancels to nearly 0, while its rounding error scales with the
+// terms, not with the sum; the caller passes the norm of the terms there.
 ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref, double tolerance,
-                   const std::string& output, const std::vector<std::int64_t>& shape);
+                   const std::string& output, const std::vector<std::int64_t>& shape,
+                   double scale_floor = 0.0);
 
 // The worse of two comparisons (by max_rel relative to tolerance; failures first).
 const ErrorStats& worse(const ErrorStats& a, const ErrorStats& b);

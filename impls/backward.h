@@ -46,6 +46,9 @@ class Plan {
   virtual bool deterministic() const { return true; }
   // What the plan actually runs, for the report (a library's kernel name, a caveat).
   virtual std::string detail() const { return ""; }
+  // Tolerance multiplier when the plan knows better than its Backward (which engine a library
+  // picked, the problem's accumulation length); 0 = use Backward::tolerance_factor.
+  virtual double tolerance_factor() const { return 0.0; }
 
   // Untimed: a device plan copies the inputs to its own buffers here; CPU plans need nothing.
   virtual void upload(const Tensors& /*host*/) {}

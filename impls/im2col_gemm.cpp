@@ -21,71 +21,84 @@
 namespace convbp {
 namespace {
 
-// Per-group matrix sizes.
-struct Dims {
-  std::int64_t cpg, kpg, crs, pq, in_plane;
-  explicit Dims(const ConvProblem& pr)
-      : cpg(pr.c_per_group()),
-        kpg(pr.k_per_group()),
-        crs(pr.c_per_group() * pr.r * pr.s),
-        pq(pr.p() * pr.q()),
-        in_plane(pr.h * pr.w) {}
-};
-
 // A 1x1, stride-1, unpadded kernel's im2col is the identity: col_b is x_b itself.
 bool col_is_input(const ConvProblem& pr) {
   return pr.r == 1 && pr.s == 1 && pr.stride_h == 1 && pr.stride_w == 1 && pr.pad_top == 0 &&
          pr.pad_left == 0 && pr.pad_bottom == 0 && pr.pad_right == 0;
 }
 
-// col[(c*r + i)*s + j][p*Q + q] = x[c][p*sh - pt + i*dh][q*sw - pl + j*dw], 0 in the padding.
-void im2col(const ConvProblem& pr, std::int64_t channels, const float* x, float* col) {
+// Per-group matrix sizes; col_elems is the col buffer one sample needs (none when col is x).
+struct Dims {
+  std::int64_t cpg, kpg, crs, pq, in_plane, col_elems;
+  explicit Dims(const ConvProblem& pr)
+      : cpg(pr.c_per_group()),
+        kpg(pr.k_per_group()),
+        crs(pr.c_per_group() * pr.r * pr.s),
+        pq(pr.p() * pr.q()),
+        in_plane(pr.h * pr.w),
+        col_elems(col_is_input(pr) ? 0 : crs * pq) {}
+};
+
+// One channel's rows of col: col[i*s + j][p*Q + q] = x[p*sh - pt + i*dh][q*sw - pl + j*dw], 0 in
+// the padding; row i*s + j starts at col + (i*s + j) * ld.
+void im2col_channel(const ConvProblem& pr, const float* plane, float* col, std::int64_t ld) {
   const std::int64_t P = pr.p(), Q = pr.q();
-  for (std::int64_t c = 0; c < channels; ++c) {
-    const float* plane = x + c * pr.h * pr.w;
-    for (std::int64_t i = 0; i < pr.r; ++i) {
-      const OutputRange ps = valid_outputs(P, pr.h, pr.stride_h, pr.pad_top, i * pr.dilation_h);
-      for (std::int64_t j = 0; j < pr.s; ++j) {
-        const OutputRange qs = valid_outputs(Q, pr.w, pr.stride_w, pr.pad_left, j * pr.dilation_w);
-        float* out = col + ((c * pr.r + i) * pr.s + j) * P * Q;
-        std::fill(out, out + ps.lo * Q, 0.0f);
-        for (std::int64_t p = ps.lo; p < ps.hi; ++p) {
-          const float* row = plane + (p * pr.stride_h - pr.pad_top + i * pr.dilation_h) * pr.w +
-                             (j * pr.dilation_w - pr.pad_left);
-          float* out_row = out + p * Q;
-          std::fill(out_row, out_row + qs.lo, 0.0f);
-          if (pr.stride_w == 1) {
-            std::copy(row + qs.lo, row + qs.hi, out_row + qs.lo);
-          } else {
-            for (std::int64_t q = qs.lo; q < qs.hi; ++q) out_row[q] = row[q * pr.stride_w];
-          }
-          std::fill(out_row + qs.hi, out_row + Q, 0.0f);
+  for (std::int64_t i = 0; i < pr.r; ++i) {
+    const OutputRange ps = valid_outputs(P, pr.h, pr.stride_h, pr.pad_top, i * pr.dilation_h);
+    for (std::int64_t j = 0; j < pr.s; ++j) {
+      const OutputRange qs = valid_outputs(Q, pr.w, pr.stride_w, pr.pad_left, j * pr.dilation_w);
+      // Input column of output column q: q*stride + offset (in range for q in qs).
+      const std::int64_t offset = j * pr.dilation_w - pr.pad_left;
+      float* out = col + (i * pr.s + j) * ld;
+      std::fill(out, out + ps.lo * Q, 0.0f);
+      for (std::int64_t p = ps.lo; p < ps.hi; ++p) {
+        const float* row = plane + (p * pr.stride_h - pr.pad_top + i * pr.dilation_h) * pr.w;
+        float* out_row = out + p * Q;
+        std::fill(out_row, out_row + qs.lo, 0.0f);
+        if (pr.stride_w == 1) {
+          std::copy(row + qs.lo + offset, row + qs.hi + offset, out_row + qs.lo);
+        } else {
+          for (std::int64_t q = qs.lo; q < qs.hi; ++q) out_row[q] = row[q * pr.stride_w + offset];
         }
-        std::fill(out + ps.hi * Q, out + P * Q, 0.0f);
+        std::fill(out_row + qs.hi, out_row + Q, 0.0f);
+      }
+      std::fill(out + ps.hi * Q, out + P * Q, 0.0f);
+    }
+  }
+}
+
+// The adjoint of im2col_channel: dx[h][w] = sum of every col entry that im2col copied x[h][w]
+// into (overlapping windows accumulate). Overwrites the plane.
+void col2im_channel(const ConvProblem& pr, const float* col, std::int64_t ld, float* plane) {
+  const std::int64_t P = pr.p(), Q = pr.q();
+  std::fill(plane, plane + pr.h * pr.w, 0.0f);
+  for (std::int64_t i = 0; i < pr.r; ++i) {
+    const OutputRange ps = valid_outputs(P, pr.h, pr.stride_h, pr.pad_top, i * pr.dilation_h);
+    for (std::int64_t j = 0; j < pr.s; ++j) {
+      const OutputRange qs = valid_outputs(Q, pr.w, pr.stride_w, pr.pad_left, j * pr.dilation_w);
+      const std::int64_t offset = j * pr.dilation_w - pr.pad_left;
+      const float* in = col + (i * pr.s + j) * ld;
+      for (std::int64_t p = ps.lo; p < ps.hi; ++p) {
+        float* row = plane + (p * pr.stride_h - pr.pad_top + i * pr.dilation_h) * pr.w;
+        const float* in_row = in + p * Q;
+        for (std::int64_t q = qs.lo; q < qs.hi; ++q) row[q * pr.stride_w + offset] += in_row[q];
       }
     }
   }
 }
 
-// The adjoint of im2col: dx[c][h][w] = sum of every dcol entry im2col copied x[c][h][w] into.
-void col2im(const ConvProblem& pr, std::int64_t channels, const float* col, float* dx) {
-  const std::int64_t P = pr.p(), Q = pr.q();
-  std::fill(dx, dx + channels * pr.h * pr.w, 0.0f);
+// A sample's col for `channels` channels, rows of length p*q packed densely.
+void im2col(const ConvProblem& pr, std::int64_t channels, const float* x, float* col) {
+  const std::int64_t rows = pr.r * pr.s, pq = pr.p() * pr.q();
   for (std::int64_t c = 0; c < channels; ++c) {
-    float* plane = dx + c * pr.h * pr.w;
-    for (std::int64_t i = 0; i < pr.r; ++i) {
-      const OutputRange ps = valid_outputs(P, pr.h, pr.stride_h, pr.pad_top, i * pr.dilation_h);
-      for (std::int64_t j = 0; j < pr.s; ++j) {
-        const OutputRange qs = valid_outputs(Q, pr.w, pr.stride_w, pr.pad_left, j * pr.dilation_w);
-        const float* in = col + ((c * pr.r + i) * pr.s + j) * P * Q;
-        for (std::int64_t p = ps.lo; p < ps.hi; ++p) {
-          float* row = plane + (p * pr.stride_h - pr.pad_top + i * pr.dilation_h) * pr.w +
-                       (j * pr.dilation_w - pr.pad_left);
-          const float* in_row = in + p * Q;
-          for (std::int64_t q = qs.lo; q < qs.hi; ++q) row[q * pr.stride_w] += in_row[q];
-        }
-      }
-    }
+    im2col_channel(pr, x + c * pr.h * pr.w, col + c * rows * pq, pq);
+  }
+}
+
+void col2im(const ConvProblem& pr, std::int64_t channels, const float* col, float* dx) {
+  const std::int64_t rows = pr.r * pr.s, pq = pr.p() * pr.q();
+  for (std::int64_t c = 0; c < channels; ++c) {
+    col2im_channel(pr, col + c * rows * pq, pq, dx + c * pr.h * pr.w);
   }
 }
 
@@ -145,7 +158,7 @@ void run_samples(const ConvProblem& pr, const Dims& d, Pass pass, const Tensors&
 class PerSamplePlan final : public Plan {
  public:
   PerSamplePlan(const ConvProblem& pr, Pass pass) : pr_(pr), pass_(pass), d_(pr) {}
-  std::size_t workspace_bytes() const override { return d_.crs * d_.pq * sizeof(float); }
+  std::size_t workspace_bytes() const override { return d_.col_elems * sizeof(float); }
   std::string detail() const override { return "OpenBLAS sgemm per sample and group"; }
 
   void run(const Tensors& t, void* workspace) override {
@@ -182,7 +195,7 @@ class BatchedPlan final : public Plan {
       : pr_(pr), pass_(pass), d_(pr), workers_(int(std::min<std::int64_t>(threads(), pr.n))) {}
 
   std::size_t workspace_bytes() const override {
-    std::size_t per_worker = d_.crs * d_.pq;
+    std::size_t per_worker = d_.col_elems;
     if (pass_ == Pass::weights) per_worker += pr_.w_elems();
     return per_worker * workers_ * sizeof(float);
   }
@@ -199,13 +212,13 @@ class BatchedPlan final : public Plan {
       if (pass_ == Pass::weights) bias_gradient(pr_, t.dy, t.db);
       return;
     }
-    const std::size_t per_worker = d_.crs * d_.pq + (pass_ == Pass::weights ? pr_.w_elems() : 0);
+    const std::size_t per_worker = d_.col_elems + (pass_ == Pass::weights ? pr_.w_elems() : 0);
     SingleThreadedBlas single;
 #pragma omp parallel num_threads(workers_)
     {
       const int id = omp_get_thread_num();
       float* col = base + id * per_worker;
-      float* dw_acc = col + d_.crs * d_.pq;
+      float* dw_acc = col + d_.col_elems;
       // Static contiguous split: worker id takes samples [id*n/workers, (id+1)*n/workers).
       run_samples(pr_, d_, pass_, t, id * pr_.n / workers_, (id + 1) * pr_.n / workers_, col,
                   dw_acc);
@@ -216,7 +229,7 @@ class BatchedPlan final : public Plan {
         const std::int64_t lo = id * total / workers_, hi = (id + 1) * total / workers_;
         for (std::int64_t i = lo; i < hi; ++i) {
           float sum = 0.0f;
-          for (int wk = 0; wk < workers_; ++wk) sum += base[wk * per_worker + d_.crs * d_.pq + i];
+          for (int wk = 0; wk < workers_; ++wk) sum += base[wk * per_worker + d_.col_elems + i];
           t.dw[i] = sum;
         }
       }
@@ -229,6 +242,117 @@ class BatchedPlan final : public Plan {
   Pass pass_;
   Dims d_;
   int workers_;
+};
+
+// Samples are taken in chunks of B whose columns sit side by side in one col matrix
+// [(c/g)*r*s, B*p*q] (and dy packed to [k/g, B*p*q]), so that each pass is one GEMM per chunk
+// and group with an inner or outer dimension of B*p*q instead of p*q: deep layers with small
+// images (p*q = 49 at ResNet's res5) otherwise give OpenBLAS skinny GEMMs it cannot run near
+// peak. B is chosen so a chunk has about kTargetColumns columns; with big images B = 1 and the
+// col buffer stays a few MB. The GEMMs use every thread; im2col, packing and col2im run in
+// parallel over (sample, channel), where the per-sample loop runs them on one thread.
+class ChunkedPlan final : public Plan {
+ public:
+  static constexpr std::int64_t kTargetColumns = 2048;
+
+  ChunkedPlan(const ConvProblem& pr, Pass pass)
+      : pr_(pr),
+        pass_(pass),
+        d_(pr),
+        chunk_(std::clamp<std::int64_t>(kTargetColumns / std::max<std::int64_t>(d_.pq, 1), 1,
+                                        pr.n)),
+        // A single sample of a 1x1 stride-1 kernel needs neither col nor packing.
+        direct_(chunk_ == 1 && col_is_input(pr)) {}
+
+  std::size_t workspace_bytes() const override {
+    const std::int64_t cols = chunk_ * d_.pq;
+    const std::int64_t col = direct_ ? 0 : d_.crs * cols;
+    const std::int64_t packed_dy = chunk_ > 1 ? d_.kpg * cols : 0;
+    return std::size_t(col + packed_dy) * sizeof(float);
+  }
+  std::string detail() const override {
+    return "chunks of " + std::to_string(chunk_) + " sample(s), one threaded OpenBLAS sgemm per " +
+           "chunk and group; parallel im2col/col2im";
+  }
+
+  void run(const Tensors& t, void* workspace) override {
+    float* col = static_cast<float*>(workspace);
+    float* packed = col + (direct_ ? 0 : d_.crs * chunk_ * d_.pq);
+    for (std::int64_t b0 = 0; b0 < pr_.n; b0 += chunk_) {
+      const std::int64_t count = std::min(chunk_, pr_.n - b0);
+      const std::int64_t cols = count * d_.pq;
+      for (std::int64_t g = 0; g < pr_.groups; ++g) {
+        // dy of the chunk and group as [k/g, cols]: sample b's block at column b * p*q.
+        const float* dy = t.dy + (b0 * pr_.k + g * d_.kpg) * d_.pq;
+        std::int64_t ld_dy = d_.pq;
+        if (count > 1) {
+#pragma omp parallel for collapse(2)
+          for (std::int64_t b = 0; b < count; ++b) {
+            for (std::int64_t k = 0; k < d_.kpg; ++k) {
+              const float* src = t.dy + ((b0 + b) * pr_.k + g * d_.kpg + k) * d_.pq;
+              std::copy(src, src + d_.pq, packed + k * cols + b * d_.pq);
+            }
+          }
+          dy = packed;
+          ld_dy = cols;
+        }
+        if (pass_ == Pass::data) {
+          data_chunk(t, g, b0, count, dy, ld_dy, col);
+        } else {
+          weights_chunk(t, g, b0, count, dy, ld_dy, col, b0 == 0 ? 0.0f : 1.0f);
+        }
+      }
+    }
+    if (pass_ == Pass::weights) bias_gradient(pr_, t.dy, t.db);
+  }
+
+ private:
+  void data_chunk(const Tensors& t, std::int64_t g, std::int64_t b0, std::int64_t count,
+                  const float* dy, std::int64_t ld_dy, float* dcol) {
+    const std::int64_t cols = count * d_.pq;
+    const float* w_g = t.w + g * d_.kpg * d_.crs;
+    if (direct_) {  // dx_b is dcol itself
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d_.crs, cols, d_.kpg, 1.0f, w_g,
+                  d_.crs, dy, ld_dy, 0.0f, t.dx + (b0 * pr_.c + g * d_.cpg) * d_.in_plane,
+                  d_.pq);
+      return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d_.crs, cols, d_.kpg, 1.0f, w_g, d_.crs,
+                dy, ld_dy, 0.0f, dcol, cols);
+    const std::int64_t rows = pr_.r * pr_.s;
+#pragma omp parallel for collapse(2) schedule(dynamic)
+    for (std::int64_t b = 0; b < count; ++b) {
+      for (std::int64_t c = 0; c < d_.cpg; ++c) {
+        col2im_channel(pr_, dcol + c * rows * cols + b * d_.pq, cols,
+                       t.dx + ((b0 + b) * pr_.c + g * d_.cpg + c) * d_.in_plane);
+      }
+    }
+  }
+
+  void weights_chunk(const Tensors& t, std::int64_t g, std::int64_t b0, std::int64_t count,
+                     const float* dy, std::int64_t ld_dy, float* col, float beta) {
+    const std::int64_t cols = count * d_.pq;
+    const float* cols_data = t.x + (b0 * pr_.c + g * d_.cpg) * d_.in_plane;
+    if (!direct_) {
+      const std::int64_t rows = pr_.r * pr_.s;
+#pragma omp parallel for collapse(2) schedule(dynamic)
+      for (std::int64_t b = 0; b < count; ++b) {
+        for (std::int64_t c = 0; c < d_.cpg; ++c) {
+          im2col_channel(pr_, t.x + ((b0 + b) * pr_.c + g * d_.cpg + c) * d_.in_plane,
+                         col + c * rows * cols + b * d_.pq, cols);
+        }
+      }
+      cols_data = col;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d_.kpg, d_.crs, cols, 1.0f, dy, ld_dy,
+                cols_data, cols, beta, t.dw + g * d_.kpg * d_.crs, d_.crs);
+  }
+
+  ConvProblem pr_;
+  Pass pass_;
+  Dims d_;
+  std::int64_t chunk_;
+  bool direct_;
 };
 
 template <typename PlanType>
@@ -251,6 +375,7 @@ std::vector<std::unique_ptr<Backward>> make_im2col_gemm_backwards() {
   std::vector<std::unique_ptr<Backward>> list;
   list.push_back(std::make_unique<Im2colGemm<PerSamplePlan>>("per_sample"));
   list.push_back(std::make_unique<Im2colGemm<BatchedPlan>>("batched"));
+  list.push_back(std::make_unique<Im2colGemm<ChunkedPlan>>("chunked"));
   return list;
 }
 

@@ -1,7 +1,7 @@
 #include "problem.h"
 
 #include <charconv>
-#include <limits>
+#include <numeric>
 #include <vector>
 
 namespace convbp {
@@ -29,10 +29,14 @@ double ConvProblem::flops() const {
 
 std::int64_t ConvProblem::accumulation_length(Pass pass) const {
   if (pass == Pass::weights) return n * p() * q();
-  // A dx element receives at most ceil(r/stride) x ceil(s/stride) taps per output channel.
-  const std::int64_t taps_h = (r + stride_h - 1) / stride_h;
-  const std::int64_t taps_w = (s + stride_w - 1) / stride_w;
-  return k_per_group() * taps_h * taps_w;
+  // Taps i, i' of one dx row both land on it when (i - i') * dilation is a multiple of the
+  // stride, i.e. when i - i' is a multiple of stride / gcd(stride, dilation): at most
+  // ceil(r / that) taps per dimension and output channel.
+  auto taps = [](std::int64_t extent, std::int64_t stride, std::int64_t dilation) {
+    const std::int64_t period = stride / std::gcd(stride, dilation);
+    return (extent + period - 1) / period;
+  };
+  return k_per_group() * taps(r, stride_h, dilation_h) * taps(s, stride_w, dilation_w);
 }
 
 namespace {

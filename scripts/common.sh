@@ -7,7 +7,7 @@ CONVBP_BUILD="${CONVBP_BUILD:-$CONVBP_ROOT/build}"
 
 # Debian packages the build needs; libdnnl-dev is optional for the build (CONVBP_WITH_ONEDNN=AUTO)
 # but installed so that the oneDNN implementations are measured.
-CONVBP_PACKAGES=(cmake make g++ git libopenblas-dev nlohmann-json3-dev libbenchmark-dev
+CONVBP_PACKAGES=(cmake make g++ git libopenblas-dev libopenblas-openmp-dev nlohmann-json3-dev libbenchmark-dev
                  libgtest-dev libgmock-dev libdnnl-dev)
 
 convbp_install() {

@@ -296,7 +296,8 @@ TEST(Validation, TheBestResultIsTheFastestOkOneAndTiesPreferDeterminism) {
     r.impl = std::move(impl);
     r.status = status;
     r.deterministic = det;
-    if (status == Status::ok) r.time = TimeStats{median, median, median, stddev, 5, 1, false};
+    if (status == Status::ok)
+      r.time = TimeStats{median, median, median, stddev, 5, 1, false, {median}};
     return r;
   };
   auto best = choose_best({result("slow", Status::ok, 2.0, 0.01, true),

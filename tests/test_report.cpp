@@ -23,7 +23,7 @@ Report sample_report() {
   Result ok;
   ok.impl = "im2col_gemm.batched";
   ok.detail = "threads";
-  ok.time = TimeStats{1.5, 1.25, 2.0, 0.125, 5, 100, false};
+  ok.time = TimeStats{1.5, 1.25, 2.0, 0.125, 5, 100, false, {1.25, 1.5, 2.0}};
   ok.gflops = 3.5;
   ok.error = ErrorStats{1e-6, 2e-7, 1e-7, 1e-5, "dw", 12, 0, false, ""};
   ok.workspace_bytes = 4096;
@@ -95,7 +95,7 @@ TEST(Report, WinnersTableShowsBestTimeGflopsAndSpeedupOverTheBaseline) {
   Report report = sample_report();
   Result baseline;
   baseline.impl = "im2col_gemm.per_sample";
-  baseline.time = TimeStats{3.0, 3.0, 3.0, 0.0, 5, 1, false};
+  baseline.time = TimeStats{3.0, 3.0, 3.0, 0.0, 5, 1, false, {3.0}};
   report.cases[0].results.push_back(baseline);
   report.cases[0].best = choose_best(report.cases[0].results);
   const std::string table = winners_table(report, "im2col_gemm.per_sample");

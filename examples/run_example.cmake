@@ -1,0 +1,17 @@
+# ctest example_three_layer_backward: -DEXAMPLE=<binary> -DDB=<database path>
+file(REMOVE ${DB} ${DB}.lock)
+foreach(run first second)
+  execute_process(COMMAND ${EXAMPLE} --db ${DB} --budget 1 RESULT_VARIABLE status
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  message("--- ${run} run\n${out}${err}")
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "${run} run failed with status ${status}")
+  endif()
+  set(${run} "${out}")
+endforeach()
+if(NOT first MATCHES "tuned now")
+  message(FATAL_ERROR "the first run on an empty database should tune")
+endif()
+if(second MATCHES "tuned now" OR NOT second MATCHES "database hit")
+  message(FATAL_ERROR "the second run should take every layer from the database")
+endif()

@@ -1,0 +1,256 @@
+#include "autotuner.h"
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+
+#include "context.h"
+#include "runner.h"
+#include "tuning.h"
+
+namespace convbp {
+
+std::string Constraints::describe() const {
+  std::string out;
+  auto add = [&](const std::string& part) { out += (out.empty() ? "" : ", ") + part; };
+  if (max_workspace_bytes) add("workspace <= " + format_bytes(*max_workspace_bytes));
+  if (deterministic_only) add("deterministic");
+  if (max_rel_error) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "max_rel <= %g", *max_rel_error);
+    add(buf);
+  }
+  return out.empty() ? "none" : out;
+}
+
+const char* to_string(PlanSource source) {
+  switch (source) {
+    case PlanSource::database:
+      return "database hit";
+    case PlanSource::tuned:
+      return "tuned now";
+    case PlanSource::fallback:
+      return "default";
+  }
+  return "?";
+}
+
+TunedPlan::TunedPlan(const ConvProblem& problem, Pass pass, const Backward& backward,
+                     std::unique_ptr<Plan> plan, PlanSource source, std::string why,
+                     double expected_ms)
+    : problem_(problem),
+      pass_(pass),
+      backward_(&backward),
+      plan_(std::move(plan)),
+      impl_(backward.name()),
+      source_(source),
+      why_(std::move(why)),
+      expected_ms_(expected_ms) {}
+
+TunedPlan::~TunedPlan() = default;
+
+std::size_t TunedPlan::workspace_bytes() const { return plan_->workspace_bytes(); }
+bool TunedPlan::deterministic() const { return plan_->deterministic(); }
+
+void TunedPlan::run(const Tensors& tensors, void* workspace) {
+  // Device plans copy in and out around the call (backward.h); both are no-ops on the CPU.
+  plan_->upload(tensors);
+  plan_->run(tensors, workspace);
+  plan_->download(tensors);
+}
+
+void TunedPlan::run(const Tensors& tensors) {
+  // A device plan allocates its workspace on the device itself.
+  const std::size_t bytes = backward_->device() == Device::cpu ? workspace_bytes() : 0;
+  if (bytes > 0 && !own_workspace_) own_workspace_.reset(new unsigned char[bytes]);
+  run(tensors, own_workspace_.get());
+}
+
+struct Autotuner::State {
+  std::string path;
+  AutotunerOptions options;
+  nlohmann::json fingerprint;
+  TuningDb db;
+  std::vector<const Backward*> candidates;
+  std::vector<std::string> candidate_names;
+  std::map<std::string, std::unique_ptr<TunedPlan>> plans;
+  std::mutex mutex;
+  int tuned = 0;
+
+  void refresh() {
+    if (!path.empty()) db = read_tuning_db(path);
+  }
+
+  // The first fallback implementation that can run the problem under the constraints.
+  std::unique_ptr<TunedPlan> fallback(const ConvProblem& problem, Pass pass,
+                                      const std::string& why) {
+    const Constraints& c = options.constraints;
+    for (const std::string& name : options.fallback) {
+      const Backward* b = find_backward(name);
+      if (!b || !b->available().ok || !b->supports(problem, pass).ok) continue;
+      std::unique_ptr<Plan> plan;
+      try {
+        plan = b->plan(problem, pass);
+      } catch (const std::exception&) {
+        continue;
+      }
+      if (c.max_workspace_bytes && plan->workspace_bytes() > *c.max_workspace_bytes) continue;
+      if (c.deterministic_only && !plan->deterministic()) continue;
+      return std::make_unique<TunedPlan>(problem, pass, *b, std::move(plan), PlanSource::fallback,
+                                         "default (" + why + ")", 0.0);
+    }
+    throw std::runtime_error("no implementation can run " + problem.key() + " " + to_string(pass) +
+                             " under the constraints (" + c.describe() + "): " + why);
+  }
+
+  // Plans the best of `results` that meets the constraints; an implementation whose planning
+  // fails is dropped and the next best taken. Null when none is left; `reason` says why.
+  std::unique_ptr<TunedPlan> best_of(std::vector<Result> results, const ConvProblem& problem,
+                                     Pass pass, PlanSource source, const std::string& prefix,
+                                     std::string& reason) {
+    std::string failures;
+    for (;;) {
+      const Selection s = select_best(results, options.constraints);
+      if (!s.best) {
+        reason = s.reason + failures;
+        return nullptr;
+      }
+      const Backward* b = find_backward(s.best->impl);
+      std::string failure;
+      if (!b) {
+        failure = "not in this build";
+      } else if (Support a = b->available(); !a.ok) {
+        failure = a.why;
+      } else if (Support p = b->supports(problem, pass); !p.ok) {
+        failure = p.why;
+      } else {
+        try {
+          std::unique_ptr<Plan> plan = b->plan(problem, pass);
+          std::string why = prefix + s.reason + failures;
+          if (!s.excluded.empty()) {
+            why +=
+                "; excluded by the constraints: " + s.excluded.front() +
+                (s.excluded.size() > 1 ? " and " + std::to_string(s.excluded.size() - 1) + " more"
+                                       : "");
+          }
+          return std::make_unique<TunedPlan>(problem, pass, *b, std::move(plan), source,
+                                             std::move(why), s.best->time_ms);
+        } catch (const std::exception& e) {
+          failure = e.what();
+        }
+      }
+      failures += "; " + s.best->impl + " skipped: " + failure;
+      std::erase_if(results, [&](const Result& r) { return r.impl == s.best->impl; });
+    }
+  }
+
+  std::unique_ptr<TunedPlan> make(const ConvProblem& problem, Pass pass) {
+    // 1. The database, as it is on disk now (another process may have tuned meanwhile).
+    refresh();
+    std::string miss;
+    if (const TuningEntry* e = db.find(fingerprint, problem, pass)) {
+      if (auto missing = missing_candidate(*e, candidate_names)) {
+        miss = "the database entry did not try " + *missing;
+      } else {
+        std::vector<Result> results = results_of(*e);
+        std::erase_if(results, [&](const Result& r) {
+          return std::find(candidate_names.begin(), candidate_names.end(), r.impl) ==
+                 candidate_names.end();
+        });
+        std::string reason;
+        auto plan = best_of(results, problem, pass, PlanSource::database, "database hit: ", reason);
+        if (plan) return plan;
+        // Tuning again would measure the same candidates: the entry's answer stands.
+        return fallback(problem, pass, "database entry: " + reason);
+      }
+    } else if (!db.sections.empty() && !db.section(fingerprint)) {
+      miss = "no database entry for this machine's fingerprint (" +
+             fingerprint_difference(db.sections.front().fingerprint, fingerprint) + ")";
+    } else {
+      miss = "no database entry";
+    }
+    if (options.on_miss == AutotunerOptions::OnMiss::fallback) {
+      return fallback(problem, pass, miss + ", on_miss = fallback");
+    }
+
+    // 2. Tune now: the harness's own validate-and-time of one case, on a budget.
+    std::size_t runnable = 0;
+    for (const Backward* b : candidates) {
+      if (b->available().ok && b->supports(problem, pass).ok) ++runnable;
+    }
+    TimingSettings timing;
+    timing.warmup = 1;
+    timing.reps = 3;
+    timing.max_seconds_per_case = options.tune_seconds / double(std::max<std::size_t>(runnable, 1));
+    RunOptions run_options;
+    run_options.seed = options.seed;
+    const auto start = std::chrono::steady_clock::now();
+    const Case c = run_case({"autotuner", problem, pass, 1}, candidates, timing, run_options, 0);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ++tuned;
+    const TuningEntry entry = entry_from_case(c);
+    // An entry where every candidate ran out of budget says nothing about the machine: keep
+    // it out of the database, so that a later, more generous tuning is not blocked.
+    const bool informative =
+        !entry.results.empty() || std::none_of(c.results.begin(), c.results.end(),
+                                               [](auto& r) { return r.status == Status::timeout; });
+    std::string saved;
+    if (informative) {
+      if (!path.empty() && options.save) {
+        try {
+          db = merge_into_file(path, fingerprint, {entry});
+        } catch (const std::exception& e) {
+          db.put(fingerprint, entry);
+          saved = " (not saved: " + std::string(e.what()) + ")";
+        }
+      } else {
+        db.put(fingerprint, entry);
+      }
+    }
+    char took[48];
+    std::snprintf(took, sizeof took, "tuned now in %.1f s", seconds);
+    const std::string prefix = took + saved + " (" + miss + "): ";
+    std::string reason;
+    if (auto plan = best_of(c.results, problem, pass, PlanSource::tuned, prefix, reason)) {
+      return plan;
+    }
+    return fallback(problem, pass, "tuning found " + reason + saved);
+  }
+};
+
+Autotuner::Autotuner(std::string database_path, AutotunerOptions options)
+    : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.path = std::move(database_path);
+  s.options = std::move(options);
+  if (s.options.threads > 0) set_threads(s.options.threads);
+  s.fingerprint = machine_fingerprint(threads());
+  if (s.options.impls.empty()) {
+    for (const Backward* b : registry()) {
+      if (b->name() != "naive") s.candidates.push_back(b);
+    }
+  } else {
+    s.candidates = select_impls(s.options.impls, true);
+  }
+  for (const Backward* b : s.candidates) s.candidate_names.push_back(b->name());
+  s.refresh();  // a corrupt or foreign file is an error now, before anything is planned
+}
+
+Autotuner::~Autotuner() = default;
+
+TunedPlan& Autotuner::plan(const ConvProblem& problem, Pass pass) {
+  problem.validate();
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  const std::string id = problem.key() + " " + to_string(pass);
+  auto it = state_->plans.find(id);
+  if (it == state_->plans.end()) it = state_->plans.emplace(id, state_->make(problem, pass)).first;
+  return *it->second;
+}
+
+const std::string& Autotuner::database_path() const { return state_->path; }
+const AutotunerOptions& Autotuner::options() const { return state_->options; }
+int Autotuner::tuned_count() const { return state_->tuned; }
+
+}  // namespace convbp

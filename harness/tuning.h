@@ -1,0 +1,147 @@
+// The tuning database (schema convbp.tuning/1, docs/tuning.md): per machine fingerprint, per
+// canonical key and pass, the ranked correct results of a tuning and the winner.
+//
+// Safety rules: a file that is not a valid database is an error naming the file and the JSON
+// path, and is never written over; every write re-reads the file under an advisory lock
+// (flock on FILE.lock), merges, and replaces it atomically (temp file + rename), so concurrent
+// tuners keep each other's entries and an interrupted one leaves a complete file.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "autotuner.h"
+#include "report.h"
+#include "runner.h"
+
+namespace convbp {
+
+inline constexpr const char* kTuningSchema = "convbp.tuning/1";
+
+// A database file that cannot be used: malformed JSON, another schema, a bad field. The
+// message names the file and the JSON path ("t.json: $.sections[0].entries[2].pass: ...").
+class TuningError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One correct (status ok) result of a tuning.
+struct TunedResult {
+  std::string impl;
+  double median_ms = 0;
+  double stddev_ms = 0;
+  int reps = 0;
+  std::size_t workspace_bytes = 0;
+  bool deterministic = true;
+  double max_rel = 0;  // error against the fp64 reference
+  std::string detail;
+  bool operator==(const TunedResult&) const = default;
+};
+
+// A candidate that could not win, and why (unsupported, incorrect, error, timeout).
+struct RejectedResult {
+  std::string impl;
+  Status status = Status::unsupported;
+  std::string why;
+  bool operator==(const RejectedResult&) const = default;
+};
+
+struct TuningEntry {
+  ConvProblem problem;
+  Pass pass = Pass::data;
+  std::string tuned_as;                 // the case that tuned it ("default:conv1"), for people
+  std::string date;                     // UTC, for people; never part of a lookup
+  std::vector<std::string> candidates;  // every implementation tried: what a hit must cover
+  std::vector<TunedResult> results;     // fastest first
+  std::vector<RejectedResult> rejected;
+  std::optional<Best> best;  // without constraints; plan() and `tune` re-select with theirs
+  bool operator==(const TuningEntry& o) const;
+};
+
+struct TuningSection {
+  nlohmann::json fingerprint;  // machine_fingerprint(): entries are only valid under it
+  std::vector<TuningEntry> entries;
+};
+
+struct TuningDb {
+  std::vector<TuningSection> sections;
+
+  const TuningSection* section(const nlohmann::json& fingerprint) const;
+  const TuningEntry* find(const nlohmann::json& fingerprint, const ConvProblem& problem,
+                          Pass pass) const;
+  // Adds the entry under the fingerprint, replacing one of the same key and pass.
+  void put(const nlohmann::json& fingerprint, TuningEntry entry);
+  std::size_t entry_count() const;
+};
+
+nlohmann::json to_json(const TuningDb& db);
+// Throws TuningError naming `file` and the JSON path of the first bad field.
+TuningDb tuning_db_from_json(const nlohmann::json& doc, const std::string& file);
+// A missing file is an empty database; anything else that is not one is a TuningError.
+TuningDb read_tuning_db(const std::string& path);
+
+// Merges `entries` (under `fingerprint`) into the file at `path`: under an exclusive flock on
+// path + ".lock", re-reads the file, adds or replaces the entries, writes it atomically.
+// Returns the database as written (with every other writer's entries).
+TuningDb merge_into_file(const std::string& path, const nlohmann::json& fingerprint,
+                         const std::vector<TuningEntry>& entries);
+
+// A finished case as a database entry (candidates: every implementation it tried), and back
+// (limited to the implementations in `selected`, which the entry must cover).
+TuningEntry entry_from_case(const Case& c);
+Case case_from_entry(const TuningEntry& entry, const std::string& name, int count,
+                     const std::vector<std::string>& selected);
+// Whether an entry tried every implementation in `selected`; if not, the first it lacks.
+std::optional<std::string> missing_candidate(const TuningEntry& entry,
+                                             const std::vector<std::string>& selected);
+
+// The best result that meets the constraints (report.h choose_best on what is left: fastest
+// by median, a tie within the noise settled by determinism, then workspace), with a line per
+// ok result the constraints excluded ("onednn.winograd: workspace 3.1 MiB > 1 MiB").
+struct Selection {
+  std::optional<Best> best;
+  std::vector<std::string> excluded;
+  // "fastest of 3 correct, 12.4% ahead of im2col_gemm.batched" or "tie with X (0.3%, within
+  // noise): settled by determinism"; "no correct implementation meets the constraints ...".
+  std::string reason;
+};
+Selection select_best(const std::vector<Result>& results, const Constraints& constraints);
+std::vector<Result> results_of(const TuningEntry& entry);
+
+// The fields in which two fingerprints differ: "threads 1 -> 2, convbp 0.1.0+a -> 0.1.0+b".
+std::string fingerprint_difference(const nlohmann::json& from, const nlohmann::json& to);
+
+// "1.5 MiB", "512 B".
+std::string format_bytes(std::size_t bytes);
+// "1048576", "64K", "1.5M", "2G" (powers of 1024) -> bytes; nullopt if malformed.
+std::optional<std::size_t> parse_bytes(const std::string& text);
+
+// `convbp tune`: run_suite with the database answering every case it already holds under this
+// machine's fingerprint (nothing measured for those, not even the reference), and every newly
+// finished case merged into the database at once.
+struct TuneSettings {
+  std::string database;  // path
+  Constraints constraints;
+  bool retune = false;  // measure every case again, replacing its entry
+};
+struct TuneOutcome {
+  Report report;  // best: chosen under the constraints
+  int measured = 0;
+  int from_database = 0;
+  std::set<std::string> answered;  // "<key> <pass>" of cases the database answered
+  std::vector<std::string> notes;  // stale sections, entries merged from other tuners, ...
+};
+// `save_report` gets the report after each finished case (complete = false) and at the end.
+TuneOutcome tune_suite(const Suite& suite, RunOptions options, const TuneSettings& settings,
+                       const std::function<void(const Report&)>& save_report = {});
+
+// One row per case: the chosen implementation, its time, the margin over the runner-up,
+// where it came from (database / measured), and notes (tie, constraint exclusions).
+std::string tune_table(const TuneOutcome& outcome, const Constraints& constraints);
+
+}  // namespace convbp

@@ -1,0 +1,355 @@
+#include "common.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <stdexcept>
+
+namespace convbp {
+
+std::vector<std::unique_ptr<Backward>> make_cudnn_backwards() {
+  // No CUDA call here: the registry is built at first use, and `convbp list` must work on a
+  // machine without a driver.
+  auto list = cudnn::make_legacy_backwards();
+  for (auto& b : cudnn::make_engine_backwards()) list.push_back(std::move(b));
+  return list;
+}
+
+namespace cudnn {
+namespace {
+
+std::string call_name(const char* call) {
+  const std::string text(call);
+  return text.substr(0, text.find('('));
+}
+
+cudnnHandle_t g_handle = nullptr;
+
+}  // namespace
+
+void clear_last_error() {
+  char drain[256];
+  cudnnGetLastErrorString(drain, sizeof drain);  // reading empties cuDNN's per-thread log
+}
+
+std::string describe(cudnnStatus_t status) {
+  std::string text = cudnnGetErrorString(status);
+  // cuDNN's log holds the failure's reasons, innermost first, one per line, among JSON dumps of
+  // engine configurations: the first plain line says most.
+  char log[4096] = {};
+  cudnnGetLastErrorString(log, sizeof log);
+  const std::string all(log);
+  for (std::size_t start = 0; start < all.size();) {
+    std::size_t end = all.find('\n', start);
+    if (end == std::string::npos) end = all.size();
+    std::string line = all.substr(start, end - start);
+    // "Warning: CUDNN_STATUS_NOT_SUPPORTED; Reason: <check>": the status is said already.
+    if (const std::size_t reason = line.find("; Reason: "); reason != std::string::npos) {
+      line = line.substr(reason + 2);
+    }
+    if (!line.empty() && line[0] != '{' && line[0] != '}' && line[0] != ' ') {
+      text += " (" + line.substr(0, 200) + (line.size() > 200 ? "...)" : ")");
+      break;
+    }
+    start = end + 1;
+  }
+  return text;
+}
+
+void check(cudaError_t status, const char* call) {
+  if (status == cudaSuccess) return;
+  cudaGetLastError();  // clear a non-sticky error so that the next call starts clean
+  throw std::runtime_error(call_name(call) + ": " + cudaGetErrorName(status) + " (" +
+                           cudaGetErrorString(status) + ")");
+}
+
+void check(cudnnStatus_t status, const char* call) {
+  if (status != CUDNN_STATUS_SUCCESS)
+    throw std::runtime_error(call_name(call) + ": " + describe(status));
+}
+
+const Support& device_support() {
+  static const Support support = []() -> Support {
+    int count = 0;
+    const cudaError_t status = cudaGetDeviceCount(&count);
+    if (status != cudaSuccess) {
+      cudaGetLastError();
+      // The name only: cudaErrorInsufficientDriver's text blames the driver's version also
+      // when there is no driver at all.
+      return Support::no(std::string("no CUDA device (cudaGetDeviceCount: ") +
+                         cudaGetErrorName(status) + ")");
+    }
+    if (count == 0) return Support::no("no CUDA device (cudaGetDeviceCount found none)");
+    // Built against one cuDNN major version, loaded another: the API may differ.
+    if (cudnnGetVersion() / 10000 != CUDNN_MAJOR) {
+      return Support::no("cuDNN " + std::to_string(cudnnGetVersion()) +
+                         " loaded, but built against major version " + std::to_string(CUDNN_MAJOR));
+    }
+    const cudnnStatus_t created = cudnnCreate(&g_handle);
+    if (created != CUDNN_STATUS_SUCCESS) return Support::no("cudnnCreate: " + describe(created));
+    return Support::yes();
+  }();
+  return support;
+}
+
+cudnnHandle_t handle() {
+  const Support& s = device_support();
+  if (!s.ok) throw std::runtime_error(s.why);
+  return g_handle;
+}
+
+namespace {
+
+std::string dotted(long version, long major_div, long minor_div) {
+  return std::to_string(version / major_div) + "." +
+         std::to_string(version % major_div / minor_div);
+}
+
+std::string driver_version() {
+  int driver = 0;
+  if (cudaDriverGetVersion(&driver) != cudaSuccess || driver == 0) {
+    cudaGetLastError();
+    return "none";
+  }
+  return dotted(driver, 1000, 10);
+}
+
+}  // namespace
+
+namespace {
+
+// cudaGetDeviceProperties is slow enough not to repeat for each of the 78 entries.
+std::string describe_device() {
+  int device = 0;
+  cudaDeviceProp prop{};
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+    cudaGetLastError();
+    return "CUDA device (properties unavailable)";
+  }
+  char text[512];
+  std::snprintf(text, sizeof text, "%s (sm_%d%d, %d SMs, %.1f GiB), driver %s", prop.name,
+                prop.major, prop.minor, prop.multiProcessorCount,
+                double(prop.totalGlobalMem) / double(1 << 30), driver_version().c_str());
+  return text;
+}
+
+}  // namespace
+
+std::string device_description() {
+  if (!device_support().ok) return "";
+  static const std::string description = describe_device();
+  return description;
+}
+
+std::vector<std::pair<std::string, std::string>> library_versions() {
+  static const auto versions = [] {
+    const long cudnn = long(cudnnGetVersion());  // 9.x: major*10000 + minor*100 + patch
+    std::string cudnn_text = dotted(cudnn, 10000, 100) + "." + std::to_string(cudnn % 100);
+    if (cudnn != CUDNN_VERSION)
+      cudnn_text += " (built against " + std::to_string(CUDNN_VERSION) + ")";
+    int runtime = 0;
+    cudaRuntimeGetVersion(&runtime);
+    return std::vector<std::pair<std::string, std::string>>{
+        {"cudnn", cudnn_text},
+        {"cuda_runtime", dotted(runtime, 1000, 10)},
+        {"cuda_driver", driver_version()}};
+  }();
+  return versions;
+}
+
+// The harness bounds an fp32 result's error (max_rel and rel_l2, both relative to the output's
+// scale) by factor * 16 * 2^-24 * sqrt(max(L, 4)), L the accumulation length: the rounding error
+// of an L-term fp32 sum grows like sqrt(L) (harness/validate.cpp).
+//
+// TF32 keeps fp32 accumulation but rounds each *input* to a 10-bit mantissa (unit roundoff
+// 2^-11, or 2^-10 where a kernel truncates instead of rounding). Every product then carries a
+// relative error below about 2^-10; summed over L terms of random sign these grow like sqrt(L),
+// exactly as the result does, so the error relative to the output's scale stays of the order
+// of 2^-11 whatever L is. We allow 16 * 2^-11 (the harness's own margin of 16 applied to TF32's
+// unit roundoff), which on the fp32 bound is a factor 2^13 / sqrt(max(L, 4)), never below 1
+// (the fp32 accumulation error is still there). A constant factor 2^13 would do for L = 4 but
+// pass anything at the weights pass's L = n*p*q ~ 10^5 (bound > 1).
+//
+// FFT and Winograd transform the operands; their rounding is amplified by the transforms'
+// norms (Lavin & Gray 2016 measure F(4x4,3x3) fp32 errors 10-40x direct convolution; FFT
+// error grows like log2 of the tile size). A factor 16 covers both, fp32 and TF32.
+double tolerance_factor(const ConvProblem& problem, Pass pass, bool tf32, bool transform) {
+  const double length = double(std::max<std::int64_t>(problem.accumulation_length(pass), 4));
+  const double precision = tf32 ? std::max(1.0, 0x1p13 / std::sqrt(length)) : 1.0;
+  return precision * (transform ? 16.0 : 1.0);
+}
+
+double tolerance_factor_bound(bool tf32, bool transform) {
+  return (tf32 ? 0x1p12 : 1.0) * (transform ? 16.0 : 1.0);  // 2^13 / sqrt(4)
+}
+
+DeviceBuffer::DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
+  if (bytes > 0)
+    check(cudaMalloc(&ptr_, bytes), ("cudaMalloc of " + std::to_string(bytes) + " bytes").c_str());
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (ptr_) cudaFree(ptr_);
+}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  std::swap(ptr_, other.ptr_);
+  std::swap(bytes_, other.bytes_);
+  return *this;
+}
+
+// Owns one legacy descriptor.
+template <typename T, cudnnStatus_t (*Create)(T*), cudnnStatus_t (*Destroy)(T)>
+class Owned {
+ public:
+  Owned() { check(Create(&d_), "cudnnCreate*Descriptor"); }
+  ~Owned() { Destroy(d_); }
+  Owned(const Owned&) = delete;
+  Owned& operator=(const Owned&) = delete;
+  T get() const { return d_; }
+
+ private:
+  T d_ = nullptr;
+};
+
+int to_int(std::int64_t v) { return int(v); }
+
+Support legacy_api_support(const ConvProblem& pr) {
+  if (pr.pad_top != pr.pad_bottom || pr.pad_left != pr.pad_right) {
+    return Support::no(
+        "legacy cuDNN API needs symmetric padding (pad_top == pad_bottom, pad_left == "
+        "pad_right); the cudnn.heur* engines take asymmetric padding");
+  }
+  constexpr std::int64_t kMax = std::numeric_limits<int>::max();
+  if (std::max({pr.x_elems(), pr.y_elems(), pr.w_elems()}) > kMax) {
+    return Support::no(
+        "legacy cuDNN descriptors have 32-bit strides: a tensor exceeds 2^31 elements");
+  }
+  return Support::yes();
+}
+
+// The descriptors are held by small owners so that a failure half-way frees what was made.
+struct LegacyOwners {
+  Owned<cudnnTensorDescriptor_t, cudnnCreateTensorDescriptor, cudnnDestroyTensorDescriptor> x, dy,
+      db;
+  Owned<cudnnFilterDescriptor_t, cudnnCreateFilterDescriptor, cudnnDestroyFilterDescriptor> w;
+  Owned<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor,
+        cudnnDestroyConvolutionDescriptor>
+      conv;
+};
+
+LegacyDescriptors::LegacyDescriptors(const ConvProblem& pr, cudnnMathType_t math) {
+  auto owners = std::make_unique<LegacyOwners>();
+  const auto i = to_int;
+  CONVBP_CHECK(cudnnSetTensor4dDescriptor(owners->x.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                          i(pr.n), i(pr.c), i(pr.h), i(pr.w)));
+  CONVBP_CHECK(cudnnSetTensor4dDescriptor(owners->dy.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                          i(pr.n), i(pr.k), i(pr.p()), i(pr.q())));
+  CONVBP_CHECK(cudnnSetTensor4dDescriptor(owners->db.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1,
+                                          i(pr.k), 1, 1));
+  CONVBP_CHECK(cudnnSetFilter4dDescriptor(owners->w.get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+                                          i(pr.k), i(pr.c_per_group()), i(pr.r), i(pr.s)));
+  CONVBP_CHECK(cudnnSetConvolution2dDescriptor(
+      owners->conv.get(), i(pr.pad_top), i(pr.pad_left), i(pr.stride_h), i(pr.stride_w),
+      i(pr.dilation_h), i(pr.dilation_w), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  CONVBP_CHECK(cudnnSetConvolutionGroupCount(owners->conv.get(), i(pr.groups)));
+  CONVBP_CHECK(cudnnSetConvolutionMathType(owners->conv.get(), math));
+  x = owners->x.get();
+  dy = owners->dy.get();
+  db = owners->db.get();
+  w = owners->w.get();
+  conv = owners->conv.get();
+  owners_ = std::move(owners);
+}
+
+LegacyDescriptors::~LegacyDescriptors() = default;
+
+DevicePlan::DevicePlan(const ConvProblem& pr, Pass pass, std::size_t workspace_bytes)
+    : problem_(pr), pass_(pass), workspace_(workspace_bytes) {
+  constexpr std::size_t f = sizeof(float);
+  dy_ = DeviceBuffer(pr.y_elems() * f);
+  if (pass == Pass::data) {
+    w_ = DeviceBuffer(pr.w_elems() * f);
+    dx_ = DeviceBuffer(pr.x_elems() * f);
+  } else {
+    x_ = DeviceBuffer(pr.x_elems() * f);
+    dw_ = DeviceBuffer(pr.w_elems() * f);
+    db_ = DeviceBuffer(pr.b_elems() * f);
+    bias_ = std::make_unique<LegacyDescriptors>(pr, CUDNN_DEFAULT_MATH);
+  }
+  CONVBP_CHECK(cudaEventCreate(&start_));
+  CONVBP_CHECK(cudaEventCreate(&stop_));
+}
+
+DevicePlan::~DevicePlan() {
+  if (start_) cudaEventDestroy(start_);
+  if (stop_) cudaEventDestroy(stop_);
+}
+
+namespace {
+
+void copy_in(const DeviceBuffer& to, const float* from) {
+  CONVBP_CHECK(cudaMemcpy(to.get(), from, to.bytes(), cudaMemcpyHostToDevice));
+}
+void copy_out(float* to, const DeviceBuffer& from) {
+  CONVBP_CHECK(cudaMemcpy(to, from.get(), from.bytes(), cudaMemcpyDeviceToHost));
+}
+// 0xff bytes are a NaN as fp32: an element the library never writes fails validation.
+void poison(const DeviceBuffer& b) {
+  if (b.bytes()) CONVBP_CHECK(cudaMemset(b.get(), 0xff, b.bytes()));
+}
+
+}  // namespace
+
+void DevicePlan::upload(const Tensors& host) {
+  copy_in(dy_, host.dy);
+  if (pass_ == Pass::data) {
+    copy_in(w_, host.w);
+    poison(dx_);
+  } else {
+    copy_in(x_, host.x);
+    poison(dw_);
+    poison(db_);
+  }
+  poison(workspace_);
+  CONVBP_CHECK(cudaDeviceSynchronize());
+}
+
+void DevicePlan::launch() {
+  compute();
+  if (pass_ == Pass::weights) {
+    const float one = 1.0f, zero = 0.0f;
+    CONVBP_CHECK(cudnnConvolutionBackwardBias(handle(), &one, bias_->dy, dy_.get(), &zero,
+                                              bias_->db, db_.get()));
+  }
+}
+
+void DevicePlan::run(const Tensors&, void*) {
+  launch();
+  CONVBP_CHECK(cudaDeviceSynchronize());
+}
+
+double DevicePlan::run_timed_ms(const Tensors&, void*) {
+  // cuDNN runs on the handle's stream, the default stream: the events bracket exactly its work.
+  CONVBP_CHECK(cudaEventRecord(start_, nullptr));
+  launch();
+  CONVBP_CHECK(cudaEventRecord(stop_, nullptr));
+  CONVBP_CHECK(cudaEventSynchronize(stop_));
+  float ms = 0;
+  CONVBP_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+  return ms;
+}
+
+void DevicePlan::download(const Tensors& host) {
+  if (pass_ == Pass::data) {
+    copy_out(host.dx, dx_);
+  } else {
+    copy_out(host.dw, dw_);
+    copy_out(host.db, db_);
+  }
+}
+
+}  // namespace cudnn
+}  // namespace convbp

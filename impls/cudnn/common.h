@@ -1,0 +1,136 @@
+// What every cuDNN entry shares: status checks, the device and its cuDNN handle (made at first
+// use, never at static init), device buffers, the timed device plan, tolerances and versions.
+//
+// Two families sit on top (docs/cudnn.md):
+//   legacy.cpp   cudnn.<algorithm>.fp32|.tf32  the cudnnConvolutionBackward{Data,Filter} algorithms
+//   engines.cpp  cudnn.heur<rank>.fp32|.tf32   the v9 graph API engine configurations the
+//                                              heuristics (modes A, B) and the fallback list offer
+#pragma once
+
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backward.h"
+
+namespace convbp::cudnn {
+
+// Status checks: the message names the call (its text up to the first parenthesis) and the
+// status string, plus cuDNN's own last-error message when it has one.
+void check(cudaError_t status, const char* call);
+void check(cudnnStatus_t status, const char* call);
+std::string describe(cudnnStatus_t status);  // "CUDNN_STATUS_NOT_SUPPORTED (reason)"
+// Empties cuDNN's per-thread message log, so that describe() after a call reports that call.
+void clear_last_error();
+#define CONVBP_CHECK(call) \
+  (::convbp::cudnn::clear_last_error(), ::convbp::cudnn::check((call), #call))
+
+// Whether a CUDA device and cuDNN are usable: "no CUDA device (...)" when cudaGetDeviceCount
+// fails (no driver, libcuda missing: cudaErrorInsufficientDriver, cudaErrorNoDevice) or finds
+// none. Computed once, at the first call.
+const Support& device_support();
+// The process-wide cuDNN handle on the current device; throws when device_support() is no.
+// Never destroyed: tearing it down after the CUDA runtime has unloaded at exit would fail.
+cudnnHandle_t handle();
+
+// "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB), driver 12.8"
+std::string device_description();
+// cuDNN (library and header), CUDA runtime and driver versions; needs no device.
+std::vector<std::pair<std::string, std::string>> library_versions();
+
+// Tolerance multiplier on the harness's fp32 bound (harness/validate.cpp: 16 * 2^-24 *
+// sqrt(max(L, 4)) for an accumulation length L). The reasoning is in common.cpp and
+// docs/cudnn.md. `transform`: FFT or Winograd.
+double tolerance_factor(const ConvProblem& problem, Pass pass, bool tf32, bool transform);
+// The same bound for a caller that knows the pass only (the worst case over L >= 4).
+double tolerance_factor_bound(bool tf32, bool transform);
+
+// Device memory, freed on destruction.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(std::size_t bytes);
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& other) noexcept { *this = std::move(other); }
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  void* get() const { return ptr_; }
+  float* f() const { return static_cast<float*>(ptr_); }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void* ptr_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+struct LegacyOwners;
+
+// Legacy (v7-style) descriptors of one problem, NCHW fp32: x (also dx), w (also dw), dy, db and
+// the convolution with the given math type. The legacy API has one padding per dimension, so
+// asymmetric padding is declined by legacy_api_support() before these are made.
+class LegacyDescriptors {
+ public:
+  LegacyDescriptors(const ConvProblem& problem, cudnnMathType_t math);
+  ~LegacyDescriptors();
+  LegacyDescriptors(const LegacyDescriptors&) = delete;
+  LegacyDescriptors& operator=(const LegacyDescriptors&) = delete;
+
+  cudnnTensorDescriptor_t x = nullptr, dy = nullptr, db = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+
+ private:
+  std::unique_ptr<LegacyOwners> owners_;
+};
+// Shapes the legacy descriptors can express (symmetric padding, 32-bit strides).
+Support legacy_api_support(const ConvProblem& problem);
+
+// A plan on the device: buffers and workspace made at construction, inputs uploaded and outputs
+// poisoned (NaN) by upload(), only the cuDNN call(s) between the CUDA events of run_timed_ms().
+// The weights pass runs the backward-filter call, then cudnnConvolutionBackwardBias for db; both
+// are timed, as the CPU implementations' times include db.
+class DevicePlan : public Plan {
+ public:
+  DevicePlan(const ConvProblem& problem, Pass pass, std::size_t workspace_bytes);
+  ~DevicePlan() override;
+
+  std::size_t workspace_bytes() const override { return workspace_.bytes(); }
+  bool times_itself() const override { return true; }
+  void upload(const Tensors& host) override;
+  void run(const Tensors& host, void* workspace) override;
+  double run_timed_ms(const Tensors& host, void* workspace) override;
+  void download(const Tensors& host) override;
+
+ protected:
+  // Enqueues the backward-data or backward-filter computation on the handle's stream.
+  virtual void compute() = 0;
+
+  ConvProblem problem_;
+  Pass pass_;
+  DeviceBuffer x_, w_, dy_, dx_, dw_, db_, workspace_;
+
+ private:
+  void launch();
+  std::unique_ptr<LegacyDescriptors> bias_;  // dy and db descriptors for the bias gradient
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+};
+
+// Every cuDNN entry: a CUDA device, unavailable without one.
+class CudnnBackward : public Backward {
+ public:
+  Device device() const override { return Device::cuda; }
+  Support available() const override { return device_support(); }
+  std::vector<std::pair<std::string, std::string>> library_versions() const override {
+    return cudnn::library_versions();
+  }
+  std::string device_description() const override { return cudnn::device_description(); }
+};
+
+std::vector<std::unique_ptr<Backward>> make_legacy_backwards();
+std::vector<std::unique_ptr<Backward>> make_engine_backwards();
+
+}  // namespace convbp::cudnn

@@ -1,0 +1,167 @@
+// The legacy cuDNN backward algorithms, cudnnConvolutionBackwardData / BackwardFilter with a
+// fixed algorithm, each in strict FP32 (CUDNN_FMA_MATH: no tensor cores) and with TF32 allowed
+// (CUDNN_TENSOR_OP_MATH). One entry per algorithm name covers both passes where cuDNN has the
+// algorithm for both; the algorithm numbers differ between the passes (data ALGO_3 is
+// FFT_TILING, filter ALGO_3 is its own kernel), so the names follow the enums' names.
+#include <cstdio>
+
+#include "common.h"
+
+namespace convbp::cudnn {
+namespace {
+
+struct Algorithm {
+  const char* name;
+  int data;         // cudnnConvolutionBwdDataAlgo_t, or -1: none for this pass
+  int filter;       // cudnnConvolutionBwdFilterAlgo_t, or -1
+  const char* why;  // why a pass without the algorithm is declined
+  bool transform;   // FFT or Winograd: a larger tolerance (common.cpp)
+};
+
+// Non-determinism as cudnn_ops.h marks the enums: data ALGO_0, filter ALGO_0 and ALGO_3 sum
+// with atomics.
+bool nondeterministic(Pass pass, int algo) {
+  return pass == Pass::data ? algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0
+                            : algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 ||
+                                  algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+}
+
+constexpr Algorithm kAlgorithms[] = {
+    {"algo0", CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, "", false},
+    {"algo1", CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, "", false},
+    {"algo3", -1, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3,
+     "cuDNN's ALGO_3 is a backward-filter algorithm (for data, ALGO_3 is fft_tiling)", false},
+    {"fft", CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, "", true},
+    {"fft_tiling", CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
+     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING, "", true},
+    {"winograd", CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, -1,
+     "cuDNN has no fused Winograd for the weights pass (BWD_FILTER_ALGO_WINOGRAD is not "
+     "implemented); see winograd_nonfused",
+     true},
+    {"winograd_nonfused", CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED,
+     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED, "", true},
+};
+
+const char* algo_enum_name(Pass pass, int algo) {
+  static const char* const data[] = {"ALGO_0",          "ALGO_1",        "ALGO_FFT",
+                                     "ALGO_FFT_TILING", "ALGO_WINOGRAD", "ALGO_WINOGRAD_NONFUSED"};
+  static const char* const filter[] = {"ALGO_0",         "ALGO_1",        "ALGO_FFT",
+                                       "ALGO_3",         "ALGO_WINOGRAD", "ALGO_WINOGRAD_NONFUSED",
+                                       "ALGO_FFT_TILING"};
+  return pass == Pass::data ? data[algo] : filter[algo];
+}
+
+// The workspace query doubles as the support check: cuDNN answers CUDNN_STATUS_NOT_SUPPORTED
+// for a shape the algorithm cannot do.
+cudnnStatus_t query_workspace(const LegacyDescriptors& d, Pass pass, int algo, std::size_t* bytes) {
+  clear_last_error();
+  return pass == Pass::data
+             ? cudnnGetConvolutionBackwardDataWorkspaceSize(
+                   handle(), d.w, d.dy, d.conv, d.x, cudnnConvolutionBwdDataAlgo_t(algo), bytes)
+             : cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                   handle(), d.x, d.dy, d.conv, d.w, cudnnConvolutionBwdFilterAlgo_t(algo), bytes);
+}
+
+class LegacyPlan final : public DevicePlan {
+ public:
+  LegacyPlan(const ConvProblem& pr, Pass pass, int algo, bool tf32, bool transform,
+             std::unique_ptr<LegacyDescriptors> d, std::size_t workspace)
+      : DevicePlan(pr, pass, workspace),
+        algo_(algo),
+        tf32_(tf32),
+        transform_(transform),
+        d_(std::move(d)) {}
+
+  bool deterministic() const override { return !nondeterministic(pass_, algo_); }
+  double tolerance_factor() const override {
+    return cudnn::tolerance_factor(problem_, pass_, tf32_, transform_);
+  }
+  std::string detail() const override {
+    return std::string(pass_ == Pass::data ? "cudnnConvolutionBackwardData BWD_DATA_"
+                                           : "cudnnConvolutionBackwardFilter BWD_FILTER_") +
+           algo_enum_name(pass_, algo_) + (tf32_ ? ", CUDNN_TENSOR_OP_MATH" : ", CUDNN_FMA_MATH") +
+           (pass_ == Pass::weights ? "; db by cudnnConvolutionBackwardBias" : "");
+  }
+
+ protected:
+  void compute() override {
+    const float one = 1.0f, zero = 0.0f;
+    if (pass_ == Pass::data) {
+      CONVBP_CHECK(cudnnConvolutionBackwardData(handle(), &one, d_->w, w_.get(), d_->dy, dy_.get(),
+                                                d_->conv, cudnnConvolutionBwdDataAlgo_t(algo_),
+                                                workspace_.get(), workspace_.bytes(), &zero, d_->x,
+                                                dx_.get()));
+    } else {
+      CONVBP_CHECK(cudnnConvolutionBackwardFilter(
+          handle(), &one, d_->x, x_.get(), d_->dy, dy_.get(), d_->conv,
+          cudnnConvolutionBwdFilterAlgo_t(algo_), workspace_.get(), workspace_.bytes(), &zero,
+          d_->w, dw_.get()));
+    }
+  }
+
+ private:
+  int algo_;
+  bool tf32_, transform_;
+  std::unique_ptr<LegacyDescriptors> d_;
+};
+
+class LegacyBackward final : public CudnnBackward {
+ public:
+  LegacyBackward(const Algorithm& algorithm, bool tf32) : a_(algorithm), tf32_(tf32) {}
+
+  std::string name() const override {
+    return std::string("cudnn.") + a_.name + (tf32_ ? ".tf32" : ".fp32");
+  }
+
+  Support supports(const ConvProblem& pr, Pass pass) const override {
+    const int algo = algo_for(pass);
+    if (algo < 0) return Support::no(a_.why);
+    if (Support s = legacy_api_support(pr); !s.ok) return s;
+    try {
+      LegacyDescriptors d(pr, math());
+      std::size_t bytes = 0;
+      if (cudnnStatus_t s = query_workspace(d, pass, algo, &bytes); s != CUDNN_STATUS_SUCCESS) {
+        return Support::no(std::string("cuDNN declines the shape: ") +
+                           (pass == Pass::data
+                                ? "cudnnGetConvolutionBackwardDataWorkspaceSize: "
+                                : "cudnnGetConvolutionBackwardFilterWorkspaceSize: ") +
+                           describe(s));
+      }
+    } catch (const std::exception& e) {
+      return Support::no(e.what());
+    }
+    return Support::yes();
+  }
+
+  std::unique_ptr<Plan> plan(const ConvProblem& pr, Pass pass) const override {
+    const int algo = algo_for(pass);
+    auto d = std::make_unique<LegacyDescriptors>(pr, math());
+    std::size_t bytes = 0;
+    check(query_workspace(*d, pass, algo, &bytes), "cudnnGetConvolutionBackward*WorkspaceSize");
+    return std::make_unique<LegacyPlan>(pr, pass, algo, tf32_, a_.transform, std::move(d), bytes);
+  }
+
+  double tolerance_factor(Pass) const override {
+    return tolerance_factor_bound(tf32_, a_.transform);
+  }
+
+ private:
+  int algo_for(Pass pass) const { return pass == Pass::data ? a_.data : a_.filter; }
+  cudnnMathType_t math() const { return tf32_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
+
+  Algorithm a_;
+  bool tf32_;
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<Backward>> make_legacy_backwards() {
+  std::vector<std::unique_ptr<Backward>> list;
+  for (bool tf32 : {false, true}) {
+    for (const Algorithm& a : kAlgorithms)
+      list.push_back(std::make_unique<LegacyBackward>(a, tf32));
+  }
+  return list;
+}
+
+}  // namespace convbp::cudnn

@@ -1,0 +1,134 @@
+// convbp's run-time API: the best implementation per layer shape and pass, from a tuning
+// database that `convbp tune` (or this class, on a miss) fills. docs/tuning.md describes it.
+//
+//   convbp::Autotuner tuner{"tuning.json"};
+//   convbp::TunedPlan& plan = tuner.plan(problem, convbp::Pass::data);
+//   plan.run(tensors);  // or plan.run(tensors, workspace) with plan.workspace_bytes() bytes
+//   std::cout << plan.impl() << ": " << plan.why() << "\n";
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backward.h"
+#include "problem.h"
+
+namespace convbp {
+
+// What a caller will accept from an implementation. An implementation that breaks any of
+// them is never chosen, however fast.
+struct Constraints {
+  std::optional<std::size_t> max_workspace_bytes;
+  bool deterministic_only = false;      // bitwise identical results run to run
+  std::optional<double> max_rel_error;  // max |out - ref| / max |ref| against the fp64 reference
+  bool any() const { return max_workspace_bytes || deterministic_only || max_rel_error; }
+  // "workspace <= 1048576 B, deterministic, max_rel <= 1e-05" ("none" when empty).
+  std::string describe() const;
+};
+
+// Where a plan's choice came from.
+enum class PlanSource {
+  database,  // an entry tuned earlier under this machine's fingerprint
+  tuned,     // no usable entry: tuned now, within AutotunerOptions::tune_seconds
+  fallback,  // no usable entry and no tuning (or tuning found nothing): the documented default
+};
+// "database hit", "tuned now", "default".
+const char* to_string(PlanSource source);
+
+struct AutotunerOptions {
+  enum class OnMiss { tune, fallback };
+  // What plan() does when the database has no usable entry for a shape and pass.
+  OnMiss on_miss = OnMiss::tune;
+  // Timing budget of one tuning on a miss, all candidates together (each candidate gets an
+  // equal share; one that needs more for a single call is dropped as a timeout). Validation
+  // against the fp64 reference comes on top.
+  double tune_seconds = 5.0;
+  // Candidate implementations (globs over names, as `convbp tune --impl`). Empty: every
+  // registered implementation except the fp64 reference `naive`.
+  std::vector<std::string> impls;
+  // The default: the first of these that supports the shape and meets the constraints
+  // (max_rel_error cannot be checked without measuring: these are all direct-summation
+  // algorithms, whose error is fp32 rounding only).
+  std::vector<std::string> fallback = {"im2col_gemm.batched", "im2col_gemm.per_sample", "naive"};
+  Constraints constraints;
+  // Threads for every library. 0: keep the process's setting (convbp::threads()). The thread
+  // count is part of the fingerprint, so entries tuned with another count are not used.
+  int threads = 0;
+  // Write entries tuned on a miss back to the database file (atomic, under its lock).
+  bool save = true;
+  std::uint64_t seed = 1;  // data of tunings on a miss
+};
+
+// One layer shape and pass, planned: an implementation's Plan, ready to run.
+class TunedPlan {
+ public:
+  TunedPlan(const ConvProblem& problem, Pass pass, const Backward& backward,
+            std::unique_ptr<Plan> plan, PlanSource source, std::string why, double expected_ms);
+  ~TunedPlan();
+  TunedPlan(const TunedPlan&) = delete;
+  TunedPlan& operator=(const TunedPlan&) = delete;
+
+  const std::string& impl() const { return impl_; }
+  PlanSource source() const { return source_; }
+  // Why this implementation, in words: "database hit: fastest of 4 correct, 23.1% ahead of
+  // im2col_gemm.per_sample", "default: no database entry (on_miss = fallback)".
+  const std::string& why() const { return why_; }
+  const ConvProblem& problem() const { return problem_; }
+  Pass pass() const { return pass_; }
+  std::size_t workspace_bytes() const;
+  bool deterministic() const;
+  // Median time measured when tuned (ms); 0 for the default.
+  double expected_ms() const { return expected_ms_; }
+
+  // Computes the pass on host tensors (Tensors in backward.h: the data pass reads dy and w and
+  // overwrites dx; the weights pass reads x and dy and overwrites dw and db). `workspace`
+  // holds workspace_bytes() bytes of host memory.
+  void run(const Tensors& tensors, void* workspace);
+  // The same, with a workspace the plan allocates once and keeps. A plan runs on one thread at
+  // a time (give each thread its own Autotuner, or serialise the calls).
+  void run(const Tensors& tensors);
+
+ private:
+  ConvProblem problem_;
+  Pass pass_;
+  const Backward* backward_;
+  std::unique_ptr<Plan> plan_;
+  std::string impl_;
+  PlanSource source_;
+  std::string why_;
+  double expected_ms_;
+  std::unique_ptr<unsigned char[]> own_workspace_;
+};
+
+// Plans layer shapes from a tuning database (schema convbp.tuning/1). Throws TuningError
+// (tuning.h, a std::runtime_error naming the file and the JSON path) when the file exists but
+// is not a valid convbp tuning database; such a file is never written over. A missing file is
+// an empty database, created when the first tuning is saved. An empty path keeps everything
+// in memory. plan() is thread-safe.
+class Autotuner {
+ public:
+  explicit Autotuner(std::string database_path, AutotunerOptions options = {});
+  ~Autotuner();
+  Autotuner(const Autotuner&) = delete;
+  Autotuner& operator=(const Autotuner&) = delete;
+
+  // The plan for a shape and pass: planned once, then the same object on every call. Throws
+  // InvalidProblem for a malformed shape, std::runtime_error when no implementation can run it
+  // under the constraints.
+  TunedPlan& plan(const ConvProblem& problem, Pass pass);
+
+  const std::string& database_path() const;
+  const AutotunerOptions& options() const;
+  // Cases measured by this tuner (misses tuned now).
+  int tuned_count() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace convbp

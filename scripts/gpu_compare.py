@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Compares convbp's best cuDNN entries with PyTorch's own choice, per shape and pass.
+
+Reads a convbp report (convbp.report/1, from `convbp run configs/gpu_resnet50.json`) and the
+JSON of scripts/torch_conv_bench.py, and writes a Markdown table:
+
+  fp32:  the fastest correct `.fp32` entry (no tensor cores) vs PyTorch with allow_tf32 off
+  tf32:  the fastest correct entry of any kind (TF32 allowed, as PyTorch with allow_tf32 on
+         may also pick a non-tensor-core algorithm) vs PyTorch with allow_tf32 on
+
+ratio = convbp time / PyTorch time: below 1, convbp's choice is faster. TF/s counts the direct
+convolution's flops (2*n*k*p*q*(c/g)*r*s) whatever the algorithm, as convbp reports do.
+
+usage: gpu_compare.py REPORT TORCH_JSON [-o comparison.md]
+"""
+import argparse
+import json
+import math
+import sys
+
+
+def best(results, want):
+    ok = [r for r in results if r.get("status") == "ok" and r.get("time_ms") and want(r["impl"])]
+    return min(ok, key=lambda r: r["time_ms"]["median"]) if ok else None
+
+
+def fmt_ms(ms):
+    return "%.3f" % ms if ms is not None else "-"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("report")
+    ap.add_argument("torch")
+    ap.add_argument("-o", "--output", help="Markdown file (default: stdout only)")
+    args = ap.parse_args()
+
+    report = json.load(open(args.report))
+    try:
+        torch = json.load(open(args.torch))
+    except (OSError, ValueError) as e:
+        torch = {"error": "cannot read %s: %s" % (args.torch, e), "cases": []}
+    timed = {(c["problem"], c["pass"], c["tf32"]): c for c in torch.get("cases", []) if "time_ms" in c}
+
+    ctx = report.get("context", {})
+    libs = ctx.get("libraries", {})
+    lines = ["# convbp cuDNN entries vs PyTorch's choice", ""]
+    lines.append("- GPU: %s" % ctx.get("gpu"))
+    lines.append("- convbp %s: cuDNN %s, CUDA runtime %s, driver %s; report %s%s" % (
+        ctx.get("convbp"), libs.get("cudnn"), libs.get("cuda_runtime"), libs.get("cuda_driver"),
+        args.report, "" if report.get("complete", True) else " (INCOMPLETE: the run was cut short)"))
+    if "error" in torch:
+        lines.append("- PyTorch: not measured (%s)" % torch["error"])
+    else:
+        lines.append("- PyTorch %s (CUDA %s, its own cuDNN %s), cudnn.benchmark=True, median of %s "
+                     "calls after %s warm-up%s" % (
+                         torch.get("torch"), torch.get("torch_cuda"), torch.get("torch_cudnn"),
+                         torch["settings"]["reps"], torch["settings"]["warmup"],
+                         "" if torch.get("complete") else " (INCOMPLETE: cut short)"))
+    lines += ["- ratio = convbp / PyTorch time (< 1: convbp's pick is faster); weights = dw + db on "
+              "both sides", "",
+              "| case | pass | fp32 best | ms | TF/s | PyTorch ms | ratio | tf32 best | ms | TF/s "
+              "| PyTorch ms | ratio |",
+              "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+    ratios = {"fp32": [], "tf32": []}
+    winners, problems = [], []
+    for case in report.get("cases", []):
+        row = [case["name"].split(":", 1)[-1], case["pass"]]
+        for label, want, tf32 in (("fp32", lambda n: n.endswith(".fp32"), False),
+                                  ("tf32", lambda n: True, True)):
+            r = best(case["results"], want)
+            t = timed.get((case["problem"], case["pass"], tf32))
+            ms = r["time_ms"]["median"] if r else None
+            torch_ms = t["time_ms"]["median"] if t else None
+            ratio = ms / torch_ms if ms and torch_ms else None
+            if ratio:
+                ratios[label].append(ratio)
+            tflops = case["flops"] / (ms * 1e9) if ms else None
+            row += [r["impl"] if r else "-", fmt_ms(ms), "%.1f" % tflops if tflops else "-",
+                    fmt_ms(torch_ms), "%.2f" % ratio if ratio else "-"]
+            if r:
+                winners.append("- %s %s %s: `%s` %s" % (row[0], case["pass"], label, r["impl"],
+                                                         r.get("detail", "")))
+        lines.append("| " + " | ".join(row) + " |")
+        for r in case["results"]:
+            if r.get("status") in ("incorrect", "error", "timeout"):
+                problems.append("- %s %s `%s`: %s: %s" % (row[0], case["pass"], r["impl"], r["status"],
+                                                          r.get("why", "")))
+    lines.append("")
+    for label, values in ratios.items():
+        if values:
+            geo = math.exp(sum(math.log(v) for v in values) / len(values))
+            lines.append("Geometric mean ratio, %s: %.3f over %d case(s)." % (label, geo, len(values)))
+    lines += ["", "## What won (engine configuration or algorithm)", ""] + winners
+    lines += ["", "## Results that were not ok (incorrect, error, timeout): %d" % len(problems), ""]
+    lines += problems
+    text = "\n".join(lines) + "\n"
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Times PyTorch's own choice of cuDNN backward convolution on a convbp suite's shapes.
+
+For every layer and pass, with torch.backends.cudnn.benchmark = True (PyTorch times cuDNN's
+candidates on the first call and keeps the fastest), once with TF32 off and once with it on:
+
+  data:    dx = torch.nn.grad.conv2d_input(...)
+  weights: dw = torch.nn.grad.conv2d_weight(...) and db = dy.sum((0, 2, 3)), because convbp's
+           weights pass produces db too (the time of dw alone is recorded beside it)
+
+Each call is bracketed by CUDA events, as convbp's cuDNN plans are; the figure is the median
+over --reps calls after --warmup untimed ones. Writes JSON (schema convbp.torch/1) that
+scripts/gpu_compare.py reads beside a convbp report.
+
+usage: torch_conv_bench.py CONFIG -o torch.json [--reps N] [--warmup N]
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+
+
+def int_or_pair(value, default):
+    if value is None:
+        return default, default
+    if isinstance(value, int):
+        return value, value
+    return value[0], value[1]
+
+
+def layers(config):
+    """The suite's layers as dicts of ConvProblem fields (same defaults as harness/config.cpp)."""
+    defaults = config.get("defaults", {})
+    out = []
+    for layer in config["layers"]:
+        get = lambda key, fallback=None: layer.get(key, defaults.get(key, fallback))
+        pad = get("pad", 0)
+        if isinstance(pad, int):
+            pad = [pad] * 4
+        elif len(pad) == 2:
+            pad = [pad[0], pad[1], pad[0], pad[1]]
+        p = {
+            "name": layer.get("name", "layer"),
+            "n": get("n", 1), "c": get("c"), "h": get("h"), "k": get("k"), "r": get("r"),
+            "groups": get("groups", 1), "count": get("count", 1), "pad": pad,
+        }
+        p["w"] = get("w", p["h"])
+        p["s"] = get("s", p["r"])
+        p["stride"] = int_or_pair(get("stride"), 1)
+        p["dilation"] = int_or_pair(get("dilation"), 1)
+        pt, pl, pb, pr = pad
+        p["p"] = (p["h"] + pt + pb - ((p["r"] - 1) * p["dilation"][0] + 1)) // p["stride"][0] + 1
+        p["q"] = (p["w"] + pl + pr - ((p["s"] - 1) * p["dilation"][1] + 1)) // p["stride"][1] + 1
+        p["flops"] = 2 * p["n"] * p["k"] * p["p"] * p["q"] * (p["c"] // p["groups"]) * p["r"] * p["s"]
+        p["key"] = ("n{n}_c{c}_h{h}_w{w}_k{k}_r{r}_s{s}_st{st[0]}x{st[1]}_pad{pd[0]}x{pd[1]}x{pd[2]}x{pd[3]}"
+                    "_dil{d[0]}x{d[1]}_g{groups}").format(st=p["stride"], pd=pad, d=p["dilation"], **p)
+        out.append(p)
+    return out
+
+
+def save(doc, path):
+    with open(path + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def time_call(torch, fn, warmup, reps):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    start = torch.cuda.Event(enable_timing=True)
+    stop = torch.cuda.Event(enable_timing=True)
+    times = []
+    for _ in range(reps):
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop))
+    return {"median": statistics.median(times), "min": min(times), "max": max(times), "reps": reps}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("config")
+    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    args = ap.parse_args()
+
+    with open(args.config) as f:
+        config = json.load(f)
+    suite = config.get("suite", "suite")
+    passes = config.get("passes", ["data", "weights"])
+    doc = {"schema": "convbp.torch/1", "config": args.config, "suite": suite, "complete": False,
+           "cases": []}
+    try:
+        import torch
+        import torch.nn.grad as grad
+    except Exception as e:  # no torch: say so in the output, do not fail the whole check
+        doc["error"] = "cannot import torch: %s" % e
+        save(doc, args.output)
+        print(doc["error"], file=sys.stderr)
+        return 1
+    if not torch.cuda.is_available():
+        doc["error"] = "torch.cuda.is_available() is False"
+        save(doc, args.output)
+        print(doc["error"], file=sys.stderr)
+        return 1
+    doc.update({
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "torch_cudnn": str(torch.backends.cudnn.version()),
+        "device": torch.cuda.get_device_name(0),
+        "settings": {"cudnn.benchmark": True, "warmup": args.warmup, "reps": args.reps},
+    })
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.deterministic = False
+    gen = torch.Generator(device="cuda").manual_seed(1)
+
+    def uniform(*shape):
+        return torch.rand(*shape, device="cuda", generator=gen) * 2 - 1
+
+    for p in layers(config):
+        pt, pl, pb, pr = p["pad"]
+        if pt != pb or pl != pr:
+            print("skip %s: PyTorch's conv2d takes symmetric padding only" % p["name"], file=sys.stderr)
+            continue
+        kw = dict(stride=p["stride"], padding=(pt, pl), dilation=p["dilation"], groups=p["groups"])
+        x = uniform(p["n"], p["c"], p["h"], p["w"])
+        w = uniform(p["k"], p["c"] // p["groups"], p["r"], p["s"])
+        dy = uniform(p["n"], p["k"], p["p"], p["q"])
+        for tf32 in (False, True):
+            torch.backends.cudnn.allow_tf32 = tf32
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            for pass_ in passes:
+                case = {"name": "%s:%s" % (suite, p["name"]), "problem": p["key"], "pass": pass_,
+                        "tf32": tf32, "flops": p["flops"]}
+                try:
+                    if pass_ == "data":
+                        t = time_call(torch, lambda: grad.conv2d_input(x.shape, w, dy, **kw),
+                                      args.warmup, args.reps)
+                    else:
+                        t = time_call(torch, lambda: (grad.conv2d_weight(x, w.shape, dy, **kw),
+                                                      dy.sum((0, 2, 3))), args.warmup, args.reps)
+                        case["dw_only_ms"] = time_call(
+                            torch, lambda: grad.conv2d_weight(x, w.shape, dy, **kw),
+                            args.warmup, args.reps)["median"]
+                    case["time_ms"] = t
+                    case["tflops"] = p["flops"] / (t["median"] * 1e9)
+                except RuntimeError as e:  # out of memory, an unsupported shape
+                    case["error"] = str(e).splitlines()[0]
+                    torch.cuda.empty_cache()
+                doc["cases"].append(case)
+                print("%-34s %-7s tf32=%-5s %s" % (case["name"], pass_, tf32,
+                      "%.3f ms" % case["time_ms"]["median"] if "time_ms" in case else case["error"]),
+                      file=sys.stderr)
+        del x, w, dy
+        torch.cuda.empty_cache()
+        save(doc, args.output)  # after every layer: a run cut short keeps what it measured
+    doc["complete"] = True
+    save(doc, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

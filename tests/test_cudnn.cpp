@@ -1,0 +1,289 @@
+// cuDNN entries. Registration, declines and versions are checked on every machine; numerics
+// (through the harness's validation path) and timing only where a CUDA device is present, the
+// others skip with the reason ("no CUDA device ...").
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "backward.h"
+#include "runner.h"
+
+namespace convbp {
+namespace {
+
+constexpr std::uint64_t kSeed = 23;
+
+const char* const kLegacy[] = {
+    "algo0", "algo1", "algo3", "fft", "fft_tiling", "winograd", "winograd_nonfused"};
+
+std::vector<const Backward*> cudnn_entries() {
+  std::vector<const Backward*> list;
+  for (const Backward* b : registry()) {
+    if (b->name().rfind("cudnn.", 0) == 0) list.push_back(b);
+  }
+  return list;
+}
+
+const Backward& entry(const std::string& name) {
+  const Backward* b = find_backward(name);
+  if (!b) throw std::runtime_error(name + " is not registered");
+  return *b;
+}
+
+// The reason every cuDNN entry gives when it cannot run here ("" when it can).
+std::string unavailable() {
+  const Support s = entry("cudnn.algo1.fp32").available();
+  return s.ok ? "" : s.why;
+}
+
+#define REQUIRE_CUDA_DEVICE()                                \
+  if (const std::string why = unavailable(); !why.empty()) { \
+    GTEST_SKIP() << why;                                     \
+  }
+
+ConvProblem symmetric(std::int64_t n, std::int64_t c, std::int64_t hw, std::int64_t k,
+                      std::int64_t rs, std::int64_t stride, std::int64_t pad,
+                      std::int64_t groups = 1) {
+  return {.n = n,
+          .c = c,
+          .h = hw,
+          .w = hw,
+          .k = k,
+          .r = rs,
+          .s = rs,
+          .stride_h = stride,
+          .stride_w = stride,
+          .pad_top = pad,
+          .pad_left = pad,
+          .pad_bottom = pad,
+          .pad_right = pad,
+          .groups = groups};
+}
+
+TEST(Cudnn, RegistersEveryLegacyAlgorithmInBothPrecisions) {
+  for (const char* algo : kLegacy) {
+    for (const char* precision : {"fp32", "tf32"}) {
+      const std::string name = std::string("cudnn.") + algo + "." + precision;
+      EXPECT_NE(find_backward(name), nullptr) << name;
+    }
+  }
+  EXPECT_NE(find_backward("cudnn.heur00.fp32"), nullptr);
+  EXPECT_NE(find_backward("cudnn.heur00.tf32"), nullptr);
+  std::set<std::string> names;
+  for (const Backward* b : cudnn_entries()) {
+    EXPECT_EQ(b->device(), Device::cuda) << b->name();
+    EXPECT_TRUE(names.insert(b->name()).second) << "registered twice: " << b->name();
+  }
+}
+
+TEST(Cudnn, WithoutADeviceEveryEntrySaysNoCudaDevice) {
+  if (unavailable().empty()) GTEST_SKIP() << "a CUDA device is present";
+  for (const Backward* b : cudnn_entries()) {
+    const Support s = b->available();
+    EXPECT_FALSE(s.ok) << b->name();
+    EXPECT_EQ(s.why.rfind("no CUDA device", 0), 0u) << b->name() << ": " << s.why;
+  }
+}
+
+TEST(Cudnn, WithoutADeviceTheRunnerRecordsUnsupportedWithTheReason) {
+  if (unavailable().empty()) GTEST_SKIP() << "a CUDA device is present";
+  RunOptions options;
+  options.validate_only = true;
+  const ConvProblem pr = symmetric(1, 2, 5, 2, 3, 1, 1);
+  const Case c =
+      run_case({pr.key(), pr, Pass::data, 1}, cudnn_entries(), TimingSettings{}, options, 0);
+  ASSERT_EQ(c.results.size(), cudnn_entries().size());
+  for (const Result& r : c.results) {
+    EXPECT_EQ(r.status, Status::unsupported) << r.impl;
+    EXPECT_EQ(r.why.rfind("no CUDA device", 0), 0u) << r.impl << ": " << r.why;
+  }
+}
+
+// These declines come before any device call, so they hold on every machine.
+TEST(Cudnn, AnAlgorithmOfOnePassDeclinesTheOther) {
+  const ConvProblem pr = symmetric(1, 4, 6, 4, 3, 1, 1);
+  for (const char* precision : {".fp32", ".tf32"}) {
+    const Support winograd =
+        entry(std::string("cudnn.winograd") + precision).supports(pr, Pass::weights);
+    EXPECT_FALSE(winograd.ok);
+    EXPECT_NE(winograd.why.find("weights pass"), std::string::npos) << winograd.why;
+    const Support algo3 = entry(std::string("cudnn.algo3") + precision).supports(pr, Pass::data);
+    EXPECT_FALSE(algo3.ok);
+    EXPECT_NE(algo3.why.find("backward-filter"), std::string::npos) << algo3.why;
+  }
+}
+
+TEST(Cudnn, LegacyEntriesDeclineAsymmetricPadding) {
+  ConvProblem pr = symmetric(1, 4, 6, 4, 3, 1, 1);
+  pr.pad_bottom = 0;
+  for (const char* algo : kLegacy) {
+    for (Pass pass : {Pass::data, Pass::weights}) {
+      const Support s = entry(std::string("cudnn.") + algo + ".fp32").supports(pr, pass);
+      EXPECT_FALSE(s.ok) << algo;
+    }
+  }
+  const Support s = entry("cudnn.algo1.fp32").supports(pr, Pass::data);
+  EXPECT_NE(s.why.find("symmetric padding"), std::string::npos) << s.why;
+}
+
+TEST(Cudnn, ReportsLibraryVersionsWithoutADevice) {
+  std::map<std::string, std::string> versions;
+  for (const auto& [name, version] : entry("cudnn.algo1.fp32").library_versions()) {
+    versions[name] = version;
+  }
+  EXPECT_EQ(versions["cudnn"].rfind("9.", 0), 0u) << versions["cudnn"];
+  EXPECT_FALSE(versions["cuda_runtime"].empty());
+  EXPECT_FALSE(versions["cuda_driver"].empty());  // "none" without a driver
+}
+
+TEST(Cudnn, Tf32AndTransformsAskForLargerTolerances) {
+  EXPECT_EQ(entry("cudnn.algo1.fp32").tolerance_factor(Pass::data), 1.0);
+  EXPECT_GT(entry("cudnn.fft.fp32").tolerance_factor(Pass::data), 1.0);
+  EXPECT_GT(entry("cudnn.algo1.tf32").tolerance_factor(Pass::data),
+            entry("cudnn.fft.fp32").tolerance_factor(Pass::data));
+}
+
+// --- on a CUDA device ------------------------------------------------------------------------
+
+std::vector<ConvProblem> device_shapes() {
+  std::vector<ConvProblem> shapes = {
+      symmetric(2, 8, 9, 8, 3, 1, 1),      // 3x3 (Winograd, FFT)
+      symmetric(2, 16, 7, 8, 1, 1, 0),     // 1x1
+      symmetric(2, 4, 11, 6, 3, 2, 1),     // strided
+      symmetric(2, 8, 8, 12, 3, 1, 1, 4),  // grouped
+      symmetric(1, 6, 8, 6, 3, 1, 1, 6),   // depthwise
+      symmetric(2, 4, 12, 4, 5, 1, 2),     // 5x5
+      symmetric(1, 3, 15, 8, 7, 2, 3),     // stem-like 7x7 stride 2
+      symmetric(4, 64, 10, 32, 3, 1, 1),   // a longer accumulation
+  };
+  shapes.push_back({.n = 1,
+                    .c = 4,
+                    .h = 9,
+                    .w = 8,
+                    .k = 4,
+                    .r = 3,
+                    .s = 3,
+                    .pad_top = 2,
+                    .pad_left = 2,
+                    .pad_bottom = 2,
+                    .pad_right = 2,
+                    .dilation_h = 2,
+                    .dilation_w = 2});
+  // Non-square, batch 1, asymmetric padding (legacy entries decline, engines may take it).
+  shapes.push_back({.n = 1,
+                    .c = 3,
+                    .h = 13,
+                    .w = 7,
+                    .k = 5,
+                    .r = 3,
+                    .s = 2,
+                    .stride_h = 2,
+                    .pad_top = 1,
+                    .pad_left = 0,
+                    .pad_bottom = 2,
+                    .pad_right = 1});
+  return shapes;
+}
+
+TEST(CudnnDevice, EveryEntryMatchesTheReferenceOrDeclinesWithAReason) {
+  REQUIRE_CUDA_DEVICE();
+  RunOptions options;
+  options.validate_only = true;
+  options.seed = kSeed;
+  std::map<std::string, int> ran;               // per entry, over shapes and passes
+  std::map<std::string, std::string> declined;  // per entry: which cases, and why
+  for (const ConvProblem& pr : device_shapes()) {
+    for (Pass pass : {Pass::data, Pass::weights}) {
+      const Case c =
+          run_case({pr.key(), pr, pass, 1}, cudnn_entries(), TimingSettings{}, options, 0);
+      int ok = 0;
+      for (const Result& r : c.results) {
+        const std::string context = r.impl + " " + to_string(pass) + " seed " +
+                                    std::to_string(kSeed) + " problem " + pr.key();
+        if (r.status == Status::unsupported) {
+          EXPECT_FALSE(r.why.empty()) << context;
+          declined[r.impl] += "\n  " + context + ": " + r.why;
+          continue;
+        }
+        EXPECT_EQ(r.status, Status::ok)
+            << context << ": " << to_string(r.status) << ": " << r.why << " [" << r.detail << "]";
+        if (r.status == Status::ok) ++ran[r.impl], ++ok;
+      }
+      // cuDNN does every symmetric shape in some way: at least one entry must run it. Whether
+      // any engine takes asymmetric padding is cuDNN's to say; the run shows it.
+      const bool symmetric_padding = pr.pad_top == pr.pad_bottom && pr.pad_left == pr.pad_right;
+      if (symmetric_padding) {
+        EXPECT_GT(ok, 0) << "no cuDNN entry ran " << to_string(pass) << " " << pr.key();
+      }
+    }
+  }
+  // The general-purpose legacy algorithm and the heuristics' first choice run on both passes of
+  // every symmetric shape.
+  for (const char* name : {"cudnn.algo1.fp32", "cudnn.heur00.fp32"}) {
+    EXPECT_GE(ran[name], 2 * int(device_shapes().size() - 1)) << name << declined[name];
+  }
+}
+
+TEST(CudnnDevice, TheRegisteredRanksCoverEveryOfferedEngineConfiguration) {
+  REQUIRE_CUDA_DEVICE();
+  int ranks = 0;
+  char name[2][32];
+  auto fill = [&](int rank) {
+    std::snprintf(name[0], sizeof name[0], "cudnn.heur%02d.fp32", rank);
+    std::snprintf(name[1], sizeof name[1], "cudnn.heur%02d.tf32", rank);
+  };
+  for (fill(ranks); find_backward(name[0]); fill(++ranks)) {
+  }
+  ASSERT_GT(ranks, 0);
+  fill(ranks - 1);
+  for (const ConvProblem& pr :
+       {symmetric(8, 64, 28, 64, 3, 1, 1), symmetric(8, 256, 14, 64, 1, 1, 0)}) {
+    for (Pass pass : {Pass::data, Pass::weights}) {
+      for (int i = 0; i < 2; ++i) {
+        EXPECT_FALSE(entry(name[i]).supports(pr, pass).ok)
+            << "cuDNN offers " << ranks << " or more configurations for " << pr.key() << " "
+            << to_string(pass) << ": raise kRanks in impls/cudnn/engines.cpp";
+      }
+    }
+  }
+}
+
+TEST(CudnnDevice, PlansTimeThemselvesWithCudaEvents) {
+  REQUIRE_CUDA_DEVICE();
+  const ConvProblem pr = symmetric(2, 8, 9, 8, 3, 1, 1);
+  RunOptions options;
+  options.seed = kSeed;
+  TimingSettings timing;
+  timing.reps = 2;
+  timing.min_rep_seconds = 0.001;
+  timing.max_seconds_per_case = 0.5;
+  for (const char* name : {"cudnn.algo1.fp32", "cudnn.heur00.fp32"}) {
+    for (Pass pass : {Pass::data, Pass::weights}) {
+      const Case c = run_case({pr.key(), pr, pass, 1}, {&entry(name)}, timing, options, 0);
+      const Result& r = c.results.at(0);
+      ASSERT_EQ(r.status, Status::ok) << name << " " << r.why;
+      ASSERT_TRUE(r.time.has_value());
+      EXPECT_GT(r.time->median, 0.0) << name;
+      EXPECT_LT(r.time->median, 100.0) << name << ": a tiny problem should take microseconds";
+      EXPECT_FALSE(r.detail.empty()) << name;
+    }
+  }
+  EXPECT_TRUE(entry("cudnn.algo1.fp32").plan(pr, Pass::data)->times_itself());
+}
+
+TEST(CudnnDevice, DescribesTheDeviceAndDriver) {
+  REQUIRE_CUDA_DEVICE();
+  const Backward* b = find_backward("cudnn.algo1.fp32");
+  ASSERT_NE(b, nullptr);
+  EXPECT_NE(b->device_description().find("driver"), std::string::npos) << b->device_description();
+  for (const auto& [name, version] : b->library_versions()) {
+    if (name == "cuda_driver") {
+      EXPECT_NE(version, "none");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace convbp

@@ -1,0 +1,574 @@
+// The tuning database and the run-time API: round trip, no re-measuring, stale fingerprints,
+// constraints, corrupt files, concurrent tuners, interruption.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "autotuner.h"
+#include "context.h"
+#include "naive.h"
+#include "tuning.h"
+
+extern char** environ;
+
+namespace convbp {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string temp_path(const std::string& name) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "tuning";
+  fs::create_directories(dir);
+  fs::remove_all(dir / name);
+  fs::remove_all(dir / (name + ".lock"));
+  return (dir / name).string();
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  const std::string path = temp_path(name);
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+struct Outcome {
+  int status;
+  std::string output;
+};
+
+Outcome convbp(const std::string& args) {
+  const std::string command = std::string(CONVBP_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buf;
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+// A suite of `layers` small 3x3 layers (distinct shapes: c grows), both passes.
+std::string tiny_suite(const std::string& name, int layers, int first_c, int reps = 1) {
+  std::string text = R"({"suite": ")" + name + R"(", "impls": ["naive", "im2col_gemm.*"],
+    "timing": {"warmup": 0, "reps": )" +
+                     std::to_string(reps) + R"(, "max_seconds_per_case": 0.5}, "layers": [)";
+  for (int i = 0; i < layers; ++i) {
+    text += std::string(i ? "," : "") + R"({"name": "l)" + std::to_string(i) +
+            R"(", "n": 2, "c": )" + std::to_string(first_c + i) +
+            R"(, "h": 10, "w": 9, "k": 6, "r": 3, "pad": 1})";
+  }
+  return text + "]}";
+}
+
+// How many implementations the tiny suites run: naive and every im2col_gemm variant.
+std::size_t tiny_impl_count() { return select_impls({"naive", "im2col_gemm.*"}, false).size(); }
+
+Suite tiny(int layers, int first_c) {
+  return parse_suite(nlohmann::json::parse(tiny_suite("tiny", layers, first_c)), "tiny");
+}
+
+RunOptions quiet_options() {
+  RunOptions options;
+  options.reps = 1;
+  return options;
+}
+
+TuningEntry sample_entry() {
+  TuningEntry e;
+  e.problem = ConvProblem::parse_key("n3_c5_h17_w9_k7_r2_s5_st2x1_pad1x0x2x1_dil1x2_g1");
+  e.pass = Pass::weights;
+  e.tuned_as = "smoke:odd";
+  e.date = "2024-01-02T03:04:05Z";
+  e.candidates = {"naive", "im2col_gemm.batched", "winograd.f2x3"};
+  e.results = {{"im2col_gemm.batched", 0.25, 0.01, 5, 4096, true, 1.5e-7, "threads"},
+               {"naive", 3.5, 0.125, 3, 0, true, 0.0, ""}};
+  e.rejected = {{"winograd.f2x3", Status::unsupported, "needs 3x3 kernel, stride 1, dilation 1"}};
+  e.best = Best{"im2col_gemm.batched", 0.25, "naive", 13.0, false};
+  return e;
+}
+
+// --- the database ----------------------------------------------------------------------------
+
+TEST(TuningDb, RoundTripThroughTheFileKeepsEveryField) {
+  const std::string path = temp_path("round_trip.json");
+  const nlohmann::json fp_a = {{"convbp", "test"}, {"threads", 2}};
+  const nlohmann::json fp_b = {{"convbp", "test"}, {"threads", 1}};
+  TuningEntry second = sample_entry();
+  second.pass = Pass::data;
+  second.best.reset();
+  second.results.clear();
+  merge_into_file(path, fp_a, {sample_entry(), second});
+  merge_into_file(path, fp_b, {sample_entry()});
+  const TuningDb back = read_tuning_db(path);
+  ASSERT_EQ(back.sections.size(), 2u);
+  EXPECT_EQ(back.entry_count(), 3u);
+  const TuningEntry* e = back.find(fp_a, sample_entry().problem, Pass::weights);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(*e, sample_entry());
+  const TuningEntry* d = back.find(fp_a, sample_entry().problem, Pass::data);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(*d, second);
+  EXPECT_EQ(back.find(fp_b, sample_entry().problem, Pass::data), nullptr);
+  EXPECT_EQ(to_json(back)["schema"], kTuningSchema);
+  EXPECT_EQ(to_json(back), to_json(tuning_db_from_json(to_json(back), "x")));
+  // A second write of the same entry replaces it; nothing else changes.
+  merge_into_file(path, fp_a, {sample_entry()});
+  EXPECT_EQ(read_tuning_db(path).entry_count(), 3u);
+}
+
+TEST(TuningDb, CaseToEntryAndBackKeepsWhatSelectionNeeds) {
+  Case c;
+  c.name = "s:l";
+  c.problem = sample_entry().problem;
+  c.pass = Pass::weights;
+  Result fast, slow, wrong;
+  fast.impl = "a";
+  fast.time = TimeStats{1.0, 0.9, 1.2, 0.05, 3, 1, false, {}};
+  fast.error = ErrorStats{};
+  fast.error->max_rel = 2e-7;
+  fast.workspace_bytes = 100;
+  fast.deterministic = false;
+  slow = fast;
+  slow.impl = "b";
+  slow.time->median = 2.0;
+  slow.deterministic = true;
+  wrong.impl = "c";
+  wrong.status = Status::incorrect;
+  wrong.why = "dw: 3 NaN elements";
+  c.results = {slow, wrong, fast};
+  const TuningEntry e = entry_from_case(c);
+  EXPECT_EQ(e.candidates, (std::vector<std::string>{"b", "c", "a"}));
+  ASSERT_EQ(e.results.size(), 2u);
+  EXPECT_EQ(e.results[0].impl, "a");  // ranked fastest first
+  EXPECT_EQ(e.results[0].max_rel, 2e-7);
+  ASSERT_EQ(e.rejected.size(), 1u);
+  EXPECT_EQ(e.rejected[0].why, "dw: 3 NaN elements");
+  ASSERT_TRUE(e.best);
+  EXPECT_EQ(e.best->impl, "a");
+  const Case back = case_from_entry(e, "s:l", 1, {"a", "c"});
+  ASSERT_EQ(back.results.size(), 2u);
+  EXPECT_EQ(back.results[0].impl, "a");
+  EXPECT_EQ(back.results[1].status, Status::incorrect);
+  EXPECT_EQ(missing_candidate(e, {"a", "d"}), "d");
+  EXPECT_EQ(missing_candidate(e, {"a", "b"}), std::nullopt);
+}
+
+// --- selection -------------------------------------------------------------------------------
+
+Result ok_result(std::string impl, double ms, std::size_t workspace, bool deterministic,
+                 double max_rel) {
+  Result r;
+  r.impl = std::move(impl);
+  r.time = TimeStats{ms, ms, ms, 0.001 * ms, 5, 1, false, {}};
+  r.error = ErrorStats{};
+  r.error->max_rel = max_rel;
+  r.workspace_bytes = workspace;
+  r.deterministic = deterministic;
+  return r;
+}
+
+TEST(Selection, ConstraintsFilterBeforeTheFastestIsChosen) {
+  const std::vector<Result> results = {
+      ok_result("fast_atomic", 1.0, 0, false, 1e-7),
+      ok_result("big_workspace", 1.5, 64 << 20, true, 1e-7),
+      ok_result("winograd_like", 2.0, 0, true, 5e-5),
+      ok_result("plain", 4.0, 0, true, 1e-7),
+  };
+  auto pick = [&](const Constraints& c) {
+    const Selection s = select_best(results, c);
+    return s.best ? s.best->impl : "none: " + s.reason;
+  };
+  EXPECT_EQ(pick({}), "fast_atomic");
+  Constraints det;
+  det.deterministic_only = true;
+  EXPECT_EQ(pick(det), "big_workspace");
+  Constraints det_ws = det;
+  det_ws.max_workspace_bytes = 1 << 20;
+  EXPECT_EQ(pick(det_ws), "winograd_like");
+  Constraints all = det_ws;
+  all.max_rel_error = 1e-6;
+  EXPECT_EQ(pick(all), "plain");
+  const Selection s = select_best(results, all);
+  EXPECT_EQ(s.excluded.size(), 3u);
+  EXPECT_NE(s.excluded[1].find("workspace 64.0 MiB > 1.0 MiB"), std::string::npos) << s.excluded[1];
+  all.max_rel_error = 1e-9;
+  EXPECT_EQ(pick(all).rfind("none: none of the 4 correct implementations meets", 0), 0u)
+      << pick(all);
+}
+
+TEST(Selection, ATieWithinTheNoiseGoesToTheDeterministicThenTheSmallerWorkspace) {
+  Result a = ok_result("atomic", 1.0, 0, false, 0), b = ok_result("ordered", 1.005, 0, true, 0);
+  Selection s = select_best({a, b}, {});
+  ASSERT_TRUE(s.best);
+  EXPECT_TRUE(s.best->tie);
+  EXPECT_EQ(s.best->impl, "ordered");
+  EXPECT_NE(s.reason.find("settled by determinism"), std::string::npos) << s.reason;
+  Result c = ok_result("small", 1.004, 0, true, 0), d = ok_result("large", 1.0, 4096, true, 0);
+  s = select_best({c, d}, {});
+  EXPECT_EQ(s.best->impl, "small");
+  EXPECT_NE(s.reason.find("smaller workspace"), std::string::npos) << s.reason;
+  // A noisy runner-up far behind is no tie: one outlier inflates a stddev, not the median.
+  Result noisy = ok_result("noisy_slow", 10.0, 0, true, 0);
+  noisy.time->stddev = 20.0;
+  s = select_best({a, noisy}, {});
+  EXPECT_EQ(s.best->impl, "atomic");
+  EXPECT_FALSE(s.best->tie);
+}
+
+TEST(Selection, ByteSizesParseWithBinarySuffixes) {
+  EXPECT_EQ(parse_bytes("1048576"), 1048576u);
+  EXPECT_EQ(parse_bytes("64K"), 65536u);
+  EXPECT_EQ(parse_bytes("1.5M"), 1572864u);
+  EXPECT_EQ(parse_bytes("2GiB"), 2147483648u);
+  EXPECT_EQ(parse_bytes("0"), 0u);
+  EXPECT_EQ(parse_bytes("lots"), std::nullopt);
+  EXPECT_EQ(parse_bytes("3X"), std::nullopt);
+  EXPECT_EQ(parse_bytes("-1"), std::nullopt);
+}
+
+// --- tuning a suite --------------------------------------------------------------------------
+
+TEST(Tune, ASecondTuneOfTheSameSuiteMeasuresNothing) {
+  const std::string db = temp_path("second.json");
+  const Suite suite = tiny(2, 4);
+  const TuneOutcome first = tune_suite(suite, quiet_options(), {db, {}, false});
+  EXPECT_EQ(first.measured, 4);
+  EXPECT_EQ(first.from_database, 0);
+  EXPECT_TRUE(first.report.complete);
+  EXPECT_EQ(read_tuning_db(db).entry_count(), 4u);
+
+  const auto start = Clock::now();
+  const TuneOutcome second = tune_suite(suite, quiet_options(), {db, {}, false});
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  EXPECT_EQ(second.measured, 0);
+  EXPECT_EQ(second.from_database, 4);
+  EXPECT_LT(seconds, 2.0);
+  ASSERT_EQ(second.report.cases.size(), first.report.cases.size());
+  for (std::size_t i = 0; i < first.report.cases.size(); ++i) {
+    const Case& a = first.report.cases[i];
+    const Case& b = second.report.cases[i];
+    ASSERT_TRUE(a.best && b.best) << a.problem.key();
+    EXPECT_EQ(a.best->impl, b.best->impl) << a.problem.key();
+    EXPECT_EQ(a.best->time_ms, b.best->time_ms) << a.problem.key();
+    EXPECT_EQ(a.results.size(), b.results.size()) << a.problem.key();
+  }
+  // A narrower implementation set is answered from the same entries; a wider one is not.
+  RunOptions narrow = quiet_options();
+  narrow.impls = {"im2col_gemm.batched"};
+  EXPECT_EQ(tune_suite(suite, narrow, {db, {}, false}).measured, 0);
+  // --retune measures again.
+  EXPECT_EQ(tune_suite(suite, quiet_options(), {db, {}, true}).measured, 4);
+}
+
+TEST(Tune, AChangedFingerprintForcesRetuningAndKeepsTheOldSection) {
+  const std::string db = temp_path("stale.json");
+  const Suite suite = tiny(1, 4);
+  ASSERT_EQ(tune_suite(suite, quiet_options(), {db, {}, false}).measured, 2);
+  // As if the database came from an older convbp: same machine, other version.
+  nlohmann::json doc = nlohmann::json::parse(read_file(db));
+  doc["sections"][0]["fingerprint"]["convbp"] = "0.0.1+old";
+  write_json_atomic(db, doc);
+
+  const TuneOutcome again = tune_suite(suite, quiet_options(), {db, {}, false});
+  EXPECT_EQ(again.measured, 2);
+  EXPECT_EQ(again.from_database, 0);
+  ASSERT_FALSE(again.notes.empty());
+  EXPECT_NE(again.notes[0].find("convbp 0.0.1+old -> " + convbp_version()), std::string::npos)
+      << again.notes[0];
+  const TuningDb back = read_tuning_db(db);
+  ASSERT_EQ(back.sections.size(), 2u);
+  EXPECT_EQ(back.sections[0].fingerprint["convbp"], "0.0.1+old");
+  EXPECT_EQ(back.sections[1].fingerprint, machine_fingerprint(threads()));
+}
+
+TEST(Tune, ConstraintsChooseTheReportedBestButEveryResultIsStored) {
+  const std::string db = temp_path("constrained.json");
+  TuneSettings settings{db, {}, false};
+  settings.constraints.max_workspace_bytes = 0;  // im2col with a col buffer is out
+  const TuneOutcome out = tune_suite(tiny(1, 4), quiet_options(), settings);
+  for (const Case& c : out.report.cases) {
+    ASSERT_TRUE(c.best) << c.problem.key();
+    for (const Result& r : c.results) {
+      if (r.impl == c.best->impl) {
+        EXPECT_EQ(r.workspace_bytes, 0u) << c.problem.key();
+      }
+    }
+  }
+  for (const TuningEntry& e : read_tuning_db(db).sections[0].entries) {
+    EXPECT_EQ(e.results.size(), tiny_impl_count()) << e.problem.key();
+  }
+}
+
+// --- bad files -------------------------------------------------------------------------------
+
+TEST(Tune, ACorruptOrForeignDatabaseIsAnErrorAndIsLeftUntouched) {
+  const std::string suite = write_file("suite.json", tiny_suite("t", 1, 4));
+  TuningDb valid;
+  valid.put({{"convbp", "x"}}, sample_entry());
+  nlohmann::json bad = to_json(valid);
+  bad["sections"][0]["entries"][0]["pass"] = "forward";
+  struct Case {
+    std::string name, text, message;
+  } cases[] = {
+      {"truncated.json", R"({"schema": "convbp.tuning/1", "sections": [)", "malformed JSON"},
+      {"empty.json", "", "empty file"},
+      {"report.json", R"({"schema": "convbp.report/1", "cases": []})",
+       "$.schema: expected \"convbp.tuning/1\""},
+      {"bad_field.json", bad.dump(1), "$.sections[0].entries[0].pass: expected"},
+  };
+  for (const auto& c : cases) {
+    const std::string db = write_file(c.name, c.text);
+    const Outcome out = convbp("tune " + suite + " --db " + db);
+    EXPECT_EQ(out.status, 2) << c.name << "\n" << out.output;
+    EXPECT_NE(out.output.find(db + ": "), std::string::npos) << out.output;
+    EXPECT_NE(out.output.find(c.message), std::string::npos) << c.name << "\n" << out.output;
+    EXPECT_EQ(read_file(db), c.text) << c.name << " was modified";
+    EXPECT_THROW({ Autotuner tuner(db, {}); }, TuningError) << c.name;
+  }
+}
+
+TEST(Tune, BadOptionsAreUsageErrors) {
+  struct Case {
+    std::string args, message;
+  } cases[] = {
+      {"tune smoke", "--db FILE is required"},
+      {"tune smoke --db /tmp/x.json --max-workspace lots", "--max-workspace: expected bytes"},
+      {"tune smoke --db /tmp/x.json --max-error -1", "--max-error: expected a number > 0"},
+      {"tune smoke --db /nonexistent_dir/x.json", "directory /nonexistent_dir does not exist"},
+  };
+  for (const auto& c : cases) {
+    const Outcome out = convbp(c.args);
+    EXPECT_EQ(out.status, 2) << c.args << "\n" << out.output;
+    EXPECT_NE(out.output.find(c.message), std::string::npos) << c.args << "\n" << out.output;
+  }
+  const Outcome help = convbp("tune --help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.output.find("usage: convbp tune"), std::string::npos);
+}
+
+// --- processes -------------------------------------------------------------------------------
+
+pid_t spawn_convbp(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> all = {CONVBP_BINARY};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  const int error = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return error == 0 ? pid : -1;
+}
+
+int wait_status(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::set<std::string> entry_ids(const TuningDb& db) {
+  std::set<std::string> ids;
+  for (const TuningSection& s : db.sections) {
+    for (const TuningEntry& e : s.entries) ids.insert(e.problem.key() + " " + to_string(e.pass));
+  }
+  return ids;
+}
+
+TEST(Tune, TwoConcurrentTunersOnOneDatabaseKeepEveryEntry) {
+  const std::string db = temp_path("concurrent.json");
+  const std::string a = write_file("suite_a.json", tiny_suite("a", 4, 4));
+  const std::string b = write_file("suite_b.json", tiny_suite("b", 4, 20));
+  const std::string log_a = temp_path("a.log"), log_b = temp_path("b.log");
+  const pid_t pa = spawn_convbp({"tune", a, "--db", db}, log_a);
+  const pid_t pb = spawn_convbp({"tune", b, "--db", db}, log_b);
+  ASSERT_GT(pa, 0);
+  ASSERT_GT(pb, 0);
+  EXPECT_EQ(wait_status(pa), 0) << read_file(log_a);
+  EXPECT_EQ(wait_status(pb), 0) << read_file(log_b);
+  const TuningDb merged = read_tuning_db(db);
+  ASSERT_EQ(merged.sections.size(), 1u);
+  std::set<std::string> expected;
+  for (const std::string& file : {a, b}) {
+    for (const CaseSpec& c : expand_cases(load_suite(file), {})) {
+      expected.insert(c.problem.key() + " " + to_string(c.pass));
+    }
+  }
+  EXPECT_EQ(expected.size(), 16u);
+  EXPECT_EQ(entry_ids(merged), expected) << read_file(log_a) << read_file(log_b);
+}
+
+TEST(Tune, SigintMidRunKeepsEveryFinishedEntryAndMarksTheReportIncomplete) {
+  const std::string db = temp_path("interrupted.json");
+  const std::string report = temp_path("interrupted_report.json");
+  // Enough cases (each a few tenths of a second) that the interrupt lands mid-run.
+  const std::string suite = write_file("long.json", tiny_suite("long", 12, 4, 5));
+  const std::string log = temp_path("interrupted.log");
+  const pid_t pid = spawn_convbp({"tune", suite, "--db", db, "-o", report}, log);
+  ASSERT_GT(pid, 0);
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  std::size_t seen = 0;
+  while (Clock::now() < deadline) {
+    if (fs::exists(db)) {
+      seen = read_tuning_db(db).entry_count();
+      if (seen > 0) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GT(seen, 0u) << "no entry appeared\n" << read_file(log);
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_status(pid), 130) << read_file(log);
+  const TuningDb kept = read_tuning_db(db);
+  EXPECT_GE(kept.entry_count(), seen);
+  EXPECT_LT(kept.entry_count(), 24u) << "the interrupt came too late to test anything";
+  for (const TuningEntry& e : kept.sections.at(0).entries) {
+    EXPECT_EQ(e.candidates.size(), tiny_impl_count()) << e.problem.key();  // finished cases only
+    EXPECT_TRUE(e.best) << e.problem.key();
+  }
+  EXPECT_FALSE(read_report(report).complete);
+  EXPECT_NE(read_file(log).find("interrupted"), std::string::npos) << read_file(log);
+  // A second run measures only what is missing.
+  const Outcome rest = convbp("tune " + suite + " --db " + db + " --reps 1");
+  EXPECT_EQ(rest.status, 0) << rest.output;
+  EXPECT_NE(rest.output.find(std::to_string(24 - kept.entry_count()) + " measured, " +
+                             std::to_string(kept.entry_count()) + " from the database"),
+            std::string::npos)
+      << rest.output;
+  EXPECT_EQ(read_tuning_db(db).entry_count(), 24u);
+}
+
+// --- the run-time API ------------------------------------------------------------------------
+
+double max_rel_vs_reference(const ConvProblem& p, const std::vector<float>& dx,
+                            const std::vector<float>& dy, const std::vector<float>& w) {
+  std::vector<double> ref(p.x_elems());
+  reference_backward_data(p, dy.data(), w.data(), ref.data());
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    diff = std::max(diff, std::abs(dx[i] - ref[i]));
+    scale = std::max(scale, std::abs(ref[i]));
+  }
+  return diff / scale;
+}
+
+TEST(Autotuner, AMissIsTunedAndSavedAndTheNextTunerHitsTheDatabase) {
+  const std::string db = temp_path("api.json");
+  const ConvProblem p = ConvProblem::parse_key("n2_c8_h9_w7_k6_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  AutotunerOptions options;
+  options.impls = {"im2col_gemm.*"};
+  options.tune_seconds = 0.3;
+  std::string tuned_impl;
+  {
+    Autotuner tuner(db, options);
+    TunedPlan& plan = tuner.plan(p, Pass::data);
+    EXPECT_EQ(plan.source(), PlanSource::tuned) << plan.why();
+    EXPECT_EQ(&plan, &tuner.plan(p, Pass::data));  // planned once
+    EXPECT_EQ(tuner.tuned_count(), 1);
+    tuned_impl = plan.impl();
+    std::vector<float> dy(p.y_elems()), w(p.w_elems()), dx(p.x_elems(), -1.0f);
+    for (std::size_t i = 0; i < dy.size(); ++i) dy[i] = float(i % 7) - 3.0f;
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = float(i % 5) * 0.25f - 0.5f;
+    Tensors t;
+    t.dy = dy.data();
+    t.w = w.data();
+    t.dx = dx.data();
+    plan.run(t);
+    EXPECT_LT(max_rel_vs_reference(p, dx, dy, w), 1e-5) << "seed: fixed pattern; " << p.key();
+  }
+  Autotuner again(db, options);
+  TunedPlan& hit = again.plan(p, Pass::data);
+  EXPECT_EQ(hit.source(), PlanSource::database) << hit.why();
+  EXPECT_EQ(hit.impl(), tuned_impl);
+  EXPECT_EQ(hit.why().rfind("database hit: ", 0), 0u) << hit.why();
+  EXPECT_EQ(again.tuned_count(), 0);
+  // Wider candidates than the entry tried: not a hit.
+  AutotunerOptions wider = options;
+  wider.impls = {"im2col_gemm.*", "naive"};
+  wider.on_miss = AutotunerOptions::OnMiss::fallback;
+  Autotuner third(db, wider);
+  TunedPlan& miss = third.plan(p, Pass::data);
+  EXPECT_EQ(miss.source(), PlanSource::fallback);
+  EXPECT_NE(miss.why().find("did not try naive"), std::string::npos) << miss.why();
+}
+
+TEST(Autotuner, TheDefaultIsDocumentedAndRespectsConstraints) {
+  const ConvProblem p = ConvProblem::parse_key("n1_c4_h6_w6_k4_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  AutotunerOptions options;
+  options.on_miss = AutotunerOptions::OnMiss::fallback;
+  Autotuner tuner("", options);
+  TunedPlan& plan = tuner.plan(p, Pass::weights);
+  EXPECT_EQ(plan.source(), PlanSource::fallback);
+  EXPECT_EQ(plan.impl(), "im2col_gemm.batched");
+  EXPECT_EQ(plan.why(), "default (no database entry, on_miss = fallback)");
+  options.constraints.max_workspace_bytes = 0;
+  Autotuner strict("", options);
+  EXPECT_EQ(strict.plan(p, Pass::weights).workspace_bytes(), 0u);
+}
+
+TEST(Autotuner, ADatabaseEntryIsChosenUnderTheCallersConstraints) {
+  const std::string db = temp_path("constraints.json");
+  const ConvProblem p = ConvProblem::parse_key("n1_c4_h6_w6_k4_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  TuningEntry e;
+  e.problem = p;
+  e.pass = Pass::data;
+  e.tuned_as = "handmade";
+  e.date = "2024-01-01T00:00:00Z";
+  for (const Backward* b : registry()) e.candidates.push_back(b->name());
+  // Made-up figures: the point is which one each caller gets.
+  e.results = {{"im2col_gemm.batched", 1.0, 0.001, 5, 0, false, 1e-7, ""},
+               {"im2col_gemm.per_sample", 2.0, 0.002, 5, 1 << 20, true, 1e-7, ""},
+               {"naive", 30.0, 0.03, 5, 0, true, 0.0, ""}};
+  merge_into_file(db, machine_fingerprint(threads()), {e});
+  auto chosen = [&](const Constraints& c) {
+    AutotunerOptions options;
+    options.constraints = c;
+    options.impls = {"*"};
+    Autotuner tuner(db, options);
+    TunedPlan& plan = tuner.plan(p, Pass::data);
+    EXPECT_EQ(plan.source(), PlanSource::database) << plan.why();
+    return plan.impl();
+  };
+  EXPECT_EQ(chosen({}), "im2col_gemm.batched");
+  Constraints det;
+  det.deterministic_only = true;
+  EXPECT_EQ(chosen(det), "im2col_gemm.per_sample");
+  det.max_workspace_bytes = 1024;
+  EXPECT_EQ(chosen(det), "naive");
+  // Nothing in the entry qualifies: the entry's answer stands (no re-tuning), the default runs.
+  AutotunerOptions options;
+  options.impls = {"im2col_gemm.*"};
+  options.constraints = det;
+  Autotuner tuner(db, options);
+  TunedPlan& plan = tuner.plan(p, Pass::data);
+  EXPECT_EQ(plan.source(), PlanSource::fallback) << plan.why();
+  EXPECT_EQ(tuner.tuned_count(), 0);
+  EXPECT_NE(plan.why().find("database entry: none of the 2 correct implementations meets"),
+            std::string::npos)
+      << plan.why();
+  EXPECT_LE(plan.workspace_bytes(), 1024u);
+}
+
+}  // namespace
+}  // namespace convbp
