@@ -66,10 +66,11 @@ Lists every registered implementation with its device, and for those that cannot
 machine (a missing library or device), the reason.
 )";
 
-constexpr const char* kShowUsage = R"(usage: convbp show REPORT
+constexpr const char* kShowUsage = R"(usage: convbp show REPORT [--all]
 
 Prints the winners table of a saved report: per case and pass, the fastest correct
 implementation, its median time, GF/s and speedup over im2col_gemm.per_sample.
+  --all    every result of every case, fastest first: status, median ms, GF/s, max_rel error
 )";
 
 std::atomic<bool> g_stop{false};
@@ -209,14 +210,25 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
 }
 
 int cmd_show(const std::vector<std::string>& args) {
-  if (args.size() != 1) throw UsageError("show: expected exactly one REPORT file");
+  std::vector<std::string> files;
+  bool all = false;
+  for (const std::string& a : args) {
+    if (a == "--all") {
+      all = true;
+    } else if (!a.empty() && a[0] == '-') {
+      throw UsageError("unknown option '" + a + "' (see convbp show --help)");
+    } else {
+      files.push_back(a);
+    }
+  }
+  if (files.size() != 1) throw UsageError("show: expected exactly one REPORT file");
   Report report;
   try {
-    report = read_report(args[0]);
+    report = read_report(files[0]);
   } catch (const std::runtime_error& e) {
     throw UsageError(e.what());
   }
-  std::cout << winners_table(report, "im2col_gemm.per_sample");
+  std::cout << (all ? results_table(report) : winners_table(report, "im2col_gemm.per_sample"));
   if (!report.complete) std::cout << "(incomplete report: the run was interrupted)\n";
   return 0;
 }

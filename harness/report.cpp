@@ -343,6 +343,37 @@ std::string winners_table(const Report& report, const std::string& baseline) {
   return out.str();
 }
 
+std::string results_table(const Report& report) {
+  std::ostringstream out;
+  for (const Case& c : report.cases) {
+    out << c.name << "  " << to_string(c.pass) << "  " << c.problem.key() << "\n";
+    std::vector<const Result*> sorted;
+    for (const Result& r : c.results) sorted.push_back(&r);
+    std::stable_sort(sorted.begin(), sorted.end(), [](const Result* a, const Result* b) {
+      if ((a->time.has_value()) != (b->time.has_value())) return a->time.has_value();
+      return a->time && b->time && a->time->median < b->time->median;
+    });
+    std::size_t width = 0;
+    for (const Result* r : sorted) width = std::max(width, r->impl.size());
+    for (const Result* r : sorted) {
+      std::string line =
+          "  " + pad_right(r->impl, width) + "  " + pad_right(to_string(r->status), 11);
+      if (r->time) {
+        line += pad_left(fixed(r->time->median, 3), 10) + " ms" + pad_left(fixed(r->gflops, 1), 8) +
+                " GF/s";
+      }
+      if (r->error) {
+        char err[48];
+        std::snprintf(err, sizeof err, "  max_rel %.1e", r->error->max_rel);
+        line += err;
+      }
+      if (r->status != Status::ok) line += "  " + r->why;
+      out << line << "\n";
+    }
+  }
+  return out.str();
+}
+
 std::string validation_table(const Report& report) {
   std::ostringstream out;
   std::size_t width = 4;

@@ -72,6 +72,9 @@ Report read_report(const std::string& path);
 // its speedup over `baseline` (im2col_gemm.per_sample).
 std::string winners_table(const Report& report, const std::string& baseline);
 
+// Every result of every case, correct ones fastest first, then the others with their status.
+std::string results_table(const Report& report);
+
 // For validate-only reports: per case, how many implementations were ok, and which were not.
 std::string validation_table(const Report& report);
 
