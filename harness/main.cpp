@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <string>
@@ -107,6 +108,38 @@ long parse_int(const std::string& option, const std::string& value, long min) {
                    "'");
 }
 
+// The options `run`, `validate` and `tune` share. Returns false for any other argument.
+bool parse_shared_option(const std::string& a, const std::function<std::string()>& value,
+                         RunOptions& options, std::string& output) {
+  if (a == "-o" || a == "--output") {
+    output = value();
+  } else if (a == "--impl") {
+    options.impls = split_commas(value());
+    if (options.impls.empty()) throw UsageError("--impl: empty pattern list");
+  } else if (a == "--pass") {
+    const std::string v = value();
+    options.pass = parse_pass(v);
+    if (!options.pass) throw UsageError("--pass: expected data or weights, got '" + v + "'");
+  } else if (a == "--threads") {
+    options.threads = int(parse_int(a, value(), 1));
+  } else if (a == "--reps") {
+    options.reps = int(parse_int(a, value(), 1));
+  } else if (a == "--seed") {
+    options.seed = std::uint64_t(parse_int(a, value(), 0));
+  } else if (a == "--problem") {
+    try {
+      options.problem = ConvProblem::parse_key(value());
+    } catch (const InvalidProblem& e) {
+      throw UsageError(std::string("--problem: ") + e.what());
+    }
+  } else if (a == "-q" || a == "--quiet") {
+    options.progress = false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 int cmd_list() {
   std::size_t width = 0;
   for (const Backward* b : registry()) width = std::max(width, b->name().size());
@@ -129,31 +162,9 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
       if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
       return args[++i];
     };
-    if (a == "-o" || a == "--output") {
-      output = value();
-    } else if (a == "--impl") {
-      options.impls = split_commas(value());
-      if (options.impls.empty()) throw UsageError("--impl: empty pattern list");
-    } else if (a == "--pass") {
-      const std::string v = value();
-      options.pass = parse_pass(v);
-      if (!options.pass) throw UsageError("--pass: expected data or weights, got '" + v + "'");
-    } else if (a == "--threads") {
-      options.threads = int(parse_int(a, value(), 1));
-    } else if (a == "--reps") {
-      options.reps = int(parse_int(a, value(), 1));
-    } else if (a == "--seed") {
-      options.seed = std::uint64_t(parse_int(a, value(), 0));
-    } else if (a == "--problem") {
-      try {
-        options.problem = ConvProblem::parse_key(value());
-      } catch (const InvalidProblem& e) {
-        throw UsageError(std::string("--problem: ") + e.what());
-      }
+    if (parse_shared_option(a, value, options, output)) {
     } else if (a == "--dump") {
       options.dump_dir = value();
-    } else if (a == "-q" || a == "--quiet") {
-      options.progress = false;
     } else if (!a.empty() && a[0] == '-') {
       throw UsageError("unknown option '" + a + "' (see convbp run --help)");
     } else if (suite_arg.empty()) {
@@ -292,29 +303,7 @@ int cmd_tune(const std::vector<std::string>& args) {
       } catch (const std::exception&) {
         throw UsageError("--max-error: expected a number > 0, got '" + v + "'");
       }
-    } else if (a == "-o" || a == "--output") {
-      output = value();
-    } else if (a == "--impl") {
-      options.impls = split_commas(value());
-      if (options.impls.empty()) throw UsageError("--impl: empty pattern list");
-    } else if (a == "--pass") {
-      const std::string v = value();
-      options.pass = parse_pass(v);
-      if (!options.pass) throw UsageError("--pass: expected data or weights, got '" + v + "'");
-    } else if (a == "--threads") {
-      options.threads = int(parse_int(a, value(), 1));
-    } else if (a == "--reps") {
-      options.reps = int(parse_int(a, value(), 1));
-    } else if (a == "--seed") {
-      options.seed = std::uint64_t(parse_int(a, value(), 0));
-    } else if (a == "--problem") {
-      try {
-        options.problem = ConvProblem::parse_key(value());
-      } catch (const InvalidProblem& e) {
-        throw UsageError(std::string("--problem: ") + e.what());
-      }
-    } else if (a == "-q" || a == "--quiet") {
-      options.progress = false;
+    } else if (parse_shared_option(a, value, options, output)) {
     } else if (!a.empty() && a[0] == '-') {
       throw UsageError("unknown option '" + a + "' (see convbp tune --help)");
     } else if (suite_arg.empty()) {

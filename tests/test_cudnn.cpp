@@ -9,6 +9,7 @@
 
 #include "backward.h"
 #include "runner.h"
+#include "shapes.h"
 
 namespace convbp {
 namespace {
@@ -43,25 +44,6 @@ std::string unavailable() {
     GTEST_SKIP() << why;                                     \
   }
 
-ConvProblem symmetric(std::int64_t n, std::int64_t c, std::int64_t hw, std::int64_t k,
-                      std::int64_t rs, std::int64_t stride, std::int64_t pad,
-                      std::int64_t groups = 1) {
-  return {.n = n,
-          .c = c,
-          .h = hw,
-          .w = hw,
-          .k = k,
-          .r = rs,
-          .s = rs,
-          .stride_h = stride,
-          .stride_w = stride,
-          .pad_top = pad,
-          .pad_left = pad,
-          .pad_bottom = pad,
-          .pad_right = pad,
-          .groups = groups};
-}
-
 TEST(Cudnn, RegistersEveryLegacyAlgorithmInBothPrecisions) {
   for (const char* algo : kLegacy) {
     for (const char* precision : {"fp32", "tf32"}) {
@@ -91,7 +73,7 @@ TEST(Cudnn, WithoutADeviceTheRunnerRecordsUnsupportedWithTheReason) {
   if (unavailable().empty()) GTEST_SKIP() << "a CUDA device is present";
   RunOptions options;
   options.validate_only = true;
-  const ConvProblem pr = symmetric(1, 2, 5, 2, 3, 1, 1);
+  const ConvProblem pr = square(1, 2, 5, 2, 3, 1, 1);
   const Case c =
       run_case({pr.key(), pr, Pass::data, 1}, cudnn_entries(), TimingSettings{}, options, 0);
   ASSERT_EQ(c.results.size(), cudnn_entries().size());
@@ -103,7 +85,7 @@ TEST(Cudnn, WithoutADeviceTheRunnerRecordsUnsupportedWithTheReason) {
 
 // These declines come before any device call, so they hold on every machine.
 TEST(Cudnn, AnAlgorithmOfOnePassDeclinesTheOther) {
-  const ConvProblem pr = symmetric(1, 4, 6, 4, 3, 1, 1);
+  const ConvProblem pr = square(1, 4, 6, 4, 3, 1, 1);
   for (const char* precision : {".fp32", ".tf32"}) {
     const Support winograd =
         entry(std::string("cudnn.winograd") + precision).supports(pr, Pass::weights);
@@ -116,7 +98,7 @@ TEST(Cudnn, AnAlgorithmOfOnePassDeclinesTheOther) {
 }
 
 TEST(Cudnn, LegacyEntriesDeclineAsymmetricPadding) {
-  ConvProblem pr = symmetric(1, 4, 6, 4, 3, 1, 1);
+  ConvProblem pr = square(1, 4, 6, 4, 3, 1, 1);
   pr.pad_bottom = 0;
   for (const char* algo : kLegacy) {
     for (Pass pass : {Pass::data, Pass::weights}) {
@@ -149,14 +131,14 @@ TEST(Cudnn, Tf32AndTransformsAskForLargerTolerances) {
 
 std::vector<ConvProblem> device_shapes() {
   std::vector<ConvProblem> shapes = {
-      symmetric(2, 8, 9, 8, 3, 1, 1),      // 3x3 (Winograd, FFT)
-      symmetric(2, 16, 7, 8, 1, 1, 0),     // 1x1
-      symmetric(2, 4, 11, 6, 3, 2, 1),     // strided
-      symmetric(2, 8, 8, 12, 3, 1, 1, 4),  // grouped
-      symmetric(1, 6, 8, 6, 3, 1, 1, 6),   // depthwise
-      symmetric(2, 4, 12, 4, 5, 1, 2),     // 5x5
-      symmetric(1, 3, 15, 8, 7, 2, 3),     // stem-like 7x7 stride 2
-      symmetric(4, 64, 10, 32, 3, 1, 1),   // a longer accumulation
+      square(2, 8, 9, 8, 3, 1, 1),      // 3x3 (Winograd, FFT)
+      square(2, 16, 7, 8, 1, 1, 0),     // 1x1
+      square(2, 4, 11, 6, 3, 2, 1),     // strided
+      square(2, 8, 8, 12, 3, 1, 1, 4),  // grouped
+      square(1, 6, 8, 6, 3, 1, 1, 6),   // depthwise
+      square(2, 4, 12, 4, 5, 1, 2),     // 5x5
+      square(1, 3, 15, 8, 7, 2, 3),     // stem-like 7x7 stride 2
+      square(4, 64, 10, 32, 3, 1, 1),   // a longer accumulation
   };
   shapes.push_back({.n = 1,
                     .c = 4,
@@ -238,8 +220,7 @@ TEST(CudnnDevice, TheRegisteredRanksCoverEveryOfferedEngineConfiguration) {
   }
   ASSERT_GT(ranks, 0);
   fill(ranks - 1);
-  for (const ConvProblem& pr :
-       {symmetric(8, 64, 28, 64, 3, 1, 1), symmetric(8, 256, 14, 64, 1, 1, 0)}) {
+  for (const ConvProblem& pr : {square(8, 64, 28, 64, 3, 1, 1), square(8, 256, 14, 64, 1, 1, 0)}) {
     for (Pass pass : {Pass::data, Pass::weights}) {
       for (int i = 0; i < 2; ++i) {
         EXPECT_FALSE(entry(name[i]).supports(pr, pass).ok)
@@ -252,7 +233,7 @@ TEST(CudnnDevice, TheRegisteredRanksCoverEveryOfferedEngineConfiguration) {
 
 TEST(CudnnDevice, PlansTimeThemselvesWithCudaEvents) {
   REQUIRE_CUDA_DEVICE();
-  const ConvProblem pr = symmetric(2, 8, 9, 8, 3, 1, 1);
+  const ConvProblem pr = square(2, 8, 9, 8, 3, 1, 1);
   RunOptions options;
   options.seed = kSeed;
   TimingSettings timing;

@@ -13,6 +13,7 @@
 #include "data.h"
 #include "naive.h"
 #include "runner.h"
+#include "shapes.h"
 #include "validate.h"
 
 namespace convbp {
@@ -23,24 +24,6 @@ constexpr std::uint64_t kSeed = 7;
 const char* const kVariants[] = {"onednn.direct",      "onednn.auto",
                                  "onednn.winograd",    "onednn.direct.native",
                                  "onednn.auto.native", "onednn.winograd.native"};
-
-ConvProblem square(std::int64_t n, std::int64_t c, std::int64_t hw, std::int64_t k, std::int64_t rs,
-                   std::int64_t stride, std::int64_t pad, std::int64_t groups = 1) {
-  return ConvProblem{.n = n,
-                     .c = c,
-                     .h = hw,
-                     .w = hw,
-                     .k = k,
-                     .r = rs,
-                     .s = rs,
-                     .stride_h = stride,
-                     .stride_w = stride,
-                     .pad_top = pad,
-                     .pad_left = pad,
-                     .pad_bottom = pad,
-                     .pad_right = pad,
-                     .groups = groups};
-}
 
 std::vector<ConvProblem> shapes() {
   return {
