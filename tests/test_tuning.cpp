@@ -256,12 +256,11 @@ TEST(Tune, ASecondTuneOfTheSameSuiteMeasuresNothing) {
   EXPECT_TRUE(first.report.complete);
   EXPECT_EQ(read_tuning_db(db).entry_count(), 4u);
 
-  const auto start = Clock::now();
+  // Nothing is measured again (no reference, no timing): the speed of a re-run follows, and is
+  // reported by benchmarks, not asserted here.
   const TuneOutcome second = tune_suite(suite, quiet_options(), {db, {}, false});
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   EXPECT_EQ(second.measured, 0);
   EXPECT_EQ(second.from_database, 4);
-  EXPECT_LT(seconds, 2.0);
   ASSERT_EQ(second.report.cases.size(), first.report.cases.size());
   for (std::size_t i = 0; i < first.report.cases.size(); ++i) {
     const Case& a = first.report.cases[i];
@@ -313,7 +312,8 @@ TEST(Tune, ConstraintsChooseTheReportedBestButEveryResultIsStored) {
       }
     }
   }
-  for (const TuningEntry& e : read_tuning_db(db).sections[0].entries) {
+  const TuningDb stored = read_tuning_db(db);  // a named copy: the loop outlives a temporary
+  for (const TuningEntry& e : stored.sections[0].entries) {
     EXPECT_EQ(e.results.size(), tiny_impl_count()) << e.problem.key();
   }
 }
