@@ -25,113 +25,6 @@ const char* const kVariants[] = {"onednn.direct",      "onednn.auto",
                                  "onednn.winograd",    "onednn.direct.native",
                                  "onednn.auto.native", "onednn.winograd.native"};
 
-std::vector<ConvProblem> shapes() {
-  return {
-      square(2, 8, 9, 8, 3, 1, 1),
-      square(2, 16, 8, 16, 3, 1, 1),  // Winograd-able on AVX-512 (channels a multiple of 16)
-      square(1, 16, 7, 8, 1, 1, 0),
-      square(2, 4, 11, 6, 3, 2, 1),
-      square(2, 8, 8, 12, 3, 1, 1, 4),  // grouped
-      square(1, 6, 8, 6, 3, 1, 1, 6),   // depthwise, batch 1
-      square(1, 32, 5, 32, 3, 2, 1, 32),
-      // Non-square, asymmetric padding, dilation, mixed strides (smoke's "odd").
-      {.n = 3,
-       .c = 5,
-       .h = 17,
-       .w = 9,
-       .k = 7,
-       .r = 2,
-       .s = 5,
-       .stride_h = 2,
-       .stride_w = 1,
-       .pad_top = 1,
-       .pad_left = 0,
-       .pad_bottom = 2,
-       .pad_right = 1,
-       .dilation_h = 1,
-       .dilation_w = 2},
-      // Asymmetric padding only, batch 1, non-square.
-      {.n = 1,
-       .c = 4,
-       .h = 6,
-       .w = 11,
-       .k = 3,
-       .r = 3,
-       .s = 3,
-       .pad_top = 0,
-       .pad_left = 2,
-       .pad_bottom = 1,
-       .pad_right = 0},
-      // Dilation 2 with groups and mixed strides.
-      {.n = 2,
-       .c = 4,
-       .h = 10,
-       .w = 14,
-       .k = 4,
-       .r = 3,
-       .s = 3,
-       .stride_h = 2,
-       .stride_w = 3,
-       .pad_top = 1,
-       .pad_left = 2,
-       .pad_bottom = 0,
-       .pad_right = 1,
-       .dilation_h = 2,
-       .dilation_w = 1,
-       .groups = 4},
-      // Every window overhangs the input.
-      {.n = 1,
-       .c = 2,
-       .h = 2,
-       .w = 3,
-       .k = 2,
-       .r = 3,
-       .s = 3,
-       .pad_top = 2,
-       .pad_left = 2,
-       .pad_bottom = 2,
-       .pad_right = 2},
-      // Padding on one side only, wider than the kernel reach on the other.
-      {.n = 4,
-       .c = 2,
-       .h = 5,
-       .w = 8,
-       .k = 3,
-       .r = 3,
-       .s = 3,
-       .pad_top = 1,
-       .pad_left = 0,
-       .pad_bottom = 0,
-       .pad_right = 2},
-      // Winograd-able but for unequal top/bottom padding (a oneDNN 2.6.3 defect, declined), and
-      // unequal left/right padding (fine).
-      {.n = 2,
-       .c = 16,
-       .h = 10,
-       .w = 10,
-       .k = 16,
-       .r = 3,
-       .s = 3,
-       .pad_top = 1,
-       .pad_left = 1,
-       .pad_bottom = 0,
-       .pad_right = 0},
-      {.n = 2,
-       .c = 16,
-       .h = 9,
-       .w = 10,
-       .k = 32,
-       .r = 3,
-       .s = 3,
-       .pad_top = 1,
-       .pad_left = 0,
-       .pad_bottom = 1,
-       .pad_right = 1},
-      // A longer accumulation, channels not a multiple of any SIMD width.
-      square(3, 19, 10, 21, 3, 1, 1),
-  };
-}
-
 const Backward& get(const char* name) {
   const Backward* b = find_backward(name);
   if (b == nullptr) throw std::runtime_error(std::string(name) + " is not registered");
@@ -162,7 +55,7 @@ class OnednnShapes : public ::testing::TestWithParam<std::size_t> {};
 // Through the harness loop itself (poison, upload, run, download, validate), as convbp runs it.
 // direct and auto must take every shape; Winograd may decline, with oneDNN's reason.
 TEST_P(OnednnShapes, EveryVariantMatchesTheReferenceOrDeclinesWithOnednnsReason) {
-  const ConvProblem pr = shapes().at(GetParam());
+  const ConvProblem pr = sweep().at(GetParam());
   std::vector<const Backward*> impls;
   for (const char* name : kVariants) impls.push_back(&get(name));
   RunOptions options;
@@ -185,8 +78,8 @@ TEST_P(OnednnShapes, EveryVariantMatchesTheReferenceOrDeclinesWithOnednnsReason)
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Onednn, OnednnShapes, ::testing::Range<std::size_t>(0, shapes().size()),
-                         [](const auto& info) { return shapes().at(info.param).key(); });
+INSTANTIATE_TEST_SUITE_P(Onednn, OnednnShapes, ::testing::Range<std::size_t>(0, sweep().size()),
+                         [](const auto& info) { return sweep().at(info.param).key(); });
 
 // .native: run() must work on the plan's own buffers only, so after upload() it gets no host
 // pointers at all; repeated runs must give the same bits (the harness times repeated runs).
