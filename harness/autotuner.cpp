@@ -1,5 +1,6 @@
 #include "autotuner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -155,8 +156,8 @@ struct Autotuner::State {
       } else {
         std::vector<Result> results = results_of(*e);
         std::erase_if(results, [&](const Result& r) {
-          return std::find(candidate_names.begin(), candidate_names.end(), r.impl) ==
-                 candidate_names.end();
+          return std::none_of(candidate_names.begin(), candidate_names.end(),
+                              [&](const std::string& name) { return stands_for(name, r.impl); });
         });
         std::string reason;
         auto plan = best_of(results, problem, pass, PlanSource::database, "database hit: ", reason);

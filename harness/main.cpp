@@ -49,7 +49,8 @@ options:
   -o, --output FILE    write the report (convbp.report/1, docs/report.md) to FILE; it is
                        rewritten after every case, so an interrupted run keeps what it measured
   --impl GLOB,...      implementations to run, e.g. 'im2col_gemm.*,onednn.direct' (default:
-                       the suite's "impls")
+                       the suite's "impls"); a family's member by its full name too, e.g.
+                       'cudnn.engine12.k2=3.tf32' (see `convbp list`)
   --pass data|weights  run only one pass
   --threads N          threads for every library (OpenBLAS, OpenMP, oneDNN); default: all cores
   --reps N             timing repetitions (default: the suite's timing.reps)
@@ -143,10 +144,19 @@ bool parse_shared_option(const std::string& a, const std::function<std::string()
 int cmd_list() {
   std::size_t width = 0;
   for (const Backward* b : registry()) width = std::max(width, b->name().size());
+  std::vector<std::string> families;
   for (const Backward* b : registry()) {
     const Support s = b->available();
     std::printf("%-*s  %-4s  %s\n", int(width), b->name().c_str(), to_string(b->device()),
                 s.ok ? "available" : ("unavailable: " + s.why).c_str());
+    if (!b->members_named().empty())
+      families.push_back(b->name() + " runs as " + b->members_named());
+  }
+  if (!families.empty()) {
+    std::printf(
+        "\nFamilies run as the members each shape offers (reports and --impl use the members' "
+        "names):\n");
+    for (const std::string& f : families) std::printf("  %s\n", f.c_str());
   }
   return 0;
 }

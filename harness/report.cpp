@@ -85,6 +85,7 @@ json to_json(const Result& r) {
             {"error", r.error ? to_json(*r.error) : json(nullptr)},
             {"workspace_bytes", r.workspace_bytes},
             {"deterministic", r.deterministic}};
+  if (!r.family.empty()) j["family"] = r.family;
   return j;
 }
 
@@ -221,6 +222,7 @@ Report report_from_json(const json& doc) {
       if (rg.has("error")) r.error = error_from(rg["error"]);
       r.workspace_bytes = rg["workspace_bytes"].as<std::size_t>();
       r.deterministic = rg["deterministic"].as<bool>();
+      if (rg.has("family")) r.family = rg["family"].as<std::string>();
       c.results.push_back(std::move(r));
     }
     if (g.has("best")) {

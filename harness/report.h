@@ -19,6 +19,7 @@ std::optional<Status> parse_status(std::string_view text);
 
 struct Result {
   std::string impl;
+  std::string family;  // the selected family this member came from (Backward::members); "" if none
   Status status = Status::ok;
   std::string why;     // reason for any status but ok
   std::string detail;  // what the implementation ran (a library's kernel name, a caveat)
@@ -46,6 +47,7 @@ struct Case {
   std::uint64_t seed = 0;
   std::vector<Result> results;
   std::optional<Best> best;
+  bool interrupted = false;  // stopped by a signal before every implementation ran (not saved)
 };
 
 struct Report {

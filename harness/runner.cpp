@@ -18,7 +18,7 @@
 namespace convbp {
 
 std::vector<const Backward*> select_impls(const std::vector<std::string>& patterns, bool strict) {
-  std::vector<const Backward*> selected;
+  std::vector<const Backward*> selected, members;
   for (const std::string& pattern : patterns) {
     bool matched = false;
     for (const Backward* b : registry()) {
@@ -26,16 +26,24 @@ std::vector<const Backward*> select_impls(const std::vector<std::string>& patter
       matched = true;
       if (std::find(selected.begin(), selected.end(), b) == selected.end()) selected.push_back(b);
     }
+    // A family's member named in full ("cudnn.engine12.k2=3.fp32", from a report).
+    if (!matched) {
+      if (const Backward* m = find_backward(pattern)) {
+        matched = true;
+        if (std::find(members.begin(), members.end(), m) == members.end()) members.push_back(m);
+      }
+    }
     if (!matched && strict) {
       throw UsageError("implementation pattern '" + pattern +
                        "' matches no implementation (see `convbp list`)");
     }
   }
-  // Registry order, whatever the order of the patterns.
+  // Registry order, whatever the order of the patterns; members named in full last.
   std::vector<const Backward*> ordered;
   for (const Backward* b : registry()) {
     if (std::find(selected.begin(), selected.end(), b) != selected.end()) ordered.push_back(b);
   }
+  ordered.insert(ordered.end(), members.begin(), members.end());
   return ordered;
 }
 
@@ -281,6 +289,20 @@ Result run_one(const Backward& b, const CaseSpec& spec, CaseData& data, LazyRefe
   return result;
 }
 
+// What `b` stands for on a case: a family's members, or `b` itself. A family that is
+// unavailable, declines the problem or fails to list its members runs as itself, so that its
+// one result records why.
+std::vector<const Backward*> expand(const Backward& b, const ConvProblem& pr, Pass pass) {
+  if (!b.available().ok || !b.supports(pr, pass).ok) return {&b};
+  try {
+    std::vector<const Backward*> members = b.members(pr, pass);
+    if (!members.empty()) return members;
+  } catch (const std::exception&) {
+    // run_one plans the family itself and records its error
+  }
+  return {&b};
+}
+
 }  // namespace
 
 Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
@@ -297,8 +319,15 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
   dumper.inputs(spec.problem, data);
   LazyReference ref(spec, data, dumper);
   for (const Backward* b : impls) {
-    if (options.stop && options.stop->load()) break;
-    c.results.push_back(run_one(*b, spec, data, ref, timing, options, dumper));
+    for (const Backward* m : expand(*b, spec.problem, spec.pass)) {
+      if (options.stop && options.stop->load()) {
+        c.interrupted = true;
+        break;
+      }
+      c.results.push_back(run_one(*m, spec, data, ref, timing, options, dumper));
+      if (m != b) c.results.back().family = b->name();
+    }
+    if (c.interrupted) break;
   }
   c.best = choose_best(c.results);
   dumper.finish(options.dump_dir);

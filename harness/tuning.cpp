@@ -384,6 +384,11 @@ TuningEntry entry_from_case(const Case& c) {
   e.tuned_as = c.name;
   e.date = utc_now();
   for (const Result& r : c.results) {
+    // A family's name too, so that an entry answers a later run that selects the family.
+    if (!r.family.empty() &&
+        std::find(e.candidates.begin(), e.candidates.end(), r.family) == e.candidates.end()) {
+      e.candidates.push_back(r.family);
+    }
     e.candidates.push_back(r.impl);
     if (r.status == Status::ok && r.time) {
       e.results.push_back({r.impl, r.time->median, r.time->stddev, r.time->reps, r.workspace_bytes,
@@ -432,19 +437,20 @@ Case case_from_entry(const TuningEntry& entry, const std::string& name, int coun
   c.count = count;
   c.flops = entry.problem.flops();
   const std::vector<Result> ok = results_of(entry);
+  // Each selected implementation's results: its own, or its members' (a family).
   for (const std::string& impl : selected) {
-    auto r = std::find_if(ok.begin(), ok.end(), [&](const Result& x) { return x.impl == impl; });
-    if (r != ok.end()) {
-      c.results.push_back(*r);
-      continue;
+    for (const Result& r : ok) {
+      if (!stands_for(impl, r.impl)) continue;
+      c.results.push_back(r);
+      if (r.impl != impl) c.results.back().family = impl;
     }
-    auto x = std::find_if(entry.rejected.begin(), entry.rejected.end(),
-                          [&](const RejectedResult& y) { return y.impl == impl; });
-    if (x != entry.rejected.end()) {
+    for (const RejectedResult& x : entry.rejected) {
+      if (!stands_for(impl, x.impl)) continue;
       Result result;
-      result.impl = impl;
-      result.status = x->status;
-      result.why = x->why;
+      result.impl = x.impl;
+      if (x.impl != impl) result.family = impl;
+      result.status = x.status;
+      result.why = x.why;
       c.results.push_back(std::move(result));
     }
   }
@@ -650,12 +656,10 @@ TuneOutcome tune_suite(const Suite& suite, RunOptions options, const TuneSetting
 
   std::vector<bool> answered_flags;  // per case, in run order: whether the database answered
   std::set<std::string> measured_now;
-  std::size_t selected_count = 0;
   int merged_from_others = 0;
   options.lookup = [&](const CaseSpec& spec,
                        const std::vector<const Backward*>& impls) -> std::optional<Case> {
     answered_flags.push_back(false);
-    selected_count = impls.size();
     const std::string id = entry_id(spec.problem, spec.pass);
     if (settings.retune && !measured_now.count(id)) return std::nullopt;
     if (file_version(settings.database) != version) {
@@ -678,13 +682,13 @@ TuneOutcome tune_suite(const Suite& suite, RunOptions options, const TuneSetting
   };
 
   std::size_t stored_upto = 0;
-  // Stores every measured case that finished: one with a result for every selected
-  // implementation (run_case stops between implementations when interrupted).
+  // Stores every measured case that finished: one not cut short by a signal (run_case stops
+  // between implementations when interrupted).
   auto store_finished = [&](const Report& report) {
     for (; stored_upto < report.cases.size(); ++stored_upto) {
       const Case& c = report.cases[stored_upto];
       if (stored_upto < answered_flags.size() && answered_flags[stored_upto]) continue;
-      if (c.results.size() != selected_count) continue;
+      if (c.interrupted) continue;
       const std::size_t before =
           db.entry_count() + (db.find(fingerprint, c.problem, c.pass) ? 0 : 1);
       db = merge_into_file(settings.database, fingerprint, {entry_from_case(c)});

@@ -88,11 +88,36 @@ class Backward {
   virtual std::vector<std::pair<std::string, std::string>> library_versions() const { return {}; }
   // Device implementations: the device's name and driver, for the report's context.
   virtual std::string device_description() const { return ""; }
+
+  // Families whose members depend on the problem (cuDNN's engine configurations: which engines
+  // and knob settings cuDNN offers depends on the shape, the pass, the GPU and the version).
+  // members() lists the implementations the family stands for on (problem, pass), each with
+  // its own name; it is called only after available() and supports() said yes, and a family
+  // with no member for a problem declines it in supports(). An ordinary implementation stands
+  // for itself. The harness runs, reports and stores members under their own names.
+  virtual std::vector<const Backward*> members(const ConvProblem& /*problem*/,
+                                               Pass /*pass*/) const {
+    return {this};
+  }
+  // The member a report or a tuning database calls `name`, rebuilt from the name alone;
+  // nullptr when `name` is not one of this family's. Members live as long as the program.
+  virtual const Backward* member(const std::string& /*name*/) const { return nullptr; }
+  // How a family's members are named ("cudnn.engine<id>[...].fp32"), for `convbp list`; "" for
+  // an ordinary implementation.
+  virtual std::string members_named() const { return ""; }
 };
 
-// Every registered implementation, in impl_list.inc order (the reference `naive` first).
+// Every registered implementation, in impl_list.inc order (the reference `naive` first), then
+// those added by add_backward().
 const std::vector<const Backward*>& registry();
+// A registered implementation, or a family's member (Backward::member), by name; nullptr if none.
 const Backward* find_backward(const std::string& name);
+// Registers one more implementation (an application's own, a test's); it lives as long as the
+// program. Call it before anything iterates the registry. Throws if the name is taken.
+void add_backward(std::unique_ptr<Backward> backward);
+// Whether a result recorded under `impl` belongs to the selected implementation `selected`:
+// the same name, or a member of the family `selected`.
+bool stands_for(const std::string& selected, const std::string& impl);
 
 // Thread count applied to every library (OpenBLAS, OpenMP, oneDNN). 0 = library default.
 void set_threads(int threads);

@@ -1,6 +1,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "backward.h"
 #include "blas.h"
@@ -13,9 +14,10 @@ namespace convbp {
 
 const char* to_string(Device device) { return device == Device::cpu ? "cpu" : "cuda"; }
 
-const std::vector<const Backward*>& registry() {
+namespace {
+std::vector<const Backward*>& mutable_registry() {
   // Implementations are stateless and live for the whole program.
-  static const std::vector<const Backward*> all = [] {
+  static std::vector<const Backward*> all = [] {
     std::vector<const Backward*> list;
 #define CONVBP_IMPL(family) \
   for (auto& backward : make_##family##_backwards()) list.push_back(backward.release());
@@ -25,11 +27,34 @@ const std::vector<const Backward*>& registry() {
   }();
   return all;
 }
+}  // namespace
+
+const std::vector<const Backward*>& registry() { return mutable_registry(); }
 
 const Backward* find_backward(const std::string& name) {
   const auto& all = registry();
   auto it = std::find_if(all.begin(), all.end(), [&](auto* b) { return b->name() == name; });
-  return it == all.end() ? nullptr : *it;
+  if (it != all.end()) return *it;
+  for (const Backward* b : all) {
+    if (const Backward* m = b->member(name)) return m;
+  }
+  return nullptr;
+}
+
+void add_backward(std::unique_ptr<Backward> backward) {
+  if (!backward) throw std::invalid_argument("add_backward: null implementation");
+  if (find_backward(backward->name())) {
+    throw std::invalid_argument("add_backward: an implementation named \"" + backward->name() +
+                                "\" is already registered");
+  }
+  mutable_registry().push_back(backward.release());
+}
+
+bool stands_for(const std::string& selected, const std::string& impl) {
+  if (selected == impl) return true;
+  const auto& all = registry();
+  auto it = std::find_if(all.begin(), all.end(), [&](auto* b) { return b->name() == selected; });
+  return it != all.end() && (*it)->member(impl) != nullptr;
 }
 
 namespace {

@@ -30,9 +30,27 @@ step "GPU"
   echo "nvidia-smi failed"; } > "$OUT/gpu.txt" 2>&1
 cat "$OUT/gpu.txt"
 
+# cuDNN: the system's (apt puts it in /usr/include/x86_64-linux-gnu), else the nvidia-cudnn
+# wheel that PyTorch brings (its lib/ must also be on the loader's path: cuDNN loads its
+# sublibraries at run time).
+cudnn_args=()
+system_cudnn=0
+for h in /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h /usr/local/cuda/include/cudnn.h; do
+  [[ -f $h ]] && system_cudnn=1
+done
+if ((system_cudnn == 0)); then
+  root=$(python3 -c 'import nvidia.cudnn; print(list(nvidia.cudnn.__path__)[0])' 2>/dev/null || true)
+  if [[ -n $root && -f $root/include/cudnn.h ]]; then
+    echo "no system cuDNN: using PyTorch's wheel in $root" | tee -a "$OUT/summary.txt"
+    cudnn_args=(-DCONVBP_CUDNN_ROOT="$root")
+    export LD_LIBRARY_PATH="$root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
+fi
+
 step "configure ($BUILD)"
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCONVBP_WITH_CUDA=ON \
-  -DCONVBP_WITH_ONEDNN=OFF > "$OUT/configure.log" 2>&1 || fail configure "$OUT/configure.log"
+  -DCONVBP_WITH_ONEDNN=OFF "${cudnn_args[@]}" > "$OUT/configure.log" 2>&1 ||
+  fail configure "$OUT/configure.log"
 grep -E "convbp:" "$OUT/configure.log" || true
 
 step "build"

@@ -51,8 +51,8 @@ TEST(Cudnn, RegistersEveryLegacyAlgorithmInBothPrecisions) {
       EXPECT_NE(find_backward(name), nullptr) << name;
     }
   }
-  EXPECT_NE(find_backward("cudnn.heur00.fp32"), nullptr);
-  EXPECT_NE(find_backward("cudnn.heur00.tf32"), nullptr);
+  EXPECT_NE(find_backward("cudnn.engine.fp32"), nullptr);
+  EXPECT_NE(find_backward("cudnn.engine.tf32"), nullptr);
   std::set<std::string> names;
   for (const Backward* b : cudnn_entries()) {
     EXPECT_EQ(b->device(), Device::cuda) << b->name();
@@ -60,9 +60,38 @@ TEST(Cudnn, RegistersEveryLegacyAlgorithmInBothPrecisions) {
   }
 }
 
+// Members of the engine families are named after what they run, and found by that name alone
+// (a report's or a tuning database's), on any machine.
+TEST(Cudnn, EngineMembersAreFoundByTheirEngineIdAndKnobs) {
+  for (const char* name :
+       {"cudnn.engine12.k2=3.k13=1.tf32", "cudnn.engine0.fp32", "cudnn.engine3.k5=-1.fp32"}) {
+    const Backward* m = find_backward(name);
+    ASSERT_NE(m, nullptr) << name;
+    EXPECT_EQ(m->name(), name);
+    EXPECT_EQ(m->device(), Device::cuda);
+    EXPECT_EQ(find_backward(name), m) << "one member per name";
+  }
+  EXPECT_TRUE(stands_for("cudnn.engine.tf32", "cudnn.engine12.k2=3.k13=1.tf32"));
+  EXPECT_FALSE(stands_for("cudnn.engine.fp32", "cudnn.engine12.k2=3.k13=1.tf32"));
+  EXPECT_FALSE(stands_for("cudnn.algo1.fp32", "cudnn.engine0.fp32"));
+  // One configuration has one name: knobs ascending, each once, plain integers.
+  for (const char* name :
+       {"cudnn.engine12.k13=1.k2=3.tf32", "cudnn.engine12.k2=3.k2=4.tf32", "cudnn.engine012.fp32",
+        "cudnn.engine12.k2=03.fp32", "cudnn.engine12.k2=-0.fp32", "cudnn.engine12.fp16",
+        "cudnn.engine12", "cudnn.engine-1.fp32", "cudnn.engine12.k2.fp32", "cudnn.engine.fp32x",
+        "cudnn.engine12.k2=3.fp32.fp32"}) {
+    EXPECT_EQ(find_backward(name), nullptr) << name;
+  }
+  const auto selected = select_impls({"cudnn.engine7.k1=2.fp32"}, true);
+  ASSERT_EQ(selected.size(), 1u);
+  EXPECT_EQ(selected[0]->name(), "cudnn.engine7.k1=2.fp32");
+}
+
 TEST(Cudnn, WithoutADeviceEveryEntrySaysNoCudaDevice) {
   if (unavailable().empty()) GTEST_SKIP() << "a CUDA device is present";
-  for (const Backward* b : cudnn_entries()) {
+  std::vector<const Backward*> entries = cudnn_entries();
+  entries.push_back(find_backward("cudnn.engine12.k2=3.k13=1.tf32"));
+  for (const Backward* b : entries) {
     const Support s = b->available();
     EXPECT_FALSE(s.ok) << b->name();
     EXPECT_EQ(s.why.rfind("no CUDA device", 0), 0u) << b->name() << ": " << s.why;
@@ -174,8 +203,8 @@ TEST(CudnnDevice, EveryEntryMatchesTheReferenceOrDeclinesWithAReason) {
   RunOptions options;
   options.validate_only = true;
   options.seed = kSeed;
-  std::map<std::string, int> ran;               // per entry, over shapes and passes
-  std::map<std::string, std::string> declined;  // per entry: which cases, and why
+  std::map<std::string, std::set<std::string>> ran;  // per entry (or family): cases it ran
+  std::map<std::string, std::string> declined;       // per entry: which cases, and why
   for (const ConvProblem& pr : device_shapes()) {
     for (Pass pass : {Pass::data, Pass::weights}) {
       const Case c =
@@ -191,7 +220,10 @@ TEST(CudnnDevice, EveryEntryMatchesTheReferenceOrDeclinesWithAReason) {
         }
         EXPECT_EQ(r.status, Status::ok)
             << context << ": " << to_string(r.status) << ": " << r.why << " [" << r.detail << "]";
-        if (r.status == Status::ok) ++ran[r.impl], ++ok;
+        if (r.status == Status::ok) {
+          ran[r.family.empty() ? r.impl : r.family].insert(pr.key() + to_string(pass));
+          ++ok;
+        }
       }
       // cuDNN does every symmetric shape in some way: at least one entry must run it. Whether
       // any engine takes asymmetric padding is cuDNN's to say; the run shows it.
@@ -201,31 +233,37 @@ TEST(CudnnDevice, EveryEntryMatchesTheReferenceOrDeclinesWithAReason) {
       }
     }
   }
-  // The general-purpose legacy algorithm and the heuristics' first choice run on both passes of
-  // every symmetric shape.
-  for (const char* name : {"cudnn.algo1.fp32", "cudnn.heur00.fp32"}) {
-    EXPECT_GE(ran[name], 2 * int(device_shapes().size() - 1)) << name << declined[name];
+  // The general-purpose legacy algorithm and some strict-fp32 engine configuration run on both
+  // passes of every symmetric shape.
+  for (const char* name : {"cudnn.algo1.fp32", "cudnn.engine.fp32"}) {
+    EXPECT_GE(ran[name].size(), 2 * (device_shapes().size() - 1)) << name << declined[name];
   }
 }
 
-TEST(CudnnDevice, TheRegisteredRanksCoverEveryOfferedEngineConfiguration) {
+// What the heuristics offer is built the way a tuning database's answer is, from the member's
+// name alone; a configuration that only the heuristics' own descriptor could build says so in
+// its detail, and this test lists them.
+TEST(CudnnDevice, EveryOfferedConfigurationIsAMemberRebuiltFromItsName) {
   REQUIRE_CUDA_DEVICE();
-  int ranks = 0;
-  char name[2][32];
-  auto fill = [&](int rank) {
-    std::snprintf(name[0], sizeof name[0], "cudnn.heur%02d.fp32", rank);
-    std::snprintf(name[1], sizeof name[1], "cudnn.heur%02d.tf32", rank);
-  };
-  for (fill(ranks); find_backward(name[0]); fill(++ranks)) {
-  }
-  ASSERT_GT(ranks, 0);
-  fill(ranks - 1);
   for (const ConvProblem& pr : {square(8, 64, 28, 64, 3, 1, 1), square(8, 256, 14, 64, 1, 1, 0)}) {
     for (Pass pass : {Pass::data, Pass::weights}) {
-      for (int i = 0; i < 2; ++i) {
-        EXPECT_FALSE(entry(name[i]).supports(pr, pass).ok)
-            << "cuDNN offers " << ranks << " or more configurations for " << pr.key() << " "
-            << to_string(pass) << ": raise kRanks in impls/cudnn/engines.cpp";
+      for (const char* family : {"cudnn.engine.fp32", "cudnn.engine.tf32"}) {
+        const std::string context = std::string(family) + " " + to_string(pass) + " " + pr.key();
+        const Support s = entry(family).supports(pr, pass);
+        ASSERT_TRUE(s.ok) << context << ": " << s.why;
+        const std::vector<const Backward*> members = entry(family).members(pr, pass);
+        EXPECT_FALSE(members.empty()) << context;
+        std::set<std::string> names;
+        for (const Backward* m : members) {
+          EXPECT_TRUE(names.insert(m->name()).second) << context << ": twice " << m->name();
+          EXPECT_EQ(find_backward(m->name()), m) << context;
+          EXPECT_TRUE(stands_for(family, m->name())) << context << ": " << m->name();
+          const Support ms = m->supports(pr, pass);
+          ASSERT_TRUE(ms.ok) << context << ": " << m->name() << ": " << ms.why;
+          const std::string detail = m->plan(pr, pass)->detail();
+          EXPECT_EQ(detail.find("not rebuilt"), std::string::npos) << m->name() << ": " << detail;
+        }
+        std::printf("%s: %zu configurations\n", context.c_str(), members.size());
       }
     }
   }
@@ -240,9 +278,11 @@ TEST(CudnnDevice, PlansTimeThemselvesWithCudaEvents) {
   timing.reps = 2;
   timing.min_rep_seconds = 0.001;
   timing.max_seconds_per_case = 0.5;
-  for (const char* name : {"cudnn.algo1.fp32", "cudnn.heur00.fp32"}) {
+  for (const char* name : {"cudnn.algo1.fp32", "cudnn.engine.fp32"}) {
     for (Pass pass : {Pass::data, Pass::weights}) {
-      const Case c = run_case({pr.key(), pr, pass, 1}, {&entry(name)}, timing, options, 0);
+      // A family's first member: cuDNN's first offer.
+      const Backward* b = entry(name).members(pr, pass).front();
+      const Case c = run_case({pr.key(), pr, pass, 1}, {b}, timing, options, 0);
       const Result& r = c.results.at(0);
       ASSERT_EQ(r.status, Status::ok) << name << " " << r.why;
       ASSERT_TRUE(r.time.has_value());

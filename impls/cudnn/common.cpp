@@ -220,7 +220,7 @@ Support legacy_api_support(const ConvProblem& pr) {
   if (pr.pad_top != pr.pad_bottom || pr.pad_left != pr.pad_right) {
     return Support::no(
         "legacy cuDNN API needs symmetric padding (pad_top == pad_bottom, pad_left == "
-        "pad_right); the cudnn.heur* engines take asymmetric padding");
+        "pad_right); the cudnn.engine.* families take asymmetric padding");
   }
   constexpr std::int64_t kMax = std::numeric_limits<int>::max();
   if (std::max({pr.x_elems(), pr.y_elems(), pr.w_elems()}) > kMax) {

@@ -3,8 +3,10 @@
 //
 // Two families sit on top (docs/cudnn.md):
 //   legacy.cpp   cudnn.<algorithm>.fp32|.tf32  the cudnnConvolutionBackward{Data,Filter} algorithms
-//   engines.cpp  cudnn.heur<rank>.fp32|.tf32   the v9 graph API engine configurations the
-//                                              heuristics (modes A, B) and the fallback list offer
+//   engines.cpp  cudnn.engine.fp32|.tf32       families: on each shape, the v9 graph API engine
+//                                              configurations the heuristics (modes A, B) and the
+//                                              fallback list offer, each run as a member
+//                                              cudnn.engine<id>[.k<knob>=<value>...].fp32|.tf32
 #pragma once
 
 #include <cuda_runtime_api.h>

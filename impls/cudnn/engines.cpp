@@ -1,23 +1,29 @@
 // cuDNN v9 graph (backend) API: the engine configurations cuDNN offers for one dgrad or wgrad
-// operation graph, entries `cudnn.heur<rank>.fp32|.tf32`.
+// operation graph.
 //
-// Why ranks and not engine ids in the names: the registry is static, built before any problem
-// is known, while which engines (and which knob settings of each) cuDNN offers depends on the
-// problem, the pass, the GPU and the cuDNN version. So for each (problem, pass) we build the
-// list once (cached): heuristics mode A's configurations in its order, then mode B's not seen
-// yet, then the fallback list's, deduplicated by engine id and knob choices, each finalized
-// into an execution plan (a configuration that does not finalize is not offered). The list is
-// split by precision: `.tf32` = configurations carrying CUDNN_NUMERICAL_NOTE_TENSOR_CORE (TF32
-// tensor cores on fp32 data), `.fp32` = the others. Configurations that down-convert inputs or
-// reduce in lower precision are neither, and skipped. Entry `cudnn.heur<r>.<prec>` runs the
-// r-th of its list; detail() names the engine and knobs as cudnn-frontend tags them
-// ("eng12_k2=3_k13=1") and where the configuration came from. This is the candidate set
-// PyTorch's cuDNN v8/v9 path benchmarks (heuristics plus fallback, filtered by allow_tf32).
+// Entries. Which engines (and which knob settings of each) cuDNN offers depends on the problem,
+// the pass, the GPU and the cuDNN version, while the registry is built before any problem is
+// known. So two families are registered, `cudnn.engine.fp32` and `cudnn.engine.tf32`, and each
+// stands, on a (problem, pass), for the configurations cuDNN offers there: heuristics mode A's
+// in its order, then mode B's not seen yet, then the fallback list's, deduplicated by engine id
+// and knob choices. Each is a member named after what it runs,
+//     cudnn.engine<id>[.k<knob>=<value>...].fp32|.tf32     e.g. cudnn.engine12.k2=3.k13=1.tf32
+// (knob = cudnnBackendKnobType_t, knobs in ascending order, as cudnn-frontend tags them:
+// eng12_k2=3_k13=1). The harness runs, reports and stores members under these names, and a
+// member is rebuilt from its name alone (engine by global index, then the knob choices), so a
+// tuning database's answer plans without running the heuristics.
+//
+// Precision: `.tf32` = configurations carrying CUDNN_NUMERICAL_NOTE_TENSOR_CORE (TF32 tensor
+// cores on fp32 data), `.fp32` = the others. Configurations that down-convert inputs or reduce
+// in lower precision are neither, and skipped. This is the candidate set PyTorch's cuDNN v8/v9
+// path benchmarks (heuristics plus fallback, filtered by allow_tf32).
 #include <algorithm>
 #include <array>
 #include <cstdio>
 #include <list>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -25,9 +31,6 @@
 
 namespace convbp::cudnn {
 namespace {
-
-// Entries registered per precision. A longer list is reported on stderr (never cut silently).
-constexpr int kRanks = 32;
 
 using Descriptor = std::shared_ptr<void>;
 
@@ -97,8 +100,8 @@ struct Graph {
   Descriptor graph;
 };
 
-Graph build_graph(const ConvProblem& pr, Pass pass) {
-  Graph g;
+std::shared_ptr<const Graph> build_graph(const ConvProblem& pr, Pass pass) {
+  auto g = std::make_shared<Graph>();
   auto x = tensor(kUidX, {pr.n, pr.c, pr.h, pr.w});
   auto w = tensor(kUidW, {pr.k, pr.c_per_group(), pr.r, pr.s});
   auto dy = tensor(kUidDy, {pr.n, pr.k, pr.p(), pr.q()});
@@ -140,34 +143,22 @@ Graph build_graph(const ConvProblem& pr, Pass pass) {
   }
   finalize(op, pass == Pass::data ? "backward-data operation" : "backward-filter operation");
 
-  g.graph = make_descriptor(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+  g->graph = make_descriptor(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
   cudnnHandle_t h = handle();
-  set(g.graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+  set(g->graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
   void* ops = op.get();
-  set(g.graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &ops);
-  finalize(g.graph, "operation graph");
-  g.parts = {x, w, dy, conv, op};
+  set(g->graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &ops);
+  finalize(g->graph, "operation graph");
+  g->parts = {x, w, dy, conv, op};
   return g;
 }
 
-// One engine configuration, finalized into an execution plan.
-struct Candidate {
-  Descriptor config, plan;
+// An engine and its knob choices: what a member's name says.
+struct Choice {
   std::int64_t engine = -1;
   std::vector<std::pair<std::int64_t, std::int64_t>> knobs;  // (cudnnBackendKnobType_t, value)
-  std::set<int> numerical;                                   // cudnnBackendNumericalNote_t
-  bool runtime_compiled = false;
-  std::string source;  // "heuristics A #0"
-  std::size_t workspace = 0;
 
-  bool has(cudnnBackendNumericalNote_t note) const { return numerical.count(note) > 0; }
-  bool transform() const {
-    return has(CUDNN_NUMERICAL_NOTE_FFT) || has(CUDNN_NUMERICAL_NOTE_WINOGRAD) ||
-           has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4) ||
-           has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6) ||
-           has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13);
-  }
-  // cudnn-frontend's tag: engine id, then knob type=value.
+  // cudnn-frontend's tag: "eng12_k2=3_k13=1".
   std::string tag() const {
     std::string t = "eng" + std::to_string(engine);
     for (const auto& [type, value] : knobs) {
@@ -175,15 +166,82 @@ struct Candidate {
     }
     return t;
   }
+  // The member's name: "cudnn.engine12.k2=3.k13=1.tf32".
+  std::string name(bool tf32) const {
+    std::string n = "cudnn.engine" + std::to_string(engine);
+    for (const auto& [type, value] : knobs) {
+      n += ".k" + std::to_string(type) + "=" + std::to_string(value);
+    }
+    return n + (tf32 ? ".tf32" : ".fp32");
+  }
 };
 
-// Fills engine id, notes and knobs from a configuration the heuristics returned.
-void describe_config(Candidate& c) {
-  auto engine = make_descriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
-  void* engine_raw = engine.get();
-  get(c.config, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &engine_raw);
-  get(engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &c.engine);
+// Reads an integer at `pos` (a leading '-' allowed when `sign`), advancing `pos`.
+bool read_int(const std::string& s, std::size_t& pos, bool sign, std::int64_t& out) {
+  const std::size_t start = pos;
+  if (sign && pos < s.size() && s[pos] == '-') ++pos;
+  const std::size_t digits = pos;
+  while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
+  if (pos == digits || pos - digits > 18) return false;
+  out = std::stoll(s.substr(start, pos - start));
+  return true;
+}
 
+// Parses a member's name; only the canonical spelling (knobs in ascending type order, each
+// once, no leading zeros) is accepted, so that one configuration has one name.
+std::optional<std::pair<Choice, bool>> parse_name(const std::string& name) {
+  const std::string prefix = "cudnn.engine";
+  if (name.rfind(prefix, 0) != 0) return std::nullopt;
+  Choice c;
+  std::size_t pos = prefix.size();
+  if (!read_int(name, pos, false, c.engine)) return std::nullopt;
+  while (name.compare(pos, 2, ".k") == 0) {
+    pos += 2;
+    std::int64_t type = 0, value = 0;
+    if (!read_int(name, pos, false, type) || pos >= name.size() || name[pos] != '=') {
+      return std::nullopt;
+    }
+    ++pos;
+    if (!read_int(name, pos, true, value)) return std::nullopt;
+    c.knobs.emplace_back(type, value);
+  }
+  const std::string rest = name.substr(pos);
+  if (rest != ".fp32" && rest != ".tf32") return std::nullopt;
+  const bool tf32 = rest == ".tf32";
+  for (std::size_t i = 1; i < c.knobs.size(); ++i) {
+    if (c.knobs[i - 1].first >= c.knobs[i].first) return std::nullopt;  // unsorted, repeated
+  }
+  if (c.name(tf32) != name) return std::nullopt;  // leading zeros, "-0"
+  return std::make_pair(std::move(c), tf32);
+}
+
+// One engine configuration, finalized into an execution plan on its graph.
+struct Candidate {
+  std::shared_ptr<const Graph> graph;  // outlives the plan
+  Choice choice;
+  Descriptor engine, config, plan;
+  std::set<int> numerical;  // cudnnBackendNumericalNote_t
+  bool runtime_compiled = false;
+  std::size_t workspace = 0;
+  std::string source;  // "heuristics A #0", "rebuilt from its name"
+  std::string caveat;  // set when the configuration could not be rebuilt from its choice
+
+  bool has(cudnnBackendNumericalNote_t note) const { return numerical.count(note) > 0; }
+  bool tensor_core() const { return has(CUDNN_NUMERICAL_NOTE_TENSOR_CORE); }
+  bool lower_precision() const {
+    return has(CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) ||
+           has(CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION);
+  }
+  bool transform() const {
+    return has(CUDNN_NUMERICAL_NOTE_FFT) || has(CUDNN_NUMERICAL_NOTE_WINOGRAD) ||
+           has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4) ||
+           has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6) ||
+           has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13);
+  }
+};
+
+// The engine's numerical and behavior notes.
+void read_notes(const Descriptor& engine, Candidate& c) {
   std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> notes{};
   const auto n = get(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
                      notes.size(), notes.data());
@@ -194,6 +252,63 @@ void describe_config(Candidate& c) {
   for (std::int64_t i = 0; i < b; ++i) {
     c.runtime_compiled |= behavior[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION;
   }
+}
+
+// Finalizes c.config into c.plan and reads its workspace size; throws when it does not finalize.
+void make_plan(Candidate& c) {
+  c.plan = make_descriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+  cudnnHandle_t h = handle();
+  set(c.plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+  set_descriptor(c.plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, c.config);
+  finalize(c.plan, "execution plan");
+  std::int64_t workspace = 0;
+  get(c.plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &workspace);
+  c.workspace = std::size_t(workspace);
+}
+
+// Builds a configuration from its choice alone: the engine by global index on the graph, its
+// knob choices, the execution plan. Throws with cuDNN's reason when any step is refused.
+Candidate build(std::shared_ptr<const Graph> graph, const Choice& choice) {
+  Candidate c;
+  c.graph = std::move(graph);
+  c.choice = choice;
+  c.engine = make_descriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  set_descriptor(c.engine, CUDNN_ATTR_ENGINE_OPERATION_GRAPH, c.graph->graph);
+  set(c.engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &c.choice.engine);
+  finalize(c.engine, "engine");
+  read_notes(c.engine, c);
+
+  std::vector<Descriptor> knobs;
+  std::vector<void*> raw;
+  for (const auto& [type_value, value] : choice.knobs) {
+    const auto type = cudnnBackendKnobType_t(type_value);
+    knobs.push_back(make_descriptor(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR));
+    set(knobs.back(), CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, 1, &type);
+    set(knobs.back(), CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, CUDNN_TYPE_INT64, 1, &value);
+    finalize(knobs.back(), "knob choice");
+    raw.push_back(knobs.back().get());
+  }
+  c.config = make_descriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
+  set_descriptor(c.config, CUDNN_ATTR_ENGINECFG_ENGINE, c.engine);
+  if (!raw.empty()) {
+    set(c.config, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+        std::int64_t(raw.size()), raw.data());
+  }
+  finalize(c.config, "engine configuration");
+  make_plan(c);
+  return c;
+}
+
+// What a configuration the heuristics returned is: its engine's id and notes, its knob choices.
+Candidate describe_config(std::shared_ptr<const Graph> graph, const Descriptor& config) {
+  Candidate c;
+  c.graph = std::move(graph);
+  c.config = config;
+  c.engine = make_descriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  void* engine_raw = c.engine.get();
+  get(config, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &engine_raw);
+  get(c.engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &c.choice.engine);
+  read_notes(c.engine, c);
 
   std::vector<Descriptor> choices;
   std::vector<void*> raw;
@@ -201,16 +316,17 @@ void describe_config(Candidate& c) {
     choices.push_back(make_descriptor(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR));
     raw.push_back(choices.back().get());
   }
-  const auto k = get(c.config, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+  const auto k = get(config, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR,
                      std::int64_t(raw.size()), raw.data());
   for (std::int64_t i = 0; i < k; ++i) {
     cudnnBackendKnobType_t type{};
     std::int64_t value = 0;
     get(choices[i], CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, 1, &type);
     get(choices[i], CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, CUDNN_TYPE_INT64, 1, &value);
-    c.knobs.emplace_back(type, value);
+    c.choice.knobs.emplace_back(type, value);
   }
-  std::sort(c.knobs.begin(), c.knobs.end());
+  std::sort(c.choice.knobs.begin(), c.choice.knobs.end());
+  return c;
 }
 
 // The configurations one heuristics mode returns; empty (with a note) when the mode does not
@@ -239,18 +355,77 @@ std::vector<Descriptor> heuristics(const Graph& g, cudnnBackendHeurMode_t mode, 
 }
 
 // Everything cuDNN offers for one (problem, pass), split by precision.
-struct Candidates {
-  Graph graph;
+struct Offer {
+  std::shared_ptr<const Graph> graph;
   std::vector<Candidate> fp32, tf32;
-  std::string error;    // the graph itself could not be built
+  std::string error;    // the graph itself could not be built, or the heuristics failed
   std::string summary;  // where the lists came from, for messages
+
+  const std::vector<Candidate>& list(bool tf32_list) const { return tf32_list ? tf32 : fp32; }
 };
 
-void collect(const ConvProblem& pr, Pass pass, Candidates& out);
+void collect(Offer& out) {
+  std::int64_t engines = 0;
+  get(out.graph->graph, CUDNN_ATTR_OPERATIONGRAPH_ENGINE_GLOBAL_COUNT, CUDNN_TYPE_INT64, 1,
+      &engines);
+
+  const std::pair<cudnnBackendHeurMode_t, const char*> modes[] = {
+      {CUDNN_HEUR_MODE_A, "A"}, {CUDNN_HEUR_MODE_B, "B"}, {CUDNN_HEUR_MODE_FALLBACK, "fallback"}};
+  std::set<std::string> seen;
+  std::ostringstream summary;
+  summary << engines << " engines; offered:";
+  int skipped_precision = 0, not_finalized = 0, unreadable = 0, not_rebuilt = 0;
+  for (const auto& [mode, label] : modes) {
+    std::string note;
+    const std::vector<Descriptor> configs = heuristics(*out.graph, mode, note);
+    summary << " " << label << " " << configs.size() << (note.empty() ? "" : " (" + note + ")");
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      Candidate offered;
+      try {
+        offered = describe_config(out.graph, configs[i]);
+      } catch (const std::exception&) {
+        ++unreadable;
+        continue;
+      }
+      if (!seen.insert(offered.choice.tag()).second) continue;
+      if (offered.lower_precision()) {
+        ++skipped_precision;
+        continue;
+      }
+      const std::string source = std::string("heuristics ") + label + " #" + std::to_string(i);
+      // Built as a tuning database's answer is (from the choice alone), so that what runs
+      // here is what the name means. Should cuDNN refuse that, the heuristics' own descriptor
+      // is used and detail() says so.
+      Candidate c;
+      try {
+        c = build(out.graph, offered.choice);
+      } catch (const std::exception& e) {
+        try {
+          make_plan(offered);
+        } catch (const std::exception&) {
+          ++not_finalized;
+          continue;
+        }
+        ++not_rebuilt;
+        c = std::move(offered);
+        c.caveat = std::string("not rebuilt from its name: ") + e.what();
+      }
+      c.source = source;
+      (c.tensor_core() ? out.tf32 : out.fp32).push_back(std::move(c));
+    }
+  }
+  summary << "; " << seen.size() << " distinct, " << out.fp32.size() << " fp32 + "
+          << out.tf32.size() << " tf32 usable";
+  if (skipped_precision) summary << ", " << skipped_precision << " fp16-converting skipped";
+  if (not_finalized) summary << ", " << not_finalized << " failed to finalize";
+  if (unreadable) summary << ", " << unreadable << " unreadable";
+  if (not_rebuilt) summary << ", " << not_rebuilt << " not rebuildable from their names";
+  out.summary = summary.str();
+}
 
 // Never throws: a failure is kept in `error` (and cached like any answer).
-std::shared_ptr<const Candidates> build_candidates(const ConvProblem& pr, Pass pass) {
-  auto out = std::make_shared<Candidates>();
+std::shared_ptr<const Offer> build_offer(const ConvProblem& pr, Pass pass) {
+  auto out = std::make_shared<Offer>();
   try {
     out->graph = build_graph(pr, pass);
   } catch (const std::exception& e) {
@@ -258,7 +433,7 @@ std::shared_ptr<const Candidates> build_candidates(const ConvProblem& pr, Pass p
     return out;
   }
   try {
-    collect(pr, pass, *out);
+    collect(*out);
   } catch (const std::exception& e) {
     out->fp32.clear();
     out->tf32.clear();
@@ -267,92 +442,89 @@ std::shared_ptr<const Candidates> build_candidates(const ConvProblem& pr, Pass p
   return out;
 }
 
-void collect(const ConvProblem& pr, Pass pass, Candidates& out) {
-  std::int64_t engines = 0;
-  get(out.graph.graph, CUDNN_ATTR_OPERATIONGRAPH_ENGINE_GLOBAL_COUNT, CUDNN_TYPE_INT64, 1,
-      &engines);
+std::string cache_key(const ConvProblem& pr, Pass pass) { return pr.key() + "/" + to_string(pass); }
 
-  const std::pair<cudnnBackendHeurMode_t, const char*> modes[] = {
-      {CUDNN_HEUR_MODE_A, "A"}, {CUDNN_HEUR_MODE_B, "B"}, {CUDNN_HEUR_MODE_FALLBACK, "fallback"}};
-  std::set<std::string> seen;
-  std::ostringstream summary;
-  summary << engines << " engines; offered:";
-  int skipped_precision = 0, not_finalized = 0, unreadable = 0;
-  for (const auto& [mode, label] : modes) {
-    std::string note;
-    const std::vector<Descriptor> configs = heuristics(out.graph, mode, note);
-    summary << " " << label << " " << configs.size() << (note.empty() ? "" : " (" + note + ")");
-    for (std::size_t i = 0; i < configs.size(); ++i) {
-      Candidate c;
-      c.config = configs[i];
-      c.source = std::string("heuristics ") + label + " #" + std::to_string(i);
-      try {
-        describe_config(c);
-      } catch (const std::exception&) {
-        ++unreadable;
-        continue;
+// A few recent answers, most recent first: the harness asks every entry about the same
+// (problem, pass) in a row, and plans keep what they use alive after it leaves the cache. Never
+// destroyed: at exit, cuDNN's lazily loaded sublibraries may be gone before a static would be.
+template <typename T>
+class Recent {
+ public:
+  explicit Recent(std::size_t capacity) : capacity_(capacity) {}
+  // The cached value, or nullptr.
+  std::shared_ptr<const T> find(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = items_.begin(); it != items_.end(); ++it) {
+      if (it->first == key) {
+        items_.splice(items_.begin(), items_, it);
+        return items_.front().second;
       }
-      if (!seen.insert(c.tag()).second) continue;
-      if (c.has(CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) ||
-          c.has(CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION)) {
-        ++skipped_precision;
-        continue;
-      }
-      c.plan = make_descriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-      cudnnHandle_t h = handle();
-      set(c.plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
-      set_descriptor(c.plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, c.config);
-      if (cudnnBackendFinalize(c.plan.get()) != CUDNN_STATUS_SUCCESS) {
-        ++not_finalized;
-        continue;
-      }
-      std::int64_t workspace = 0;
-      get(c.plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &workspace);
-      c.workspace = std::size_t(workspace);
-      (c.has(CUDNN_NUMERICAL_NOTE_TENSOR_CORE) ? out.tf32 : out.fp32).push_back(std::move(c));
     }
+    return nullptr;
   }
-  summary << "; " << seen.size() << " distinct, " << out.fp32.size() << " fp32 + "
-          << out.tf32.size() << " tf32 usable";
-  if (skipped_precision) summary << ", " << skipped_precision << " fp16-converting skipped";
-  if (not_finalized) summary << ", " << not_finalized << " failed to finalize";
-  if (unreadable) summary << ", " << unreadable << " unreadable";
-  out.summary = summary.str();
-  for (const auto* list : {&out.fp32, &out.tf32}) {
-    if (list->size() > std::size_t(kRanks)) {
-      std::fprintf(stderr,
-                   "convbp: cuDNN offers %zu %s engine configurations for %s (%s); only the first "
-                   "%d are registered (kRanks in impls/cudnn/engines.cpp)\n",
-                   list->size(), list == &out.fp32 ? "fp32" : "tf32", pr.key().c_str(),
-                   to_string(pass), kRanks);
-    }
+  std::shared_ptr<const T> put(const std::string& key, std::shared_ptr<const T> value) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    items_.emplace_front(key, value);
+    if (items_.size() > capacity_) items_.pop_back();
+    return value;
   }
+
+ private:
+  std::size_t capacity_;
+  std::mutex mutex_;
+  std::list<std::pair<std::string, std::shared_ptr<const T>>> items_;
+};
+
+Recent<Offer>& offers() {
+  static auto& cache = *new Recent<Offer>(4);
+  return cache;
 }
 
-// The harness asks every entry about the same (problem, pass) in a row, so a few recent lists
-// suffice; plans keep their list alive after it leaves the cache. The cache is never destroyed:
-// at exit, cuDNN's lazily loaded sublibraries may be gone before a static cache would be.
-std::shared_ptr<const Candidates> candidates(const ConvProblem& pr, Pass pass) {
-  static std::mutex mutex;
-  static auto& cache = *new std::list<std::pair<std::string, std::shared_ptr<const Candidates>>>;
-  const std::string key = pr.key() + "/" + to_string(pass);
-  std::lock_guard<std::mutex> lock(mutex);
-  for (auto it = cache.begin(); it != cache.end(); ++it) {
-    if (it->first == key) {
-      cache.splice(cache.begin(), cache, it);
-      return cache.front().second;
+// The offer for (problem, pass): the heuristics run once per shape and pass.
+std::shared_ptr<const Offer> offer(const ConvProblem& pr, Pass pass) {
+  const std::string key = cache_key(pr, pass);
+  if (auto found = offers().find(key)) return found;
+  return offers().put(key, build_offer(pr, pass));
+}
+
+// A member's configuration on one (problem, pass): taken from the offer when the heuristics ran
+// for it already, else rebuilt from the name; `error` says why neither worked.
+struct Built {
+  std::shared_ptr<const Candidate> candidate;
+  std::string error;
+};
+
+std::shared_ptr<const Built> built(const ConvProblem& pr, Pass pass, const Choice& choice,
+                                   const std::string& name) {
+  static auto& cache = *new Recent<Built>(16);
+  const std::string key = cache_key(pr, pass) + "/" + name;
+  if (auto found = cache.find(key)) return found;
+  auto out = std::make_shared<Built>();
+  const std::string tag = choice.tag();
+  if (auto o = offers().find(cache_key(pr, pass))) {
+    for (bool tf32 : {false, true}) {
+      for (const Candidate& c : o->list(tf32)) {
+        if (c.choice.tag() == tag) out->candidate = std::shared_ptr<const Candidate>(o, &c);
+      }
     }
   }
-  cache.emplace_front(key, build_candidates(pr, pass));
-  if (cache.size() > 4) cache.pop_back();
-  return cache.front().second;
+  if (!out->candidate) {
+    try {
+      auto graph = build_graph(pr, pass);
+      auto c = std::make_shared<Candidate>(build(graph, choice));
+      c->source = "rebuilt from its name";
+      out->candidate = std::move(c);
+    } catch (const std::exception& e) {
+      out->error = "cuDNN does not build " + tag + " for this shape: " + e.what();
+    }
+  }
+  return cache.put(key, out);
 }
 
 class EnginePlan final : public DevicePlan {
  public:
-  EnginePlan(const ConvProblem& pr, Pass pass, std::shared_ptr<const Candidates> list,
-             const Candidate& c, bool tf32)
-      : DevicePlan(pr, pass, c.workspace), list_(std::move(list)), c_(c), tf32_(tf32) {
+  EnginePlan(const ConvProblem& pr, Pass pass, std::shared_ptr<const Candidate> c, bool tf32)
+      : DevicePlan(pr, pass, c->workspace), c_(std::move(c)), tf32_(tf32) {
     pack_ = make_descriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
     const bool data = pass == Pass::data;
     const std::int64_t uids[] = {kUidX, kUidW, kUidDy};
@@ -364,9 +536,9 @@ class EnginePlan final : public DevicePlan {
     finalize(pack_, "variant pack");
   }
 
-  bool deterministic() const override { return !c_.has(CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC); }
+  bool deterministic() const override { return !c_->has(CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC); }
   double tolerance_factor() const override {
-    return cudnn::tolerance_factor(problem_, pass_, tf32_, c_.transform());
+    return cudnn::tolerance_factor(problem_, pass_, tf32_, c_->transform());
   }
   std::string detail() const override {
     std::string notes;
@@ -379,45 +551,59 @@ class EnginePlan final : public DevicePlan {
         {CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6, "winograd_6x6"},
         {CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13, "winograd_13x13"}};
     for (const auto& [note, name] : names) {
-      if (c_.has(note)) notes += std::string(notes.empty() ? "" : ",") + name;
+      if (c_->has(note)) notes += std::string(notes.empty() ? "" : ",") + name;
     }
-    if (c_.runtime_compiled) notes += std::string(notes.empty() ? "" : ",") + "runtime_compiled";
-    return c_.tag() + " (" + c_.source + (notes.empty() ? "" : "; " + notes) + ")" +
+    if (c_->runtime_compiled) notes += std::string(notes.empty() ? "" : ",") + "runtime_compiled";
+    return c_->choice.tag() + " (" + c_->source + (notes.empty() ? "" : "; " + notes) + ")" +
+           (c_->caveat.empty() ? "" : "; " + c_->caveat) +
            (pass_ == Pass::weights ? "; db by cudnnConvolutionBackwardBias" : "");
   }
 
  protected:
   void compute() override {
-    CONVBP_CHECK(cudnnBackendExecute(handle(), c_.plan.get(), pack_.get()));
+    CONVBP_CHECK(cudnnBackendExecute(handle(), c_->plan.get(), pack_.get()));
   }
 
  private:
-  std::shared_ptr<const Candidates> list_;  // keeps the execution plan alive
-  const Candidate& c_;
+  std::shared_ptr<const Candidate> c_;  // keeps the execution plan and its graph alive
   bool tf32_;
   Descriptor pack_;
 };
 
-class EngineBackward final : public CudnnBackward {
- public:
-  EngineBackward(int rank, bool tf32) : rank_(rank), tf32_(tf32) {}
+const char* precision_words(bool tf32) {
+  return tf32 ? "TF32 tensor-core" : "fp32 (no tensor core)";
+}
 
-  std::string name() const override {
-    char text[40];
-    std::snprintf(text, sizeof text, "cudnn.heur%02d.%s", rank_, tf32_ ? "tf32" : "fp32");
-    return text;
-  }
+// Without the plan the engine's notes are unknown: the bound covers a transform.
+class EngineEntry : public CudnnBackward {
+ public:
+  explicit EngineEntry(bool tf32) : tf32_(tf32) {}
+  double tolerance_factor(Pass) const override { return tolerance_factor_bound(tf32_, true); }
+
+ protected:
+  bool tf32_;
+};
+
+// One engine configuration: `cudnn.engine<id>[.k<knob>=<value>...].fp32|.tf32`.
+class EngineMember final : public EngineEntry {
+ public:
+  EngineMember(Choice choice, bool tf32)
+      : EngineEntry(tf32), choice_(std::move(choice)), name_(choice_.name(tf32)) {}
+
+  std::string name() const override { return name_; }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
     try {
-      const auto list = candidates(pr, pass);
-      if (!list->error.empty()) return Support::no(list->error);
-      const auto& mine = tf32_ ? list->tf32 : list->fp32;
-      if (std::size_t(rank_) >= mine.size()) {
-        return Support::no("cuDNN offers " + std::to_string(mine.size()) +
-                           (tf32_ ? " TF32 tensor-core" : " fp32 (no tensor core)") +
-                           " engine configuration(s) here, rank " + std::to_string(rank_) +
-                           " is beyond them (" + list->summary + ")");
+      const auto b = built(pr, pass, choice_, name_);
+      if (!b->candidate) return Support::no(b->error);
+      const Candidate& c = *b->candidate;
+      if (c.lower_precision()) {
+        return Support::no(choice_.tag() + " converts fp32 inputs down or reduces in lower " +
+                           "precision: not an fp32 entry");
+      }
+      if (c.tensor_core() != tf32_) {
+        return Support::no(choice_.tag() + " is " + precision_words(c.tensor_core()) +
+                           " here: run it as " + choice_.name(c.tensor_core()));
       }
     } catch (const std::exception& e) {
       return Support::no(e.what());
@@ -426,32 +612,78 @@ class EngineBackward final : public CudnnBackward {
   }
 
   std::unique_ptr<Plan> plan(const ConvProblem& pr, Pass pass) const override {
-    auto list = candidates(pr, pass);
-    const auto& mine = tf32_ ? list->tf32 : list->fp32;
-    if (!list->error.empty() || std::size_t(rank_) >= mine.size()) {
-      throw std::runtime_error(supports(pr, pass).why);
-    }
-    const Candidate& c = mine[rank_];
-    return std::make_unique<EnginePlan>(pr, pass, std::move(list), c, tf32_);
+    if (Support s = supports(pr, pass); !s.ok) throw std::runtime_error(s.why);
+    return std::make_unique<EnginePlan>(pr, pass, built(pr, pass, choice_, name_)->candidate,
+                                        tf32_);
   }
 
-  // Without the plan the engine's notes are unknown: the bound covers a transform.
-  double tolerance_factor(Pass) const override { return tolerance_factor_bound(tf32_, true); }
-
  private:
-  int rank_;
-  bool tf32_;
+  Choice choice_;
+  std::string name_;
+};
+
+// The members made so far, by name; never destroyed (members live as long as the program).
+const Backward* member_for(const Choice& choice, bool tf32) {
+  static std::mutex mutex;
+  static auto& members = *new std::map<std::string, std::unique_ptr<EngineMember>>;
+  const std::string name = choice.name(tf32);
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = members[name];
+  if (!slot) slot = std::make_unique<EngineMember>(choice, tf32);
+  return slot.get();
+}
+
+// `cudnn.engine.fp32|.tf32`: stands for every configuration of its precision cuDNN offers.
+class EngineFamily final : public EngineEntry {
+ public:
+  using EngineEntry::EngineEntry;
+
+  std::string name() const override { return tf32_ ? "cudnn.engine.tf32" : "cudnn.engine.fp32"; }
+
+  Support supports(const ConvProblem& pr, Pass pass) const override {
+    try {
+      const auto o = offer(pr, pass);
+      if (!o->error.empty()) return Support::no(o->error);
+      if (o->list(tf32_).empty()) {
+        return Support::no(std::string("cuDNN offers no ") + precision_words(tf32_) +
+                           " engine configuration here (" + o->summary + ")");
+      }
+    } catch (const std::exception& e) {
+      return Support::no(e.what());
+    }
+    return Support::yes();
+  }
+
+  std::vector<const Backward*> members(const ConvProblem& pr, Pass pass) const override {
+    std::vector<const Backward*> list;
+    const auto o = offer(pr, pass);
+    for (const Candidate& c : o->list(tf32_)) list.push_back(member_for(c.choice, tf32_));
+    return list;
+  }
+
+  std::string members_named() const override {
+    return std::string("cudnn.engine<id>[.k<knob>=<value>...].") + (tf32_ ? "tf32" : "fp32");
+  }
+
+  const Backward* member(const std::string& name) const override {
+    const auto parsed = parse_name(name);
+    if (!parsed || parsed->second != tf32_) return nullptr;
+    return member_for(parsed->first, tf32_);
+  }
+
+  // Planned on its own (an Autotuner's fallback list), the family is cuDNN's first offer.
+  std::unique_ptr<Plan> plan(const ConvProblem& pr, Pass pass) const override {
+    if (Support s = supports(pr, pass); !s.ok) throw std::runtime_error(s.why);
+    return members(pr, pass).front()->plan(pr, pass);
+  }
 };
 
 }  // namespace
 
 std::vector<std::unique_ptr<Backward>> make_engine_backwards() {
   std::vector<std::unique_ptr<Backward>> list;
-  for (bool tf32 : {false, true}) {
-    for (int rank = 0; rank < kRanks; ++rank) {
-      list.push_back(std::make_unique<EngineBackward>(rank, tf32));
-    }
-  }
+  list.push_back(std::make_unique<EngineFamily>(false));
+  list.push_back(std::make_unique<EngineFamily>(true));
   return list;
 }
 
