@@ -79,6 +79,14 @@ std::atomic<bool> g_stop{false};
 
 void on_signal(int) { g_stop = true; }
 
+// First thing in a measuring command: a SIGINT or SIGTERM that arrives while the suite loads
+// stops the run before its first case (exit 130) instead of being lost. (A background job of a
+// script inherits SIGINT ignored; until this runs, that disposition stands.)
+void catch_stop_signals() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
 bool wants_help(const std::vector<std::string>& args) {
   for (const auto& a : args) {
     if (a == "-h" || a == "--help") return true;
@@ -162,6 +170,7 @@ int cmd_list() {
 }
 
 int cmd_run(const std::vector<std::string>& args, bool validate_only) {
+  catch_stop_signals();
   RunOptions options;
   options.validate_only = validate_only;
   options.progress = isatty(STDERR_FILENO);
@@ -199,8 +208,6 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   }
   if (!options.dump_dir.empty()) std::filesystem::create_directories(options.dump_dir);
 
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   options.stop = &g_stop;
   auto save = [&](const Report& report) {
     if (!output.empty()) write_json_atomic(output, to_json(report));
@@ -280,6 +287,7 @@ database serves callers with different constraints.
 )";
 
 int cmd_tune(const std::vector<std::string>& args) {
+  catch_stop_signals();
   RunOptions options;
   options.progress = isatty(STDERR_FILENO);
   TuneSettings settings;
@@ -336,8 +344,6 @@ int cmd_tune(const std::vector<std::string>& args) {
       throw UsageError(file + ": cannot write: directory not writable");
     }
   }
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   options.stop = &g_stop;
   TuneOutcome outcome;
   try {
