@@ -25,6 +25,13 @@ fail() {
   exit 1
 }
 
+# NVIDIA_TF32_OVERRIDE=0 would turn every TF32 path into strict fp32 (and 1 may force TF32):
+# the comparison needs cuDNN's and PyTorch's own choices.
+if [[ -n ${NVIDIA_TF32_OVERRIDE+x} ]]; then
+  echo "NVIDIA_TF32_OVERRIDE was '$NVIDIA_TF32_OVERRIDE': unset for this check" | tee -a "$OUT/summary.txt"
+  unset NVIDIA_TF32_OVERRIDE
+fi
+
 step "GPU"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
   echo "nvidia-smi failed"; } > "$OUT/gpu.txt" 2>&1

@@ -214,7 +214,14 @@ class Owned {
   T d_ = nullptr;
 };
 
-int to_int(std::int64_t v) { return int(v); }
+// Callers decline larger shapes first (legacy_api_support, bias_support); never truncate.
+int to_int(std::int64_t v) {
+  if (v > std::numeric_limits<int>::max()) {
+    throw std::runtime_error("a size of " + std::to_string(v) +
+                             " does not fit the legacy cuDNN descriptors' 32 bits");
+  }
+  return int(v);
+}
 
 Support legacy_api_support(const ConvProblem& pr) {
   if (pr.pad_top != pr.pad_bottom || pr.pad_left != pr.pad_right) {
@@ -226,6 +233,15 @@ Support legacy_api_support(const ConvProblem& pr) {
   if (std::max({pr.x_elems(), pr.y_elems(), pr.w_elems()}) > kMax) {
     return Support::no(
         "legacy cuDNN descriptors have 32-bit strides: a tensor exceeds 2^31 elements");
+  }
+  return Support::yes();
+}
+
+Support bias_support(const ConvProblem& pr) {
+  if (std::max({pr.x_elems(), pr.y_elems(), pr.w_elems()}) > std::numeric_limits<int>::max()) {
+    return Support::no(
+        "db is computed by cudnnConvolutionBackwardBias, whose legacy descriptors have 32-bit "
+        "sizes: a tensor exceeds 2^31 elements");
   }
   return Support::yes();
 }

@@ -90,6 +90,9 @@ class LegacyDescriptors {
 };
 // Shapes the legacy descriptors can express (symmetric padding, 32-bit strides).
 Support legacy_api_support(const ConvProblem& problem);
+// Shapes whose db the weights pass can compute (cudnnConvolutionBackwardBias takes legacy
+// descriptors: 32-bit sizes).
+Support bias_support(const ConvProblem& problem);
 
 // A plan on the device: buffers and workspace made at construction, inputs uploaded and outputs
 // poisoned (NaN) by upload(), only the cuDNN call(s) between the CUDA events of run_timed_ms().

@@ -15,10 +15,12 @@
 //
 // Precision: `.tf32` = configurations carrying CUDNN_NUMERICAL_NOTE_TENSOR_CORE (TF32 tensor
 // cores on fp32 data), `.fp32` = the others. Configurations that down-convert inputs or reduce
-// in lower precision are neither, and skipped. This is the candidate set PyTorch's cuDNN v8/v9
-// path benchmarks (heuristics plus fallback, filtered by allow_tf32).
+// in lower precision are neither, and skipped. PyTorch's cuDNN v8/v9 path benchmarks the same
+// sources (heuristics plus fallback): with allow_tf32 off it drops the TENSOR_CORE ones (our
+// `.fp32`), with it on it keeps both (our `.fp32` and `.tf32` together).
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <list>
 #include <map>
@@ -243,12 +245,16 @@ struct Candidate {
 // The engine's numerical and behavior notes.
 void read_notes(const Descriptor& engine, Candidate& c) {
   std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> notes{};
-  const auto n = get(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
-                     notes.size(), notes.data());
+  // get() returns how many the attribute holds, which may exceed the room given.
+  const auto n = std::min<std::int64_t>(get(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
+                                            CUDNN_TYPE_NUMERICAL_NOTE, notes.size(), notes.data()),
+                                        notes.size());
   for (std::int64_t i = 0; i < n; ++i) c.numerical.insert(notes[i]);
   std::array<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT> behavior{};
-  const auto b = get(engine, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
-                     behavior.size(), behavior.data());
+  const auto b =
+      std::min<std::int64_t>(get(engine, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                                 behavior.size(), behavior.data()),
+                             behavior.size());
   for (std::int64_t i = 0; i < b; ++i) {
     c.runtime_compiled |= behavior[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION;
   }
@@ -316,8 +322,10 @@ Candidate describe_config(std::shared_ptr<const Graph> graph, const Descriptor& 
     choices.push_back(make_descriptor(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR));
     raw.push_back(choices.back().get());
   }
-  const auto k = get(config, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR,
-                     std::int64_t(raw.size()), raw.data());
+  const auto k = std::min<std::int64_t>(
+      get(config, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+          std::int64_t(raw.size()), raw.data()),
+      std::int64_t(raw.size()));
   for (std::int64_t i = 0; i < k; ++i) {
     cudnnBackendKnobType_t type{};
     std::int64_t value = 0;
@@ -340,18 +348,25 @@ std::vector<Descriptor> heuristics(const Graph& g, cudnnBackendHeurMode_t mode, 
     note = describe(s);
     return {};
   }
-  const std::int64_t count =
-      get(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, nullptr);
-  std::vector<Descriptor> configs;
-  std::vector<void*> raw;
-  for (std::int64_t i = 0; i < count; ++i) {
-    configs.push_back(make_descriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
-    raw.push_back(configs.back().get());
+  // A mode whose results cannot be read is noted like one that declines: the other modes'
+  // configurations still count.
+  try {
+    const std::int64_t count =
+        get(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, nullptr);
+    std::vector<Descriptor> configs;
+    std::vector<void*> raw;
+    for (std::int64_t i = 0; i < count; ++i) {
+      configs.push_back(make_descriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
+      raw.push_back(configs.back().get());
+    }
+    const std::int64_t got =
+        get(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count, raw.data());
+    configs.resize(std::size_t(std::min(got, count)));
+    return configs;
+  } catch (const std::exception& e) {
+    note = e.what();
+    return {};
   }
-  const std::int64_t got =
-      get(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count, raw.data());
-  configs.resize(std::size_t(std::min(got, count)));
-  return configs;
 }
 
 // Everything cuDNN offers for one (problem, pass), split by precision.
@@ -364,7 +379,8 @@ struct Offer {
   const std::vector<Candidate>& list(bool tf32_list) const { return tf32_list ? tf32 : fp32; }
 };
 
-void collect(Offer& out) {
+void collect(Offer& out, const ConvProblem& pr, Pass pass) {
+  const auto start = std::chrono::steady_clock::now();
   std::int64_t engines = 0;
   get(out.graph->graph, CUDNN_ATTR_OPERATIONGRAPH_ENGINE_GLOBAL_COUNT, CUDNN_TYPE_INT64, 1,
       &engines);
@@ -375,6 +391,7 @@ void collect(Offer& out) {
   std::ostringstream summary;
   summary << engines << " engines; offered:";
   int skipped_precision = 0, not_finalized = 0, unreadable = 0, not_rebuilt = 0;
+  int runtime_compiled = 0;
   for (const auto& [mode, label] : modes) {
     std::string note;
     const std::vector<Descriptor> configs = heuristics(*out.graph, mode, note);
@@ -411,6 +428,7 @@ void collect(Offer& out) {
         c.caveat = std::string("not rebuilt from its name: ") + e.what();
       }
       c.source = source;
+      runtime_compiled += c.runtime_compiled;
       (c.tensor_core() ? out.tf32 : out.fp32).push_back(std::move(c));
     }
   }
@@ -420,7 +438,18 @@ void collect(Offer& out) {
   if (not_finalized) summary << ", " << not_finalized << " failed to finalize";
   if (unreadable) summary << ", " << unreadable << " unreadable";
   if (not_rebuilt) summary << ", " << not_rebuilt << " not rebuildable from their names";
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  char took[96];
+  std::snprintf(took, sizeof took, "; heuristics and plans took %.1f s (%d runtime-compiled)",
+                seconds, runtime_compiled);
+  summary << took;
   out.summary = summary.str();
+  // Finalizing a runtime-compiled engine's plan compiles its kernel: say where the time goes.
+  if (seconds > 2.0) {
+    std::fprintf(stderr, "\nconvbp: cuDNN engine configurations for %s %s: %s\n", pr.key().c_str(),
+                 to_string(pass), out.summary.c_str());
+  }
 }
 
 // Never throws: a failure is kept in `error` (and cached like any answer).
@@ -433,7 +462,7 @@ std::shared_ptr<const Offer> build_offer(const ConvProblem& pr, Pass pass) {
     return out;
   }
   try {
-    collect(*out);
+    collect(*out, pr, pass);
   } catch (const std::exception& e) {
     out->fp32.clear();
     out->tf32.clear();
@@ -593,6 +622,9 @@ class EngineMember final : public EngineEntry {
   std::string name() const override { return name_; }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
+    if (pass == Pass::weights) {
+      if (Support s = bias_support(pr); !s.ok) return s;
+    }
     try {
       const auto b = built(pr, pass, choice_, name_);
       if (!b->candidate) return Support::no(b->error);
@@ -641,6 +673,9 @@ class EngineFamily final : public EngineEntry {
   std::string name() const override { return tf32_ ? "cudnn.engine.tf32" : "cudnn.engine.fp32"; }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
+    if (pass == Pass::weights) {
+      if (Support s = bias_support(pr); !s.ok) return s;
+    }
     try {
       const auto o = offer(pr, pass);
       if (!o->error.empty()) return Support::no(o->error);
