@@ -6,9 +6,10 @@ CONVBP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CONVBP_BUILD="${CONVBP_BUILD:-$CONVBP_ROOT/build}"
 
 # Debian packages the build needs; libdnnl-dev is optional for the build (CONVBP_WITH_ONEDNN=AUTO)
-# but installed so that the oneDNN implementations are measured.
+# but installed so that the oneDNN implementations are measured; python3 runs the scripts'
+# tests (scripts/*.py need nothing beyond its standard library, plot.py aside).
 CONVBP_PACKAGES=(cmake make g++ git libopenblas-dev libopenblas-openmp-dev nlohmann-json3-dev libbenchmark-dev
-                 libgtest-dev libgmock-dev libdnnl-dev)
+                 libgtest-dev libgmock-dev libdnnl-dev python3)
 
 convbp_install() {
   local missing=()

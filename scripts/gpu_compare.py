@@ -53,7 +53,8 @@ def main():
         lines.append("- PyTorch: not measured (%s)" % torch["error"])
     else:
         lines.append("- PyTorch %s (CUDA %s, its own cuDNN %s), cudnn.benchmark=True, median of %s "
-                     "calls after %s warm-up%s" % (
+                     "timings (short calls back to back, as convbp times its own) after %s warm-up "
+                     "call(s)%s" % (
                          torch.get("torch"), torch.get("torch_cuda"), torch.get("torch_cudnn"),
                          torch["settings"]["reps"], torch["settings"]["warmup"],
                          "" if torch.get("complete") else " (INCOMPLETE: cut short)"))
@@ -90,7 +91,9 @@ def main():
     for label, values in ratios.items():
         if values:
             geo = math.exp(sum(math.log(v) for v in values) / len(values))
-            lines.append("Geometric mean ratio, %s: %.3f over %d case(s)." % (label, geo, len(values)))
+            lines.append("Geometric mean ratio, %s: %.3f over %d case(s), a speedup of %.2fx over "
+                         "PyTorch; convbp's pick at least as fast in %d of them." % (
+                             label, geo, len(values), 1 / geo, sum(v <= 1.0 for v in values)))
     lines += ["", "## What won (engine configuration or algorithm)", ""] + winners
     lines += ["", "## Results that were not ok (incorrect, error, timeout): %d" % len(problems), ""]
     lines += problems

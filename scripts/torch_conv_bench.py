@@ -8,14 +8,16 @@ candidates on the first call and keeps the fastest), once with TF32 off and once
   weights: dw = torch.nn.grad.conv2d_weight(...) and db = dy.sum((0, 2, 3)), because convbp's
            weights pass produces db too (the time of dw alone is recorded beside it)
 
-Each call is bracketed by CUDA events, as convbp's cuDNN plans are; the figure is the median
-over --reps calls after --warmup untimed ones. Writes JSON (schema convbp.torch/1) that
+Calls are bracketed by CUDA events, as convbp's cuDNN plans are (short calls back to back, so
+that launch latency is not counted: see time_call); the figure is the median over --reps
+timings after --warmup untimed calls. Writes JSON (schema convbp.torch/1) that
 scripts/gpu_compare.py reads beside a convbp report.
 
 usage: torch_conv_bench.py CONFIG -o torch.json [--reps N] [--warmup N]
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -66,18 +68,27 @@ def save(doc, path):
 
 
 def time_call(torch, fn, warmup, reps):
+    """Median GPU time per call, as convbp's cuDNN plans measure it (impls/cudnn/common.cpp):
+    a call under 1 ms is repeated back to back between the events (about 1 ms of work, at most
+    32 calls) after one untimed call that keeps the GPU busy while the timed ones are enqueued,
+    so that Python's and the host's launch latency is not counted; a longer call is timed alone."""
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
     start = torch.cuda.Event(enable_timing=True)
     stop = torch.cuda.Event(enable_timing=True)
-    times = []
+    last, times = 0.0, []
     for _ in range(reps):
+        calls = min(32, max(1, math.ceil(1.0 / last))) if last > 0 else 1
+        if last < 1.0:
+            fn()
         start.record()
-        fn()
+        for _ in range(calls):
+            fn()
         stop.record()
         stop.synchronize()
-        times.append(start.elapsed_time(stop))
+        last = start.elapsed_time(stop) / calls
+        times.append(last)
     return {"median": statistics.median(times), "min": min(times), "max": max(times), "reps": reps}
 
 

@@ -95,7 +95,8 @@ Support legacy_api_support(const ConvProblem& problem);
 Support bias_support(const ConvProblem& problem);
 
 // A plan on the device: buffers and workspace made at construction, inputs uploaded and outputs
-// poisoned (NaN) by upload(), only the cuDNN call(s) between the CUDA events of run_timed_ms().
+// poisoned (NaN) by upload(), only the cuDNN call(s) between the CUDA events of run_timed_ms()
+// (short calls repeated back to back, so that the figure is the GPU's time, not the launch's).
 // The weights pass runs the backward-filter call, then cudnnConvolutionBackwardBias for db; both
 // are timed, as the CPU implementations' times include db.
 class DevicePlan : public Plan {
@@ -122,6 +123,7 @@ class DevicePlan : public Plan {
   void launch();
   std::unique_ptr<LegacyDescriptors> bias_;  // dy and db descriptors for the bias gradient
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  double last_ms_ = 0;  // the previous timed call's time: how many calls the next one batches
 };
 
 // Every cuDNN entry: a CUDA device, unavailable without one.

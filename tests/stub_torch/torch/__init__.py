@@ -1,0 +1,64 @@
+"""A stand-in for PyTorch with just what scripts/torch_conv_bench.py calls, for testing that
+script's control flow and output on a machine without PyTorch or a GPU (tests/test_gpu_scripts.py).
+Convolutions sleep for a time set by STUB_TORCH_CALL_MS; events read the host clock."""
+import os
+import time
+import types
+
+__version__ = "0.0-stub"
+version = types.SimpleNamespace(cuda="0.0-stub")
+CALLS = {"conv": 0}
+
+
+class Tensor:
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def __mul__(self, other):
+        return self
+
+    def __sub__(self, other):
+        return self
+
+    def sum(self, dims):
+        return Tensor([self.shape[1]])
+
+
+def rand(*shape, device=None, generator=None):
+    return Tensor(shape)
+
+
+class Generator:
+    def __init__(self, device=None):
+        pass
+
+    def manual_seed(self, seed):
+        return self
+
+
+def _work():
+    CALLS["conv"] += 1
+    time.sleep(float(os.environ.get("STUB_TORCH_CALL_MS", "0.2")) / 1e3)
+
+
+class _Event:
+    def __init__(self, enable_timing=False):
+        self.t = None
+
+    def record(self):
+        self.t = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+    def elapsed_time(self, other):
+        return (other.t - self.t) * 1e3
+
+
+cuda = types.SimpleNamespace(
+    is_available=lambda: True, synchronize=lambda: None, Event=_Event, empty_cache=lambda: None,
+    get_device_name=lambda i: "stub GPU")
+backends = types.SimpleNamespace(
+    cudnn=types.SimpleNamespace(benchmark=False, deterministic=False, allow_tf32=True,
+                                version=lambda: 91400),
+    cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=False)))

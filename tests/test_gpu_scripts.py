@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""The GPU check's two Python scripts, on any machine: scripts/torch_conv_bench.py against a
+stand-in for PyTorch (tests/stub_torch), then scripts/gpu_compare.py on its output and a
+hand-made convbp report. Proves their control flow, output schema and arithmetic, so that the
+one run on a GPU machine does not fail on a script error; the figures themselves need the GPU.
+
+usage: test_gpu_scripts.py SOURCE_DIR WORK_DIR
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+
+
+def fail(message):
+    print("FAILED: " + message)
+    sys.exit(1)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+def main():
+    source, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=os.path.join(source, "tests", "stub_torch"),
+               STUB_TORCH_CALL_MS="0.2", PYTHONDONTWRITEBYTECODE="1")
+    config = os.path.join(source, "configs", "gpu_resnet50.json")
+    torch_json = os.path.join(work, "torch.json")
+    run = subprocess.run([sys.executable, os.path.join(source, "scripts", "torch_conv_bench.py"),
+                          config, "-o", torch_json, "--reps", "3", "--warmup", "1"],
+                         env=env, capture_output=True, text=True)
+    check(run.returncode == 0, "torch_conv_bench.py exit %d: %s" % (run.returncode, run.stderr))
+    doc = json.load(open(torch_json))
+    layers = json.load(open(config))["layers"]
+    check(doc["schema"] == "convbp.torch/1" and doc["complete"], "torch.json header: %s" % doc)
+    check(len(doc["cases"]) == len(layers) * 2 * 2,
+          "expected %d cases (layers x passes x TF32 off/on), got %d" % (len(layers) * 4,
+                                                                         len(doc["cases"])))
+    for case in doc["cases"]:
+        check("time_ms" in case, "no time for %s" % case)
+        t = case["time_ms"]["median"]
+        # A stub call sleeps 0.2 ms: the per-call figure must be about that, whatever the
+        # batching (a batch of calls divided by its count).
+        check(0.15 < t < 5.0, "%s %s: %.3f ms per call for a 0.2 ms stub call" %
+              (case["problem"], case["pass"], t))
+        check(abs(case["tflops"] - case["flops"] / (t * 1e9)) < 1e-9 * case["tflops"] + 1e-12,
+              "tflops of %s" % case["problem"])
+        if case["pass"] == "weights":
+            check("dw_only_ms" in case, "weights case without dw_only_ms")
+    keys = {c["problem"] for c in doc["cases"]}
+    check("n32_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1" in keys,
+          "res2 3x3's key, as convbp spells it, is missing: %s" % sorted(keys))
+    check("n32_c144_h56_w56_k144_r3_s3_st1x1_pad1x1x1x1_dil1x1_g144" in keys,
+          "the depthwise layer's key is missing")
+
+    # A convbp report for two of those cases: convbp wins the first (fp32 and tf32), loses the
+    # second's fp32; one result is incorrect and must be listed.
+    by_key = {(c["problem"], c["pass"], c["tf32"]): c for c in doc["cases"]}
+    res2 = "n32_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1"
+    torch_ms = {tf32: by_key[(res2, "data", tf32)]["time_ms"]["median"] for tf32 in (False, True)}
+
+    def result(impl, ms, status="ok", family=""):
+        r = {"impl": impl, "status": status, "why": "" if status == "ok" else "max_rel 1e-2",
+             "detail": "eng0", "time_ms": {"median": ms} if status == "ok" else None,
+             "gflops": 0, "error": None, "workspace_bytes": 0, "deterministic": True}
+        if family:
+            r["family"] = family
+        return r
+
+    flops = by_key[(res2, "data", False)]["flops"]
+    report = {"schema": "convbp.report/1", "complete": True,
+              "context": {"gpu": "stub GPU", "convbp": "test",
+                          "libraries": {"cudnn": "9.14.0", "cuda_runtime": "13.0",
+                                        "cuda_driver": "13.0"}},
+              "cases": [
+                  {"name": "gpu_resnet50:res2_3x3", "problem": res2, "pass": "data",
+                   "flops": flops,
+                   "results": [
+                       result("cudnn.algo1.fp32", torch_ms[False] * 0.9),
+                       result("cudnn.engine7.k2=1.fp32", torch_ms[False] * 0.5,
+                              family="cudnn.engine.fp32"),
+                       result("cudnn.engine9.tf32", torch_ms[True] * 0.25,
+                              family="cudnn.engine.tf32"),
+                       result("cudnn.fft.fp32", 0, status="incorrect")]},
+                  {"name": "gpu_resnet50:res2_3x3", "problem": res2, "pass": "weights",
+                   "flops": flops,
+                   "results": [result("cudnn.algo0.fp32",
+                                      by_key[(res2, "weights", False)]["time_ms"]["median"] * 2)]},
+              ]}
+    report_json = os.path.join(work, "report.json")
+    json.dump(report, open(report_json, "w"))
+    out_md = os.path.join(work, "comparison.md")
+    run = subprocess.run([sys.executable, os.path.join(source, "scripts", "gpu_compare.py"),
+                          report_json, torch_json, "-o", out_md], capture_output=True, text=True)
+    check(run.returncode == 0, "gpu_compare.py exit %d: %s" % (run.returncode, run.stderr))
+    text = open(out_md).read()
+    rows = [line for line in text.splitlines() if line.startswith("| res2_3x3 ")]
+    check(len(rows) == 2, "expected two table rows, got:\n" + text)
+    data = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    check(data[2] == "cudnn.engine7.k2=1.fp32" and data[6] == "0.50",
+          "fp32 column of the data row: %s" % data)
+    check(data[7] == "cudnn.engine9.tf32" and data[11] == "0.25",
+          "tf32 column of the data row: %s" % data)
+    check(abs(float(data[4]) - flops / (torch_ms[False] * 0.5 * 1e9)) < 0.06,
+          "TF/s of the fp32 best: %s" % data[4])
+    weights = [cell.strip() for cell in rows[1].strip("|").split("|")]
+    check(weights[6] == "2.00", "weights ratio: %s" % weights)
+    geo = math.sqrt(0.5 * 2.0)
+    check("Geometric mean ratio, fp32: %.3f over 2 case(s), a speedup of %.2fx over PyTorch; "
+          "convbp's pick at least as fast in 1 of them." % (geo, 1 / geo) in text,
+          "fp32 geometric mean %.3f missing:\n%s" % (geo, text))
+    check("`cudnn.fft.fp32`: incorrect" in text, "the incorrect result is not listed:\n" + text)
+    print("torch_conv_bench.py: %d cases; gpu_compare.py: table, ratios, geometric means and "
+          "problems as expected" % len(doc["cases"]))
+
+
+if __name__ == "__main__":
+    main()
