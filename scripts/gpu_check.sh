@@ -17,6 +17,7 @@ OUT=${1:-results/gpu-$(date +%Y%m%d-%H%M%S)}
 BUILD=${BUILD_DIR:-build-gpu}
 BUDGET=${BUDGET_SECONDS:-290}
 mkdir -p "$OUT"
+: > "$OUT/summary.txt"  # a rerun into the same OUTDIR starts a fresh summary
 start=$SECONDS
 step() { echo "== [$((SECONDS - start)) s] $*" | tee -a "$OUT/summary.txt"; }
 fail() {
