@@ -33,16 +33,14 @@ class Collector : public benchmark::BenchmarkReporter {
 
 TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing,
                   double single_ms) {
-  bool self_timed = false;
+  // single_ms sizes the repetitions: what one call costs in wall time. (A self-timing device
+  // call may run several calls back to back to report one's time: its own figure would
+  // underestimate what a repetition costs.)
   for (int i = 0; i < timing.warmup; ++i) {
     auto start = std::chrono::steady_clock::now();
-    const double ms = call();
-    self_timed = ms >= 0;
+    call();
     single_ms =
-        self_timed
-            ? ms
-            : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                  .count();
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
   single_ms = std::max(single_ms, 1e-6);
   const long iterations = std::max(1L, long(std::ceil(timing.min_rep_seconds * 1e3 / single_ms)));
@@ -55,7 +53,7 @@ TimeStats measure(const std::string& label, const TimedCall& call, const TimingS
       for (auto _ : state) {
         auto start = std::chrono::steady_clock::now();
         const double ms = call();
-        if (self_timed) {
+        if (ms >= 0) {  // a device plan's own figure (CUDA events)
           state.SetIterationTime(ms / 1e3);
         } else {
           // Manual time for host calls too: the same clock as the warm-up, and no

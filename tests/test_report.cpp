@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "report.h"
+#include "timing.h"
 
 namespace convbp {
 namespace {
@@ -103,6 +106,41 @@ TEST(Report, WinnersTableShowsBestTimeGflopsAndSpeedupOverTheBaseline) {
   EXPECT_NE(table.find("im2col_gemm.batched"), std::string::npos) << table;
   EXPECT_NE(table.find("2.00x"), std::string::npos) << table;
   EXPECT_NE(table.find("1.500"), std::string::npos) << table;
+}
+
+}  // namespace
+}  // namespace convbp
+
+namespace convbp {
+namespace {
+
+// A device plan times itself (CUDA events) and may spend more wall time than the figure it
+// returns (back-to-back calls): the figure is what is recorded, with or without a warm-up.
+TEST(Timing, ASelfTimedCallsOwnFigureIsTheTimeWithOrWithoutAWarmup) {
+  for (int warmup : {0, 1}) {
+    TimingSettings timing;
+    timing.warmup = warmup;
+    timing.reps = 3;
+    timing.min_rep_seconds = 0.001;
+    timing.max_seconds_per_case = 1;
+    int calls = 0;
+    const TimeStats t = measure(
+        "self-timed",
+        [&] {
+          ++calls;
+          std::this_thread::sleep_for(std::chrono::microseconds(300));
+          return 0.125;  // ms, as if from CUDA events
+        },
+        timing, 0.125);
+    EXPECT_EQ(t.median, 0.125) << "warmup " << warmup;
+    EXPECT_EQ(t.reps, 3) << "warmup " << warmup;
+    // Repetitions are sized by the wall time a call costs (about 0.3 ms after a warm-up), not
+    // by the figure it reports: a few calls per 1 ms repetition, not eight.
+    if (warmup) {
+      EXPECT_LE(t.iterations, 4) << "iterations " << t.iterations;
+    }
+    EXPECT_EQ(calls, warmup + 3 * t.iterations) << "warmup " << warmup;
+  }
 }
 
 }  // namespace

@@ -32,6 +32,10 @@ void clear_last_error();
 #define CONVBP_CHECK(call) \
   (::convbp::cudnn::clear_last_error(), ::convbp::cudnn::check((call), #call))
 
+// The error that left this process's CUDA context unusable (an illegal address in a kernel,
+// say), or "" while none has: every later CUDA call would fail with it.
+std::string context_lost();
+
 // Whether a CUDA device and cuDNN are usable: "no CUDA device (...)" when cudaGetDeviceCount
 // fails (no driver, libcuda missing: cudaErrorInsufficientDriver, cudaErrorNoDevice) or finds
 // none. Computed once, at the first call.
@@ -130,7 +134,12 @@ class DevicePlan : public Plan {
 class CudnnBackward : public Backward {
  public:
   Device device() const override { return Device::cuda; }
-  Support available() const override { return device_support(); }
+  Support available() const override {
+    if (std::string lost = context_lost(); !lost.empty()) {
+      return Support::no("CUDA context lost earlier in this process: " + lost);
+    }
+    return device_support();
+  }
   std::vector<std::pair<std::string, std::string>> library_versions() const override {
     return cudnn::library_versions();
   }

@@ -121,11 +121,19 @@ class LegacyBackward final : public CudnnBackward {
       LegacyDescriptors d(pr, math());
       std::size_t bytes = 0;
       if (cudnnStatus_t s = query_workspace(d, pass, algo, &bytes); s != CUDNN_STATUS_SUCCESS) {
-        return Support::no(std::string("cuDNN declines the shape: ") +
-                           (pass == Pass::data
-                                ? "cudnnGetConvolutionBackwardDataWorkspaceSize: "
-                                : "cudnnGetConvolutionBackwardFilterWorkspaceSize: ") +
-                           describe(s));
+        const char* call = pass == Pass::data ? "cudnnGetConvolutionBackwardDataWorkspaceSize: "
+                                              : "cudnnGetConvolutionBackwardFilterWorkspaceSize: ";
+        // NOT_SUPPORTED and BAD_PARAM are cuDNN declining the shape; anything else (a
+        // sublibrary that failed to load, an internal error) is not, and says so.
+        const bool decline = (CUDNN_STATUS_CATEGORY(s) == CUDNN_STATUS_NOT_SUPPORTED &&
+                              s != CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDA_DRIVER &&
+                              s != CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDART &&
+                              s != CUDNN_STATUS_NOT_SUPPORTED_RUNTIME_PREREQUISITE_MISSING &&
+                              s != CUDNN_STATUS_NOT_SUPPORTED_SUBLIBRARY_UNAVAILABLE) ||
+                             CUDNN_STATUS_CATEGORY(s) == CUDNN_STATUS_BAD_PARAM;
+        return Support::no(std::string(decline ? "cuDNN declines the shape: "
+                                               : "cuDNN error (not a decline of the shape): ") +
+                           call + describe(s));
       }
     } catch (const std::exception& e) {
       return Support::no(e.what());
