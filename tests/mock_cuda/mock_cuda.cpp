@@ -1,0 +1,1002 @@
+// A stand-in for the CUDA runtime and cuDNN, on the host, for testing convbp's cuDNN entries on
+// a machine without a GPU: preloaded (LD_PRELOAD) into the test binary, it answers every CUDA
+// and cuDNN call impls/cudnn/ makes. "Device" memory is host memory; convolutions are direct
+// loops (fp64 accumulation; inputs rounded to TF32 where tensor cores would be used); the
+// graph API is modelled strictly: each descriptor type checks the attributes it needs and
+// their types at finalize, as this project reads NVIDIA's documentation, and the heuristics
+// offer a fixed set of engines with notes and knobs (below).
+//
+// What this proves: the harness and impls/cudnn/ drive the API in a sequence that this model
+// accepts, bind the right buffers, expand the engine families, rebuild members from their
+// names, validate, time and store them. What it cannot prove: that cuDNN itself behaves like
+// the model. Figures measured on it mean nothing. tests/CMakeLists.txt runs the cuDNN tests
+// under it (ctest: cudnn_tests_on_mock_device).
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+thread_local std::string g_last_error;
+
+cudnnStatus_t fail(cudnnStatus_t status, const std::string& message) {
+  g_last_error = "mock cuDNN: " + message;
+  return status;
+}
+
+// --- convolution on the host -----------------------------------------------------------------
+
+struct Conv {
+  std::int64_t n, c, h, w, k, r, s, p, q;
+  std::int64_t pad_h, pad_w, stride_h, stride_w, dil_h, dil_w, groups;
+};
+
+float tf32(float v) {
+  std::uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u = (u + 0x0fffu + ((u >> 13) & 1u)) & ~0x1fffu;  // round to nearest even, 10-bit mantissa
+  std::memcpy(&v, &u, 4);
+  return v;
+}
+
+// dx = conv_transpose(dy, w); dw = correlate(x, dy). Inputs are read as TF32 when `round`.
+void backward_data(const Conv& cv, const float* dy, const float* w, float* dx, bool round) {
+  const std::int64_t cg = cv.c / cv.groups, kg = cv.k / cv.groups;
+  std::vector<double> acc(std::size_t(cv.n * cv.c * cv.h * cv.w), 0.0);
+  auto in = [&](float v) { return double(round ? tf32(v) : v); };
+  for (std::int64_t n = 0; n < cv.n; ++n)
+    for (std::int64_t k = 0; k < cv.k; ++k)
+      for (std::int64_t c0 = 0; c0 < cg; ++c0)
+        for (std::int64_t r = 0; r < cv.r; ++r)
+          for (std::int64_t s = 0; s < cv.s; ++s)
+            for (std::int64_t p = 0; p < cv.p; ++p)
+              for (std::int64_t q = 0; q < cv.q; ++q) {
+                const std::int64_t y = p * cv.stride_h - cv.pad_h + r * cv.dil_h;
+                const std::int64_t x = q * cv.stride_w - cv.pad_w + s * cv.dil_w;
+                if (y < 0 || y >= cv.h || x < 0 || x >= cv.w) continue;
+                const std::int64_t c = (k / kg) * cg + c0;
+                acc[std::size_t(((n * cv.c + c) * cv.h + y) * cv.w + x)] +=
+                    in(dy[((n * cv.k + k) * cv.p + p) * cv.q + q]) *
+                    in(w[((k * cg + c0) * cv.r + r) * cv.s + s]);
+              }
+  for (std::size_t i = 0; i < acc.size(); ++i) dx[i] = float(acc[i]);
+}
+
+void backward_filter(const Conv& cv, const float* x, const float* dy, float* dw, bool round) {
+  const std::int64_t cg = cv.c / cv.groups, kg = cv.k / cv.groups;
+  auto in = [&](float v) { return double(round ? tf32(v) : v); };
+  for (std::int64_t k = 0; k < cv.k; ++k)
+    for (std::int64_t c0 = 0; c0 < cg; ++c0)
+      for (std::int64_t r = 0; r < cv.r; ++r)
+        for (std::int64_t s = 0; s < cv.s; ++s) {
+          double sum = 0;
+          const std::int64_t c = (k / kg) * cg + c0;
+          for (std::int64_t n = 0; n < cv.n; ++n)
+            for (std::int64_t p = 0; p < cv.p; ++p)
+              for (std::int64_t q = 0; q < cv.q; ++q) {
+                const std::int64_t y = p * cv.stride_h - cv.pad_h + r * cv.dil_h;
+                const std::int64_t xx = q * cv.stride_w - cv.pad_w + s * cv.dil_w;
+                if (y < 0 || y >= cv.h || xx < 0 || xx >= cv.w) continue;
+                sum += in(x[((n * cv.c + c) * cv.h + y) * cv.w + xx]) *
+                       in(dy[((n * cv.k + k) * cv.p + p) * cv.q + q]);
+              }
+          dw[((k * cg + c0) * cv.r + r) * cv.s + s] = float(sum);
+        }
+}
+
+// A workspace the library would use: written all over, so a missing one crashes here.
+void touch(void* workspace, std::size_t bytes) {
+  if (bytes) std::memset(workspace, 0x5a, bytes);
+}
+
+// --- legacy descriptors ----------------------------------------------------------------------
+
+struct Tensor4d {
+  int n = 0, c = 0, h = 0, w = 0;
+};
+struct Filter4d {
+  int k = 0, c = 0, r = 0, s = 0;
+};
+struct Conv2d {
+  int pad_h = 0, pad_w = 0, u = 1, v = 1, dil_h = 1, dil_w = 1, groups = 1;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+};
+
+Conv legacy_conv(const Tensor4d& x, const Filter4d& w, const Tensor4d& dy, const Conv2d& cd) {
+  return {x.n,  x.c,      x.h,      x.w,  w.k,  w.r,      w.s,      dy.h,
+          dy.w, cd.pad_h, cd.pad_w, cd.u, cd.v, cd.dil_h, cd.dil_w, cd.groups};
+}
+
+// Checks the legacy shapes agree; "" when they do.
+std::string legacy_mismatch(const Tensor4d& x, const Filter4d& w, const Tensor4d& dy,
+                            const Conv2d& cd) {
+  if (x.c != w.c * cd.groups) return "x has c != filter c * groups";
+  if (w.k != dy.c || x.n != dy.n) return "dy does not match x and the filter";
+  const int p = (x.h + 2 * cd.pad_h - ((w.r - 1) * cd.dil_h + 1)) / cd.u + 1;
+  const int q = (x.w + 2 * cd.pad_w - ((w.s - 1) * cd.dil_w + 1)) / cd.v + 1;
+  if (p != dy.h || q != dy.w) return "dy's spatial size is not the convolution's output";
+  return "";
+}
+
+// The model's legacy algorithms: 0 and 1 do everything; FFT needs stride 1 and dilation 1;
+// Winograd also needs a 3x3 filter and no groups. Workspace: 0 for algo 1, else 4 KiB.
+cudnnStatus_t legacy_support(int algo, bool data, const Filter4d& w, const Conv2d& cd,
+                             std::size_t* bytes) {
+  const bool unit = cd.u == 1 && cd.v == 1 && cd.dil_h == 1 && cd.dil_w == 1;
+  const bool fft = data ? (algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT ||
+                           algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING)
+                        : (algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
+                           algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING);
+  const bool wino = data ? (algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+                            algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED)
+                         : algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+  if (!data && algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD) {
+    return fail(CUDNN_STATUS_NOT_SUPPORTED, "BWD_FILTER_ALGO_WINOGRAD is not implemented");
+  }
+  if ((fft || wino) && !unit) return fail(CUDNN_STATUS_NOT_SUPPORTED, "needs stride 1, dilation 1");
+  if (wino && (w.r != 3 || w.s != 3 || cd.groups != 1)) {
+    return fail(CUDNN_STATUS_NOT_SUPPORTED, "Winograd needs a 3x3 filter, no groups");
+  }
+  *bytes = algo == 1 ? 0 : 4096;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+// --- backend descriptors ---------------------------------------------------------------------
+
+// Engines of the model: notes, knobs (type -> allowed values), workspace, and which shapes.
+struct EngineSpec {
+  int id;
+  std::vector<cudnnBackendNumericalNote_t> notes;
+  std::map<int, std::vector<std::int64_t>> knobs;
+  std::size_t workspace;
+};
+const std::vector<EngineSpec>& engines() {
+  static const std::vector<EngineSpec> list = {
+      {0, {}, {{CUDNN_KNOB_TYPE_TILE_SIZE, {1, 2}}, {CUDNN_KNOB_TYPE_TILEK, {0, 1}}}, 0},
+      {1, {CUDNN_NUMERICAL_NOTE_TENSOR_CORE}, {{CUDNN_KNOB_TYPE_TILE_SIZE, {2, 4}}}, 1024},
+      {2, {CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS, CUDNN_NUMERICAL_NOTE_TENSOR_CORE}, {}, 0},
+      {3, {CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC}, {{CUDNN_KNOB_TYPE_SPLIT_K_BUF, {1, 4}}}, 4096},
+      {4, {CUDNN_NUMERICAL_NOTE_WINOGRAD}, {}, 2048},
+      {5, {}, {}, 0},  // symmetric padding only: finalizing its plan fails otherwise
+  };
+  return list;
+}
+constexpr std::int64_t kEngineCount = 9;  // ids 6..8 exist but support nothing
+
+struct Value {
+  cudnnBackendAttributeType_t type;
+  std::vector<std::uint8_t> bytes;
+  std::int64_t count;
+};
+
+struct Desc {
+  cudnnBackendDescriptorType_t type;
+  bool finalized = false;
+  std::map<int, Value> attrs;
+  // Computed at finalize.
+  int engine = -1;                                  // ENGINE, ENGINECFG, EXECUTION_PLAN
+  std::vector<std::pair<int, std::int64_t>> knobs;  // ENGINECFG
+  Desc* graph = nullptr;                            // ENGINE, ENGINECFG, EXECUTION_PLAN
+  std::vector<Desc*> results;                       // ENGINEHEUR (owned below)
+  std::vector<std::unique_ptr<Desc>> owned;
+};
+
+std::mutex g_mutex;
+std::set<Desc*> g_live;
+
+bool live(void* d) { return g_live.count(static_cast<Desc*>(d)) > 0; }
+
+std::size_t type_size(cudnnBackendAttributeType_t t) {
+  switch (t) {
+    case CUDNN_TYPE_INT64:
+      return 8;
+    case CUDNN_TYPE_FLOAT:
+      return 4;
+    case CUDNN_TYPE_DOUBLE:
+      return 8;
+    case CUDNN_TYPE_VOID_PTR:
+    case CUDNN_TYPE_BACKEND_DESCRIPTOR:
+    case CUDNN_TYPE_HANDLE:
+      return sizeof(void*);
+    default:
+      return 4;  // the enums
+  }
+}
+
+template <typename T>
+T scalar(const Desc& d, int name) {
+  T v{};
+  std::memcpy(&v, d.attrs.at(name).bytes.data(), sizeof(T));
+  return v;
+}
+template <typename T>
+std::vector<T> array(const Desc& d, int name) {
+  const Value& v = d.attrs.at(name);
+  std::vector<T> out(std::size_t(v.count));
+  std::memcpy(out.data(), v.bytes.data(), out.size() * sizeof(T));
+  return out;
+}
+Desc* desc_attr(const Desc& d, int name) { return array<Desc*>(d, name).at(0); }
+
+// Required attributes and their types, per descriptor type.
+struct Need {
+  int name;
+  cudnnBackendAttributeType_t type;
+};
+std::vector<Need> needs(cudnnBackendDescriptorType_t t) {
+  switch (t) {
+    case CUDNN_BACKEND_TENSOR_DESCRIPTOR:
+      return {{CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE},
+              {CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64},
+              {CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64},
+              {CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64},
+              {CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64}};
+    case CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR:
+      return {{CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64},
+              {CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE},
+              {CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE},
+              {CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64},
+              {CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64},
+              {CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64},
+              {CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64}};
+    case CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR:
+      return {{CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT},
+              {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT},
+              {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR},
+              {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, CUDNN_TYPE_BACKEND_DESCRIPTOR},
+              {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, CUDNN_TYPE_BACKEND_DESCRIPTOR},
+              {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, CUDNN_TYPE_BACKEND_DESCRIPTOR}};
+    case CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR:
+      return {
+          {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_TYPE_FLOAT},
+          {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT},
+          {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR},
+          {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, CUDNN_TYPE_BACKEND_DESCRIPTOR},
+          {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, CUDNN_TYPE_BACKEND_DESCRIPTOR},
+          {CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, CUDNN_TYPE_BACKEND_DESCRIPTOR}};
+    case CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR:
+      return {{CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE},
+              {CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR}};
+    case CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR:
+      return {{CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR},
+              {CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE}};
+    case CUDNN_BACKEND_ENGINE_DESCRIPTOR:
+      return {{CUDNN_ATTR_ENGINE_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR},
+              {CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64}};
+    case CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR:
+      return {{CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE},
+              {CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, CUDNN_TYPE_INT64}};
+    case CUDNN_BACKEND_ENGINECFG_DESCRIPTOR:
+      return {{CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR}};
+    case CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR:
+      return {{CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE},
+              {CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR}};
+    case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR:
+      return {{CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64},
+              {CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR},
+              {CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR}};
+    default:
+      return {};
+  }
+}
+
+// The graph's one operation and what it computes.
+struct GraphInfo {
+  bool data;
+  Conv conv;
+  std::int64_t uid_x, uid_w, uid_dy;
+  bool symmetric;
+};
+
+GraphInfo graph_info(const Desc& graph) {
+  const Desc& op = *desc_attr(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS);
+  const bool data = op.type == CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR;
+  const Desc& cd = *desc_attr(op, data ? CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC
+                                       : CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC);
+  const Desc& x = *desc_attr(op, data ? CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX
+                                      : CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X);
+  const Desc& w = *desc_attr(op, data ? CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W
+                                      : CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW);
+  const Desc& dy = *desc_attr(op, data ? CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY
+                                       : CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY);
+  const auto xd = array<std::int64_t>(x, CUDNN_ATTR_TENSOR_DIMENSIONS);
+  const auto wd = array<std::int64_t>(w, CUDNN_ATTR_TENSOR_DIMENSIONS);
+  const auto yd = array<std::int64_t>(dy, CUDNN_ATTR_TENSOR_DIMENSIONS);
+  const auto pre = array<std::int64_t>(cd, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS);
+  const auto post = array<std::int64_t>(cd, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS);
+  const auto st = array<std::int64_t>(cd, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES);
+  const auto dil = array<std::int64_t>(cd, CUDNN_ATTR_CONVOLUTION_DILATIONS);
+  GraphInfo g;
+  g.data = data;
+  g.conv = {xd[0], xd[1],  xd[2],  xd[3], wd[0], wd[2],  wd[3],  yd[2],
+            yd[3], pre[0], pre[1], st[0], st[1], dil[0], dil[1], xd[1] / wd[1]};
+  g.uid_x = scalar<std::int64_t>(x, CUDNN_ATTR_TENSOR_UNIQUE_ID);
+  g.uid_w = scalar<std::int64_t>(w, CUDNN_ATTR_TENSOR_UNIQUE_ID);
+  g.uid_dy = scalar<std::int64_t>(dy, CUDNN_ATTR_TENSOR_UNIQUE_ID);
+  g.symmetric = pre == post;
+  return g;
+}
+
+// Checks what a finalize needs beyond presence; "" when all is well.
+std::string check_finalize(Desc& d) {
+  switch (d.type) {
+    case CUDNN_BACKEND_TENSOR_DESCRIPTOR: {
+      const auto dims = array<std::int64_t>(d, CUDNN_ATTR_TENSOR_DIMENSIONS);
+      const auto strides = array<std::int64_t>(d, CUDNN_ATTR_TENSOR_STRIDES);
+      if (dims.size() != 4 || strides.size() != 4) return "a tensor needs 4 dims and strides";
+      if (strides[3] != 1 || strides[2] != dims[3] || strides[1] != dims[2] * dims[3] ||
+          strides[0] != dims[1] * dims[2] * dims[3]) {
+        return "the model takes packed NCHW tensors only";
+      }
+      if (scalar<cudnnDataType_t>(d, CUDNN_ATTR_TENSOR_DATA_TYPE) != CUDNN_DATA_FLOAT) {
+        return "the model takes fp32 tensors only";
+      }
+      return "";
+    }
+    case CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR: {
+      if (scalar<std::int64_t>(d, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS) != 2) return "2-d only";
+      for (int a : {CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES,
+                    CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS}) {
+        if (d.attrs.at(a).count != 2) return "spatial arrays need 2 elements";
+      }
+      if (scalar<cudnnConvolutionMode_t>(d, CUDNN_ATTR_CONVOLUTION_CONV_MODE) !=
+          CUDNN_CROSS_CORRELATION) {
+        return "the model does cross-correlation only";
+      }
+      return "";
+    }
+    case CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR:
+    case CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR:
+      for (const auto& [name, value] : d.attrs) {
+        if (value.type == CUDNN_TYPE_BACKEND_DESCRIPTOR) {
+          Desc* sub = array<Desc*>(d, name).at(0);
+          if (!live(sub) || !sub->finalized) return "an operand is not a finalized descriptor";
+        }
+      }
+      return "";
+    case CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR: {
+      if (d.attrs.at(CUDNN_ATTR_OPERATIONGRAPH_OPS).count != 1) return "one operation expected";
+      Desc* op = desc_attr(d, CUDNN_ATTR_OPERATIONGRAPH_OPS);
+      if (!live(op) || !op->finalized) return "the operation is not finalized";
+      const GraphInfo g = graph_info(d);
+      const Conv& c = g.conv;
+      if (c.c % c.groups || c.k % c.groups) return "channels do not divide into groups";
+      return "";
+    }
+    case CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR: {
+      Desc* graph = desc_attr(d, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH);
+      if (!live(graph) || !graph->finalized) return "the graph is not finalized";
+      const auto mode = scalar<cudnnBackendHeurMode_t>(d, CUDNN_ATTR_ENGINEHEUR_MODE);
+      const GraphInfo g = graph_info(*graph);
+      const bool wino_shape = g.conv.r == 3 && g.conv.s == 3 && g.conv.stride_h == 1 &&
+                              g.conv.stride_w == 1 && g.conv.dil_h == 1 && g.conv.dil_w == 1;
+      // (engine, knobs) in the order each mode gives them.
+      std::vector<std::pair<int, std::vector<std::pair<int, std::int64_t>>>> offer;
+      if (mode == CUDNN_HEUR_MODE_A) {
+        offer = {{0, {{CUDNN_KNOB_TYPE_TILE_SIZE, 2}, {CUDNN_KNOB_TYPE_TILEK, 1}}},
+                 {1, {{CUDNN_KNOB_TYPE_TILE_SIZE, 4}}},
+                 {3, {{CUDNN_KNOB_TYPE_SPLIT_K_BUF, 4}}}};
+      } else if (mode == CUDNN_HEUR_MODE_B) {
+        offer = {{0, {{CUDNN_KNOB_TYPE_TILEK, 1}, {CUDNN_KNOB_TYPE_TILE_SIZE, 2}}},  // repeat
+                 {2, {}},
+                 {0, {{CUDNN_KNOB_TYPE_TILE_SIZE, 1}, {CUDNN_KNOB_TYPE_TILEK, 0}}}};
+        if (wino_shape) offer.push_back({4, {}});
+      } else if (mode == CUDNN_HEUR_MODE_FALLBACK) {
+        offer = {{5, {}}, {1, {{CUDNN_KNOB_TYPE_TILE_SIZE, 2}}}};
+      } else {
+        return "mode not modelled";
+      }
+      for (const auto& [engine, knobs] : offer) {
+        auto cfg = std::make_unique<Desc>();
+        cfg->type = CUDNN_BACKEND_ENGINECFG_DESCRIPTOR;
+        cfg->finalized = true;
+        cfg->engine = engine;
+        cfg->knobs = knobs;
+        cfg->graph = graph;
+        d.results.push_back(cfg.get());
+        d.owned.push_back(std::move(cfg));
+      }
+      return "";
+    }
+    case CUDNN_BACKEND_ENGINE_DESCRIPTOR: {
+      Desc* graph = desc_attr(d, CUDNN_ATTR_ENGINE_OPERATION_GRAPH);
+      if (!live(graph) || !graph->finalized) return "the graph is not finalized";
+      const auto index = scalar<std::int64_t>(d, CUDNN_ATTR_ENGINE_GLOBAL_INDEX);
+      if (index < 0 || index >= kEngineCount) return "no engine of that index";
+      if (index >= std::int64_t(engines().size())) return "engine does not support this graph";
+      d.engine = int(index);
+      d.graph = graph;
+      return "";
+    }
+    case CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR:
+      return "";
+    case CUDNN_BACKEND_ENGINECFG_DESCRIPTOR: {
+      Desc* engine = desc_attr(d, CUDNN_ATTR_ENGINECFG_ENGINE);
+      if (!live(engine) || !engine->finalized) return "the engine is not finalized";
+      d.engine = engine->engine;
+      d.graph = engine->graph;
+      d.knobs.clear();
+      if (d.attrs.count(CUDNN_ATTR_ENGINECFG_KNOB_CHOICES)) {
+        const Value& v = d.attrs.at(CUDNN_ATTR_ENGINECFG_KNOB_CHOICES);
+        if (v.type != CUDNN_TYPE_BACKEND_DESCRIPTOR) return "knob choices are descriptors";
+        const auto& spec = engines().at(std::size_t(d.engine)).knobs;
+        for (Desc* k : array<Desc*>(d, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES)) {
+          if (!live(k) || !k->finalized || k->type != CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR) {
+            return "a knob choice is not a finalized knob-choice descriptor";
+          }
+          const int type =
+              int(scalar<cudnnBackendKnobType_t>(*k, CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE));
+          const auto value = scalar<std::int64_t>(*k, CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE);
+          auto it = spec.find(type);
+          if (it == spec.end()) return "the engine has no knob " + std::to_string(type);
+          if (std::find(it->second.begin(), it->second.end(), value) == it->second.end()) {
+            return "knob " + std::to_string(type) + " cannot take " + std::to_string(value);
+          }
+          d.knobs.emplace_back(type, value);
+        }
+      }
+      return "";
+    }
+    case CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR: {
+      Desc* cfg = desc_attr(d, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG);
+      if (!live(cfg) || !cfg->finalized) return "the engine configuration is not finalized";
+      d.engine = cfg->engine;
+      d.knobs = cfg->knobs;
+      d.graph = cfg->graph;
+      if (d.engine == 5 && !graph_info(*d.graph).symmetric) return "engine 5: symmetric padding";
+      return "";
+    }
+    case CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR:
+      if (d.attrs.at(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS).count !=
+          d.attrs.at(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS).count) {
+        return "as many pointers as ids";
+      }
+      return "";
+    default:
+      return "descriptor type not modelled";
+  }
+}
+
+bool has_note(int engine, cudnnBackendNumericalNote_t note) {
+  const auto& notes = engines().at(std::size_t(engine)).notes;
+  return std::find(notes.begin(), notes.end(), note) != notes.end();
+}
+
+struct Event {
+  std::chrono::steady_clock::time_point at;
+};
+
+int g_handle_storage;
+
+}  // namespace
+
+extern "C" {
+
+// --- CUDA runtime ----------------------------------------------------------------------------
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int) {
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof prop->name, "convbp mock GPU (host model)");
+  prop->major = 9;
+  prop->minor = 0;
+  prop->multiProcessorCount = 1;
+  prop->totalGlobalMem = std::size_t(1) << 30;
+  return cudaSuccess;
+}
+cudaError_t cudaDriverGetVersion(int* v) {
+  *v = 13000;
+  return cudaSuccess;
+}
+cudaError_t cudaRuntimeGetVersion(int* v) {
+  *v = 13000;
+  return cudaSuccess;
+}
+cudaError_t cudaGetLastError() { return cudaSuccess; }
+const char* cudaGetErrorName(cudaError_t e) {
+  return e == cudaSuccess                 ? "cudaSuccess"
+         : e == cudaErrorMemoryAllocation ? "cudaErrorMemoryAllocation"
+                                          : "cudaErrorMock";
+}
+const char* cudaGetErrorString(cudaError_t e) {
+  return e == cudaSuccess ? "no error" : "mock error";
+}
+cudaError_t cudaMalloc(void** p, std::size_t bytes) {
+  *p = bytes ? std::aligned_alloc(256, (bytes + 255) / 256 * 256) : nullptr;
+  return bytes && !*p ? cudaErrorMemoryAllocation : cudaSuccess;
+}
+cudaError_t cudaFree(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void* to, const void* from, std::size_t bytes, cudaMemcpyKind) {
+  if (bytes) std::memcpy(to, from, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
+  if (bytes) std::memset(p, value, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = reinterpret_cast<cudaEvent_t>(new Event);
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete reinterpret_cast<Event*>(e);
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  reinterpret_cast<Event*>(e)->at = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  *ms = std::chrono::duration<float, std::milli>(reinterpret_cast<Event*>(b)->at -
+                                                 reinterpret_cast<Event*>(a)->at)
+            .count();
+  return cudaSuccess;
+}
+
+// --- cuDNN: handle, versions, errors ---------------------------------------------------------
+
+size_t cudnnGetVersion() { return CUDNN_VERSION; }
+cudnnStatus_t cudnnCreate(cudnnHandle_t* h) {
+  *h = reinterpret_cast<cudnnHandle_t>(&g_handle_storage);
+  return CUDNN_STATUS_SUCCESS;
+}
+const char* cudnnGetErrorString(cudnnStatus_t s) {
+  switch (s) {
+    case CUDNN_STATUS_SUCCESS:
+      return "CUDNN_STATUS_SUCCESS";
+    case CUDNN_STATUS_NOT_SUPPORTED:
+      return "CUDNN_STATUS_NOT_SUPPORTED";
+    case CUDNN_STATUS_BAD_PARAM:
+      return "CUDNN_STATUS_BAD_PARAM";
+    default:
+      return "CUDNN_STATUS_MOCK_ERROR";
+  }
+}
+void cudnnGetLastErrorString(char* message, size_t max) {
+  if (max) {
+    std::snprintf(message, max, "%s", g_last_error.c_str());
+  }
+  g_last_error.clear();
+}
+
+// --- cuDNN legacy API ------------------------------------------------------------------------
+
+cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t* d) {
+  *d = reinterpret_cast<cudnnTensorDescriptor_t>(new Tensor4d);
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) {
+  delete reinterpret_cast<Tensor4d*>(d);
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format,
+                                         cudnnDataType_t type, int n, int c, int h, int w) {
+  if (format != CUDNN_TENSOR_NCHW || type != CUDNN_DATA_FLOAT) {
+    return fail(CUDNN_STATUS_BAD_PARAM, "NCHW fp32 only");
+  }
+  if (n <= 0 || c <= 0 || h <= 0 || w <= 0) return fail(CUDNN_STATUS_BAD_PARAM, "sizes > 0");
+  *reinterpret_cast<Tensor4d*>(d) = {n, c, h, w};
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t* d) {
+  *d = reinterpret_cast<cudnnFilterDescriptor_t>(new Filter4d);
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t d) {
+  delete reinterpret_cast<Filter4d*>(d);
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t type,
+                                         cudnnTensorFormat_t format, int k, int c, int r, int s) {
+  if (format != CUDNN_TENSOR_NCHW || type != CUDNN_DATA_FLOAT) {
+    return fail(CUDNN_STATUS_BAD_PARAM, "NCHW fp32 only");
+  }
+  *reinterpret_cast<Filter4d*>(d) = {k, c, r, s};
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t* d) {
+  *d = reinterpret_cast<cudnnConvolutionDescriptor_t>(new Conv2d);
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t d) {
+  delete reinterpret_cast<Conv2d*>(d);
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t d, int pad_h, int pad_w,
+                                              int u, int v, int dil_h, int dil_w,
+                                              cudnnConvolutionMode_t mode,
+                                              cudnnDataType_t compute) {
+  if (mode != CUDNN_CROSS_CORRELATION || compute != CUDNN_DATA_FLOAT) {
+    return fail(CUDNN_STATUS_BAD_PARAM, "cross-correlation in fp32 only");
+  }
+  auto* c = reinterpret_cast<Conv2d*>(d);
+  c->pad_h = pad_h;
+  c->pad_w = pad_w;
+  c->u = u;
+  c->v = v;
+  c->dil_h = dil_h;
+  c->dil_w = dil_w;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor_t d, int groups) {
+  reinterpret_cast<Conv2d*>(d)->groups = groups;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnMathType_t m) {
+  reinterpret_cast<Conv2d*>(d)->math = m;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(
+    cudnnHandle_t, const cudnnFilterDescriptor_t w, const cudnnTensorDescriptor_t dy,
+    const cudnnConvolutionDescriptor_t conv, const cudnnTensorDescriptor_t dx,
+    cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
+  const auto& W = *reinterpret_cast<const Filter4d*>(w);
+  const auto& C = *reinterpret_cast<const Conv2d*>(conv);
+  const std::string bad = legacy_mismatch(*reinterpret_cast<const Tensor4d*>(dx), W,
+                                          *reinterpret_cast<const Tensor4d*>(dy), C);
+  if (!bad.empty()) return fail(CUDNN_STATUS_BAD_PARAM, bad);
+  return legacy_support(algo, true, W, C, bytes);
+}
+cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
+    cudnnHandle_t, const cudnnTensorDescriptor_t x, const cudnnTensorDescriptor_t dy,
+    const cudnnConvolutionDescriptor_t conv, const cudnnFilterDescriptor_t dw,
+    cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
+  const auto& W = *reinterpret_cast<const Filter4d*>(dw);
+  const auto& C = *reinterpret_cast<const Conv2d*>(conv);
+  const std::string bad = legacy_mismatch(*reinterpret_cast<const Tensor4d*>(x), W,
+                                          *reinterpret_cast<const Tensor4d*>(dy), C);
+  if (!bad.empty()) return fail(CUDNN_STATUS_BAD_PARAM, bad);
+  return legacy_support(algo, false, W, C, bytes);
+}
+
+cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha,
+                                           const cudnnFilterDescriptor_t w, const void* w_data,
+                                           const cudnnTensorDescriptor_t dy, const void* dy_data,
+                                           const cudnnConvolutionDescriptor_t conv,
+                                           cudnnConvolutionBwdDataAlgo_t algo, void* workspace,
+                                           size_t workspace_bytes, const void* beta,
+                                           const cudnnTensorDescriptor_t dx, void* dx_data) {
+  const auto& W = *reinterpret_cast<const Filter4d*>(w);
+  const auto& C = *reinterpret_cast<const Conv2d*>(conv);
+  const auto& X = *reinterpret_cast<const Tensor4d*>(dx);
+  const auto& Y = *reinterpret_cast<const Tensor4d*>(dy);
+  std::size_t need = 0;
+  if (cudnnStatus_t s = legacy_support(algo, true, W, C, &need); s != CUDNN_STATUS_SUCCESS) {
+    return s;
+  }
+  if (workspace_bytes < need) return fail(CUDNN_STATUS_BAD_PARAM, "workspace too small");
+  if (*static_cast<const float*>(alpha) != 1.0f || *static_cast<const float*>(beta) != 0.0f) {
+    return fail(CUDNN_STATUS_NOT_SUPPORTED, "the model takes alpha 1, beta 0 only");
+  }
+  touch(workspace, need);
+  backward_data(legacy_conv(X, W, Y, C), static_cast<const float*>(dy_data),
+                static_cast<const float*>(w_data), static_cast<float*>(dx_data),
+                C.math == CUDNN_TENSOR_OP_MATH);
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void* alpha,
+                                             const cudnnTensorDescriptor_t x, const void* x_data,
+                                             const cudnnTensorDescriptor_t dy, const void* dy_data,
+                                             const cudnnConvolutionDescriptor_t conv,
+                                             cudnnConvolutionBwdFilterAlgo_t algo, void* workspace,
+                                             size_t workspace_bytes, const void* beta,
+                                             const cudnnFilterDescriptor_t dw, void* dw_data) {
+  const auto& W = *reinterpret_cast<const Filter4d*>(dw);
+  const auto& C = *reinterpret_cast<const Conv2d*>(conv);
+  const auto& X = *reinterpret_cast<const Tensor4d*>(x);
+  const auto& Y = *reinterpret_cast<const Tensor4d*>(dy);
+  std::size_t need = 0;
+  if (cudnnStatus_t s = legacy_support(algo, false, W, C, &need); s != CUDNN_STATUS_SUCCESS) {
+    return s;
+  }
+  if (workspace_bytes < need) return fail(CUDNN_STATUS_BAD_PARAM, "workspace too small");
+  if (*static_cast<const float*>(alpha) != 1.0f || *static_cast<const float*>(beta) != 0.0f) {
+    return fail(CUDNN_STATUS_NOT_SUPPORTED, "the model takes alpha 1, beta 0 only");
+  }
+  touch(workspace, need);
+  backward_filter(legacy_conv(X, W, Y, C), static_cast<const float*>(x_data),
+                  static_cast<const float*>(dy_data), static_cast<float*>(dw_data),
+                  C.math == CUDNN_TENSOR_OP_MATH);
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t, const void* alpha,
+                                           const cudnnTensorDescriptor_t dy, const void* dy_data,
+                                           const void* beta, const cudnnTensorDescriptor_t db,
+                                           void* db_data) {
+  const auto& Y = *reinterpret_cast<const Tensor4d*>(dy);
+  const auto& B = *reinterpret_cast<const Tensor4d*>(db);
+  if (B.n != 1 || B.c != Y.c || B.h != 1 || B.w != 1) {
+    return fail(CUDNN_STATUS_BAD_PARAM, "db must be 1 x K x 1 x 1");
+  }
+  if (*static_cast<const float*>(alpha) != 1.0f || *static_cast<const float*>(beta) != 0.0f) {
+    return fail(CUDNN_STATUS_NOT_SUPPORTED, "the model takes alpha 1, beta 0 only");
+  }
+  const auto* in = static_cast<const float*>(dy_data);
+  auto* out = static_cast<float*>(db_data);
+  const std::int64_t plane = std::int64_t(Y.h) * Y.w;
+  for (int k = 0; k < Y.c; ++k) {
+    double sum = 0;
+    for (int n = 0; n < Y.n; ++n) {
+      for (std::int64_t i = 0; i < plane; ++i) sum += in[(std::int64_t(n) * Y.c + k) * plane + i];
+    }
+    out[k] = float(sum);
+  }
+  return CUDNN_STATUS_SUCCESS;
+}
+
+// --- cuDNN backend (graph) API ---------------------------------------------------------------
+
+cudnnStatus_t cudnnBackendCreateDescriptor(cudnnBackendDescriptorType_t type,
+                                           cudnnBackendDescriptor_t* out) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  auto* d = new Desc;
+  d->type = type;
+  g_live.insert(d);
+  *out = d;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnBackendDestroyDescriptor(cudnnBackendDescriptor_t d) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (!g_live.erase(static_cast<Desc*>(d))) {
+    return fail(CUDNN_STATUS_BAD_PARAM, "destroying a descriptor that is not live");
+  }
+  delete static_cast<Desc*>(d);
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnBackendSetAttribute(cudnnBackendDescriptor_t raw,
+                                       cudnnBackendAttributeName_t name,
+                                       cudnnBackendAttributeType_t type, int64_t count,
+                                       const void* values) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (!live(raw)) return fail(CUDNN_STATUS_BAD_PARAM, "not a live descriptor");
+  Desc& d = *static_cast<Desc*>(raw);
+  if (d.finalized) return fail(CUDNN_STATUS_NOT_INITIALIZED, "set after finalize");
+  bool known = d.type == CUDNN_BACKEND_ENGINECFG_DESCRIPTOR &&
+               name == CUDNN_ATTR_ENGINECFG_KNOB_CHOICES && type == CUDNN_TYPE_BACKEND_DESCRIPTOR;
+  for (const Need& n : needs(d.type)) {
+    if (n.name != name) continue;
+    if (n.type != type) {
+      return fail(CUDNN_STATUS_BAD_PARAM, "attribute " + std::to_string(name) + " takes type " +
+                                              std::to_string(n.type) + ", not " +
+                                              std::to_string(type));
+    }
+    known = true;
+  }
+  if (!known) {
+    return fail(CUDNN_STATUS_BAD_PARAM, "attribute " + std::to_string(name) +
+                                            " is not modelled for descriptor type " +
+                                            std::to_string(d.type));
+  }
+  if (count < 0 || (count > 0 && !values)) return fail(CUDNN_STATUS_BAD_PARAM, "bad count");
+  Value v{type, {}, count};
+  v.bytes.resize(std::size_t(count) * type_size(type));
+  if (count) std::memcpy(v.bytes.data(), values, v.bytes.size());
+  if (type == CUDNN_TYPE_BACKEND_DESCRIPTOR) {
+    for (std::int64_t i = 0; i < count; ++i) {
+      if (!live(static_cast<void* const*>(values)[i])) {
+        return fail(CUDNN_STATUS_BAD_PARAM, "a descriptor value is not live");
+      }
+    }
+  }
+  d.attrs[name] = std::move(v);
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnBackendFinalize(cudnnBackendDescriptor_t raw) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (!live(raw)) return fail(CUDNN_STATUS_BAD_PARAM, "not a live descriptor");
+  Desc& d = *static_cast<Desc*>(raw);
+  if (d.finalized) return fail(CUDNN_STATUS_BAD_PARAM, "finalized twice");
+  for (const Need& n : needs(d.type)) {
+    if (!d.attrs.count(n.name)) {
+      return fail(CUDNN_STATUS_BAD_PARAM, "descriptor type " + std::to_string(d.type) +
+                                              " lacks attribute " + std::to_string(n.name));
+    }
+  }
+  const std::string bad = check_finalize(d);
+  if (!bad.empty()) return fail(CUDNN_STATUS_NOT_SUPPORTED, bad);
+  d.finalized = true;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnBackendGetAttribute(const cudnnBackendDescriptor_t raw,
+                                       cudnnBackendAttributeName_t name,
+                                       cudnnBackendAttributeType_t type, int64_t capacity,
+                                       int64_t* count, void* values) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (!live(raw)) return fail(CUDNN_STATUS_BAD_PARAM, "not a live descriptor");
+  const Desc& d = *static_cast<const Desc*>(raw);
+  if (!d.finalized) return fail(CUDNN_STATUS_NOT_INITIALIZED, "get before finalize");
+  auto expect = [&](cudnnBackendAttributeType_t t) {
+    return type == t ? CUDNN_STATUS_SUCCESS
+                     : fail(CUDNN_STATUS_BAD_PARAM, "attribute " + std::to_string(name) +
+                                                        " is of type " + std::to_string(t));
+  };
+  auto copy_engine_into = [&](Desc* to, int engine, Desc* graph) {
+    to->engine = engine;
+    to->graph = graph;
+    to->finalized = true;
+    const std::int64_t id = engine;
+    to->attrs[CUDNN_ATTR_ENGINE_GLOBAL_INDEX] = {CUDNN_TYPE_INT64, std::vector<std::uint8_t>(8), 1};
+    std::memcpy(to->attrs[CUDNN_ATTR_ENGINE_GLOBAL_INDEX].bytes.data(), &id, 8);
+  };
+  switch (d.type) {
+    case CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR:
+      if (name == CUDNN_ATTR_OPERATIONGRAPH_ENGINE_GLOBAL_COUNT) {
+        if (auto s = expect(CUDNN_TYPE_INT64)) return s;
+        *count = 1;
+        if (capacity >= 1) *static_cast<std::int64_t*>(values) = kEngineCount;
+        return CUDNN_STATUS_SUCCESS;
+      }
+      break;
+    case CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR:
+      if (name == CUDNN_ATTR_ENGINEHEUR_RESULTS) {
+        if (auto s = expect(CUDNN_TYPE_BACKEND_DESCRIPTOR)) return s;
+        *count = std::int64_t(d.results.size());
+        for (std::int64_t i = 0; i < std::min(capacity, *count); ++i) {
+          auto* to = static_cast<Desc**>(values)[i];
+          if (!live(to) || to->type != CUDNN_BACKEND_ENGINECFG_DESCRIPTOR) {
+            return fail(CUDNN_STATUS_BAD_PARAM, "results go into engine-config descriptors");
+          }
+          to->engine = d.results[std::size_t(i)]->engine;
+          to->knobs = d.results[std::size_t(i)]->knobs;
+          to->graph = d.results[std::size_t(i)]->graph;
+          to->finalized = true;
+        }
+        return CUDNN_STATUS_SUCCESS;
+      }
+      break;
+    case CUDNN_BACKEND_ENGINECFG_DESCRIPTOR:
+      if (name == CUDNN_ATTR_ENGINECFG_ENGINE) {
+        if (auto s = expect(CUDNN_TYPE_BACKEND_DESCRIPTOR)) return s;
+        *count = 1;
+        auto* to = static_cast<Desc**>(values)[0];
+        if (!live(to) || to->type != CUDNN_BACKEND_ENGINE_DESCRIPTOR) {
+          return fail(CUDNN_STATUS_BAD_PARAM, "the engine goes into an engine descriptor");
+        }
+        copy_engine_into(to, d.engine, d.graph);
+        return CUDNN_STATUS_SUCCESS;
+      }
+      if (name == CUDNN_ATTR_ENGINECFG_KNOB_CHOICES) {
+        if (auto s = expect(CUDNN_TYPE_BACKEND_DESCRIPTOR)) return s;
+        *count = std::int64_t(d.knobs.size());
+        for (std::int64_t i = 0; i < std::min(capacity, *count); ++i) {
+          auto* to = static_cast<Desc**>(values)[i];
+          if (!live(to) || to->type != CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR) {
+            return fail(CUDNN_STATUS_BAD_PARAM, "knobs go into knob-choice descriptors");
+          }
+          const auto type = cudnnBackendKnobType_t(d.knobs[std::size_t(i)].first);
+          const std::int64_t value = d.knobs[std::size_t(i)].second;
+          to->attrs[CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE] = {CUDNN_TYPE_KNOB_TYPE,
+                                                         std::vector<std::uint8_t>(4), 1};
+          std::memcpy(to->attrs[CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE].bytes.data(), &type, 4);
+          to->attrs[CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE] = {CUDNN_TYPE_INT64,
+                                                          std::vector<std::uint8_t>(8), 1};
+          std::memcpy(to->attrs[CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE].bytes.data(), &value, 8);
+          to->finalized = true;
+        }
+        return CUDNN_STATUS_SUCCESS;
+      }
+      break;
+    case CUDNN_BACKEND_ENGINE_DESCRIPTOR:
+      if (name == CUDNN_ATTR_ENGINE_GLOBAL_INDEX) {
+        if (auto s = expect(CUDNN_TYPE_INT64)) return s;
+        *count = 1;
+        *static_cast<std::int64_t*>(values) = d.engine;
+        return CUDNN_STATUS_SUCCESS;
+      }
+      if (name == CUDNN_ATTR_ENGINE_NUMERICAL_NOTE) {
+        if (auto s = expect(CUDNN_TYPE_NUMERICAL_NOTE)) return s;
+        const auto& notes = engines().at(std::size_t(d.engine)).notes;
+        *count = std::int64_t(notes.size());
+        for (std::int64_t i = 0; i < std::min(capacity, *count); ++i) {
+          static_cast<cudnnBackendNumericalNote_t*>(values)[i] = notes[std::size_t(i)];
+        }
+        return CUDNN_STATUS_SUCCESS;
+      }
+      if (name == CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE) {
+        if (auto s = expect(CUDNN_TYPE_BEHAVIOR_NOTE)) return s;
+        *count = d.engine == 3 ? 1 : 0;
+        if (*count && capacity >= 1) {
+          static_cast<cudnnBackendBehaviorNote_t*>(values)[0] =
+              CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION;
+        }
+        return CUDNN_STATUS_SUCCESS;
+      }
+      break;
+    case CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR:
+      if (name == CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE || name == CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE) {
+        const Value& v = d.attrs.at(name);
+        if (auto s = expect(v.type)) return s;
+        *count = 1;
+        std::memcpy(values, v.bytes.data(), v.bytes.size());
+        return CUDNN_STATUS_SUCCESS;
+      }
+      break;
+    case CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR:
+      if (name == CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE) {
+        if (auto s = expect(CUDNN_TYPE_INT64)) return s;
+        *count = 1;
+        *static_cast<std::int64_t*>(values) =
+            std::int64_t(engines().at(std::size_t(d.engine)).workspace);
+        return CUDNN_STATUS_SUCCESS;
+      }
+      break;
+    default:
+      break;
+  }
+  return fail(CUDNN_STATUS_NOT_SUPPORTED, "get of attribute " + std::to_string(name) +
+                                              " is not modelled for descriptor type " +
+                                              std::to_string(d.type));
+}
+
+cudnnStatus_t cudnnBackendExecute(cudnnHandle_t, cudnnBackendDescriptor_t plan_raw,
+                                  cudnnBackendDescriptor_t pack_raw) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (!live(plan_raw) || !live(pack_raw)) return fail(CUDNN_STATUS_BAD_PARAM, "not live");
+  const Desc& plan = *static_cast<const Desc*>(plan_raw);
+  const Desc& pack = *static_cast<const Desc*>(pack_raw);
+  if (plan.type != CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR || !plan.finalized ||
+      pack.type != CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR || !pack.finalized) {
+    return fail(CUDNN_STATUS_BAD_PARAM, "execute takes a finalized plan and variant pack");
+  }
+  if (!live(plan.graph)) return fail(CUDNN_STATUS_BAD_PARAM, "the plan's graph was destroyed");
+  const GraphInfo g = graph_info(*plan.graph);
+  const auto uids = array<std::int64_t>(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS);
+  const auto pointers = array<void*>(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS);
+  auto pointer = [&](std::int64_t uid) -> void* {
+    for (std::size_t i = 0; i < uids.size(); ++i) {
+      if (uids[i] == uid) return pointers[i];
+    }
+    return nullptr;
+  };
+  void* x = pointer(g.uid_x);
+  void* w = pointer(g.uid_w);
+  void* dy = pointer(g.uid_dy);
+  if (!x || !w || !dy) return fail(CUDNN_STATUS_BAD_PARAM, "a tensor's pointer is missing");
+  const std::size_t need = engines().at(std::size_t(plan.engine)).workspace;
+  void* workspace = array<void*>(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE).at(0);
+  if (need && !workspace) return fail(CUDNN_STATUS_BAD_PARAM, "the workspace is missing");
+  touch(workspace, need);
+  const bool round = has_note(plan.engine, CUDNN_NUMERICAL_NOTE_TENSOR_CORE);
+  if (g.data) {
+    backward_data(g.conv, static_cast<const float*>(dy), static_cast<const float*>(w),
+                  static_cast<float*>(x), round);
+  } else {
+    backward_filter(g.conv, static_cast<const float*>(x), static_cast<const float*>(dy),
+                    static_cast<float*>(w), round);
+  }
+  return CUDNN_STATUS_SUCCESS;
+}
+
+}  // extern "C"
