@@ -165,7 +165,7 @@ std::string driver_version() {
 
 namespace {
 
-// cudaGetDeviceProperties is slow enough not to repeat for each of the 78 entries.
+// cudaGetDeviceProperties is slow enough not to repeat for every entry and member.
 std::string describe_device() {
   int device = 0;
   cudaDeviceProp prop{};
