@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -267,6 +268,24 @@ TEST(CudnnDevice, EveryOfferedConfigurationIsAMemberRebuiltFromItsName) {
       }
     }
   }
+}
+
+TEST(CudnnDevice, RuntimeCompiledConfigurationsCanBeLeftOut) {
+  REQUIRE_CUDA_DEVICE();
+  // A shape no other test uses: its offer is made under the setting.
+  const ConvProblem pr = square(3, 12, 10, 20, 3, 1, 1);
+  setenv("CONVBP_CUDNN_RUNTIME_COMPILED", "0", 1);
+  for (Pass pass : {Pass::data, Pass::weights}) {
+    for (const char* family : {"cudnn.engine.fp32", "cudnn.engine.tf32"}) {
+      if (!entry(family).supports(pr, pass).ok) continue;
+      for (const Backward* m : entry(family).members(pr, pass)) {
+        const std::string detail = m->plan(pr, pass)->detail();
+        EXPECT_EQ(detail.find("runtime_compiled"), std::string::npos)
+            << m->name() << " " << to_string(pass) << " " << pr.key() << ": " << detail;
+      }
+    }
+  }
+  unsetenv("CONVBP_CUDNN_RUNTIME_COMPILED");
 }
 
 TEST(CudnnDevice, PlansTimeThemselvesWithCudaEvents) {

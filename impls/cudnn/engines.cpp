@@ -22,6 +22,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <list>
 #include <map>
 #include <mutex>
@@ -379,6 +380,11 @@ struct Offer {
   const std::vector<Candidate>& list(bool tf32_list) const { return tf32_list ? tf32 : fp32; }
 };
 
+bool runtime_compiled_wanted() {
+  const char* v = std::getenv("CONVBP_CUDNN_RUNTIME_COMPILED");
+  return !(v && std::string(v) == "0");
+}
+
 void collect(Offer& out, const ConvProblem& pr, Pass pass) {
   const auto start = std::chrono::steady_clock::now();
   std::int64_t engines = 0;
@@ -391,7 +397,7 @@ void collect(Offer& out, const ConvProblem& pr, Pass pass) {
   std::ostringstream summary;
   summary << engines << " engines; offered:";
   int skipped_precision = 0, not_finalized = 0, unreadable = 0, not_rebuilt = 0;
-  int runtime_compiled = 0;
+  int runtime_compiled = 0, skipped_runtime_compiled = 0;
   for (const auto& [mode, label] : modes) {
     std::string note;
     const std::vector<Descriptor> configs = heuristics(*out.graph, mode, note);
@@ -407,6 +413,12 @@ void collect(Offer& out, const ConvProblem& pr, Pass pass) {
       if (!seen.insert(offered.choice.tag()).second) continue;
       if (offered.lower_precision()) {
         ++skipped_precision;
+        continue;
+      }
+      // Finalizing a runtime-compiled engine's plan compiles its kernel (NVRTC), which may
+      // take seconds: CONVBP_CUDNN_RUNTIME_COMPILED=0 leaves them out when time is short.
+      if (offered.runtime_compiled && !runtime_compiled_wanted()) {
+        ++skipped_runtime_compiled;
         continue;
       }
       const std::string source = std::string("heuristics ") + label + " #" + std::to_string(i);
@@ -435,6 +447,10 @@ void collect(Offer& out, const ConvProblem& pr, Pass pass) {
   summary << "; " << seen.size() << " distinct, " << out.fp32.size() << " fp32 + "
           << out.tf32.size() << " tf32 usable";
   if (skipped_precision) summary << ", " << skipped_precision << " fp16-converting skipped";
+  if (skipped_runtime_compiled) {
+    summary << ", " << skipped_runtime_compiled
+            << " runtime-compiled skipped (CONVBP_CUDNN_RUNTIME_COMPILED=0)";
+  }
   if (not_finalized) summary << ", " << not_finalized << " failed to finalize";
   if (unreadable) summary << ", " << unreadable << " unreadable";
   if (not_rebuilt) summary << ", " << not_rebuilt << " not rebuildable from their names";
