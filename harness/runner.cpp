@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 
 #include "context.h"
 #include "data.h"
@@ -318,8 +319,10 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
   Dumper dumper(options.dump_dir, case_index, spec);
   dumper.inputs(spec.problem, data);
   LazyReference ref(spec, data, dumper);
+  std::set<const Backward*> done;  // a member selected by name and through its family runs once
   for (const Backward* b : impls) {
     for (const Backward* m : expand(*b, spec.problem, spec.pass)) {
+      if (!done.insert(m).second) continue;
       if (options.stop && options.stop->load()) {
         c.interrupted = true;
         break;

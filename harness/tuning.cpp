@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "context.h"
@@ -437,15 +438,16 @@ Case case_from_entry(const TuningEntry& entry, const std::string& name, int coun
   c.count = count;
   c.flops = entry.problem.flops();
   const std::vector<Result> ok = results_of(entry);
-  // Each selected implementation's results: its own, or its members' (a family).
+  // Each selected implementation's results: its own, or its members' (a family); each once.
+  std::set<std::string> taken;
   for (const std::string& impl : selected) {
     for (const Result& r : ok) {
-      if (!stands_for(impl, r.impl)) continue;
+      if (!stands_for(impl, r.impl) || !taken.insert(r.impl).second) continue;
       c.results.push_back(r);
       if (r.impl != impl) c.results.back().family = impl;
     }
     for (const RejectedResult& x : entry.rejected) {
-      if (!stands_for(impl, x.impl)) continue;
+      if (!stands_for(impl, x.impl) || !taken.insert(x.impl).second) continue;
       Result result;
       result.impl = x.impl;
       if (x.impl != impl) result.family = impl;

@@ -134,6 +134,16 @@ TEST(Families, AMemberIsFoundAndSelectedByItsFullName) {
   EXPECT_THROW(add_backward(std::make_unique<TestFamily>()), std::invalid_argument);
 }
 
+TEST(Families, AMemberSelectedByNameAndThroughItsFamilyRunsOnce) {
+  const ConvProblem pr = square(2, 4, 6, 3, 3, 1, 1);
+  const Case c = run(pr, Pass::data, {&family(), &m1()}, false);
+  ASSERT_EQ(c.results.size(), 2u);
+  EXPECT_EQ(c.results[1].impl, "test.family.m1");
+  const TuningEntry entry = entry_from_case(c);
+  const Case answered = case_from_entry(entry, "again", 1, {"test.family", "test.family.m1"});
+  EXPECT_EQ(answered.results.size(), 2u);
+}
+
 TEST(Families, AReportKeepsTheFamilyOfEachMember) {
   Report report;
   report.cases.push_back(run(square(1, 4, 5, 2, 3, 1, 1), Pass::data, {&family()}));
