@@ -176,9 +176,14 @@ struct Autotuner::State {
     }
 
     // 2. Tune now: the harness's own validate-and-time of one case, on a budget.
-    std::size_t runnable = 0;
+    std::size_t runnable = 0;  // the budget is shared among what will run: a family's members
     for (const Backward* b : candidates) {
-      if (b->available().ok && b->supports(problem, pass).ok) ++runnable;
+      if (!b->available().ok || !b->supports(problem, pass).ok) continue;
+      try {
+        runnable += std::max<std::size_t>(b->members(problem, pass).size(), 1);
+      } catch (const std::exception&) {
+        ++runnable;
+      }
     }
     TimingSettings timing;
     timing.warmup = 1;
@@ -195,8 +200,9 @@ struct Autotuner::State {
     // An entry where every candidate ran out of budget says nothing about the machine: keep
     // it out of the database, so that a later, more generous tuning is not blocked.
     const bool informative =
-        !entry.results.empty() || std::none_of(c.results.begin(), c.results.end(),
-                                               [](auto& r) { return r.status == Status::timeout; });
+        !c.incomplete && (!entry.results.empty() ||
+                          std::none_of(c.results.begin(), c.results.end(),
+                                       [](auto& r) { return r.status == Status::timeout; }));
     std::string saved;
     if (informative) {
       if (!path.empty() && options.save) {

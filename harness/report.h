@@ -47,7 +47,10 @@ struct Case {
   std::uint64_t seed = 0;
   std::vector<Result> results;
   std::optional<Best> best;
-  bool interrupted = false;  // stopped by a signal before every implementation ran (not saved)
+  // Not every implementation ran to a lasting answer: stopped by a signal, or one could not run
+  // for a passing reason (a lost CUDA context). Such a case is never stored in a tuning
+  // database. Not saved in reports.
+  bool incomplete = false;
 };
 
 struct Report {

@@ -246,8 +246,12 @@ Result run_one(const Backward& b, const CaseSpec& spec, CaseData& data, LazyRefe
     result.why = std::move(why);
     return result;
   };
-  if (Support s = b.available(); !s.ok) return decline(Status::unsupported, s.why);
-  if (Support s = b.supports(pr, spec.pass); !s.ok) return decline(Status::unsupported, s.why);
+  if (Support s = b.available(); !s.ok) {
+    return decline(s.transient ? Status::error : Status::unsupported, s.why);
+  }
+  if (Support s = b.supports(pr, spec.pass); !s.ok) {
+    return decline(s.transient ? Status::error : Status::unsupported, s.why);
+  }
   try {
     std::unique_ptr<Plan> plan = b.plan(pr, spec.pass);
     result.workspace_bytes = plan->workspace_bytes();
@@ -324,13 +328,14 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
     for (const Backward* m : expand(*b, spec.problem, spec.pass)) {
       if (!done.insert(m).second) continue;
       if (options.stop && options.stop->load()) {
-        c.interrupted = true;
+        c.incomplete = true;
         break;
       }
       c.results.push_back(run_one(*m, spec, data, ref, timing, options, dumper));
+      if (m->available().transient) c.incomplete = true;
       if (m != b) c.results.back().family = b->name();
     }
-    if (c.interrupted) break;
+    if (c.incomplete) break;
   }
   c.best = choose_best(c.results);
   dumper.finish(options.dump_dir);

@@ -33,15 +33,20 @@ class Collector : public benchmark::BenchmarkReporter {
 
 TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing,
                   double single_ms) {
-  // single_ms sizes the repetitions: what one call costs in wall time. (A self-timing device
-  // call may run several calls back to back to report one's time: its own figure would
-  // underestimate what a repetition costs.)
-  for (int i = 0; i < timing.warmup; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    call();
-    single_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  }
+  // single_ms sizes the repetitions: what one call costs in wall time, read off the last
+  // warm-up call. A self-timing (device) call gets one more untimed call for it: it may run
+  // several calls back to back to report one's time, and how many depends on the calls before
+  // it, so its own figure, the validation call's or a warm-up's could underestimate a
+  // repetition.
+  auto wall_ms = [&](double* self_ms) {
+    const auto start = std::chrono::steady_clock::now();
+    *self_ms = call();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+  };
+  double self_ms = -1;
+  for (int i = 0; i < timing.warmup; ++i) single_ms = wall_ms(&self_ms);
+  if (timing.warmup == 0 || self_ms >= 0) single_ms = wall_ms(&self_ms);
   single_ms = std::max(single_ms, 1e-6);
   const long iterations = std::max(1L, long(std::ceil(timing.min_rep_seconds * 1e3 / single_ms)));
   const double rep_ms = iterations * single_ms;

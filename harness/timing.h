@@ -21,11 +21,12 @@ struct TimeStats {
 // negative number to be timed on the host's wall clock.
 using TimedCall = std::function<double()>;
 
-// Warm-up runs first, untimed; then `reps` repetitions of `iterations` calls each, where
-// iterations is chosen so a repetition lasts at least timing.min_rep_seconds. `single_ms` is
-// the duration of one call already observed (the validation run), used to fit the budget:
-// repetitions shrink (to at least 1) so the whole measurement stays near
-// timing.max_seconds_per_case.
+// Warm-up runs first, untimed; the wall time of the last warm-up call (of one more untimed call
+// for a self-timing call, or without warm-up) sizes the rest: `reps` repetitions of
+// `iterations` calls each, where iterations is chosen so a repetition lasts at least
+// timing.min_rep_seconds, and repetitions shrink (to at least 1) so the whole measurement stays
+// near timing.max_seconds_per_case. `single_ms` (the validation call's duration) is only the
+// starting value.
 TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing,
                   double single_ms);
 

@@ -23,8 +23,12 @@ const char* to_string(Device device);
 struct Support {
   bool ok = true;
   std::string why;
-  static Support yes() { return {true, ""}; }
-  static Support no(std::string why) { return {false, std::move(why)}; }
+  // A reason that will pass (a lost CUDA context): recorded as an error, and the case is not
+  // stored in a tuning database, so that a later run measures it.
+  bool transient = false;
+  static Support yes() { return {true, "", false}; }
+  static Support no(std::string why) { return {false, std::move(why), false}; }
+  static Support not_now(std::string why) { return {false, std::move(why), true}; }
 };
 
 // Host buffers, NCHW fp32: x, dx [n, c, h, w]; w, dw [k, c/g, r, s]; dy [n, k, p, q]; db [k].
@@ -113,7 +117,8 @@ const std::vector<const Backward*>& registry();
 // A registered implementation, or a family's member (Backward::member), by name; nullptr if none.
 const Backward* find_backward(const std::string& name);
 // Registers one more implementation (an application's own, a test's); it lives as long as the
-// program. Call it before anything iterates the registry. Throws if the name is taken.
+// program. Not thread-safe: call it while no other thread uses the registry, and not while
+// iterating registry() (the vector may grow). Throws if the name is taken.
 void add_backward(std::unique_ptr<Backward> backward);
 // Whether a result recorded under `impl` belongs to the selected implementation `selected`:
 // the same name, or a member of the family `selected`.

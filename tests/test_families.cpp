@@ -18,7 +18,7 @@ namespace {
 
 constexpr std::uint64_t kSeed = 5;
 
-// Set by member m1's plan when armed: a signal arriving between two members.
+// Set by member m0's plan when armed: a signal arriving between two members.
 std::atomic<bool> g_stop{false};
 bool g_stop_armed = false;
 
@@ -29,7 +29,7 @@ class TestMember final : public Backward {
   std::string name() const override { return name_; }
   Support supports(const ConvProblem&, Pass) const override { return Support::yes(); }
   std::unique_ptr<Plan> plan(const ConvProblem& pr, Pass pass) const override {
-    if (g_stop_armed && name_ == "test.family.m1") g_stop = true;
+    if (g_stop_armed && name_ == "test.family.m0") g_stop = true;
     return find_backward("im2col_gemm.per_sample")->plan(pr, pass);
   }
 
@@ -212,10 +212,50 @@ TEST(Families, AStopBetweenTwoMembersMarksTheCaseInterrupted) {
                           TimingSettings{}, options, 0);
   g_stop_armed = false;
   g_stop = false;
-  // m1 ran (the signal came during it); naive, after it, did not.
-  ASSERT_EQ(c.results.size(), 2u);
-  EXPECT_EQ(c.results[1].impl, "test.family.m1");
-  EXPECT_TRUE(c.interrupted);
+  // m0 ran (the signal came during it); m1 and naive, after it, did not.
+  ASSERT_EQ(c.results.size(), 1u);
+  EXPECT_EQ(c.results[0].impl, "test.family.m0");
+  EXPECT_TRUE(c.incomplete);
+}
+
+// A device that is gone for now (as after a lost CUDA context): its result is an error, and the
+// case is not stored, so that a later run measures it.
+class GoneForNow final : public Backward {
+ public:
+  std::string name() const override { return "test.gone_for_now"; }
+  Support available() const override { return Support::not_now("device lost for now"); }
+  Support supports(const ConvProblem&, Pass) const override { return Support::yes(); }
+  std::unique_ptr<Plan> plan(const ConvProblem&, Pass) const override {
+    throw std::logic_error("never planned");
+  }
+};
+
+TEST(Families, APassingFailureIsAnErrorAndKeepsTheCaseOutOfTheDatabase) {
+  static const bool registered = [] {
+    add_backward(std::make_unique<GoneForNow>());
+    return true;
+  }();
+  (void)registered;
+  const ConvProblem pr = square(1, 2, 5, 2, 3, 1, 1);
+  const Case c = run(pr, Pass::data, {find_backward("test.gone_for_now")});
+  ASSERT_EQ(c.results.size(), 1u);
+  EXPECT_EQ(c.results[0].status, Status::error);
+  EXPECT_EQ(c.results[0].why, "device lost for now");
+  EXPECT_TRUE(c.incomplete);
+
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "families";
+  std::filesystem::create_directories(dir);
+  const std::string db = (dir / "gone.json").string();
+  std::filesystem::remove(db);
+  AutotunerOptions options;
+  options.impls = {"test.gone_for_now", "im2col_gemm.per_sample"};
+  options.tune_seconds = 0.3;
+  for (int i = 0; i < 2; ++i) {
+    Autotuner tuner(db, options);
+    TunedPlan& plan = tuner.plan(pr, Pass::data);
+    EXPECT_EQ(plan.source(), PlanSource::tuned) << "run " << i << ": " << plan.why();
+    EXPECT_EQ(plan.impl(), "im2col_gemm.per_sample");
+  }
 }
 
 }  // namespace

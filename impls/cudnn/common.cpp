@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <mutex>
 #include <stdexcept>
@@ -189,6 +190,11 @@ std::string device_description() {
   return description;
 }
 
+bool runtime_compiled_wanted() {
+  const char* v = std::getenv("CONVBP_CUDNN_RUNTIME_COMPILED");
+  return !(v && std::string(v) == "0");
+}
+
 std::vector<std::pair<std::string, std::string>> library_versions() {
   static const auto versions = [] {
     const long cudnn = long(cudnnGetVersion());  // 9.x: major*10000 + minor*100 + patch
@@ -197,10 +203,14 @@ std::vector<std::pair<std::string, std::string>> library_versions() {
       cudnn_text += " (built against " + std::to_string(CUDNN_VERSION) + ")";
     int runtime = 0;
     cudaRuntimeGetVersion(&runtime);
-    return std::vector<std::pair<std::string, std::string>>{
+    std::vector<std::pair<std::string, std::string>> list = {
         {"cudnn", cudnn_text},
         {"cuda_runtime", dotted(runtime, 1000, 10)},
         {"cuda_driver", driver_version()}};
+    if (!runtime_compiled_wanted()) {
+      list.emplace_back("cudnn_runtime_compiled", "left out (CONVBP_CUDNN_RUNTIME_COMPILED=0)");
+    }
+    return list;
   }();
   return versions;
 }

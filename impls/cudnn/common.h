@@ -49,6 +49,11 @@ std::string device_description();
 // cuDNN (library and header), CUDA runtime and driver versions; needs no device.
 std::vector<std::pair<std::string, std::string>> library_versions();
 
+// Whether the engine families offer runtime-compiled configurations: yes unless the environment
+// says CONVBP_CUDNN_RUNTIME_COMPILED=0 (their compilation can take seconds each). It changes
+// what a family tries, so library_versions() records it, and with it the tuning fingerprint.
+bool runtime_compiled_wanted();
+
 // Tolerance multiplier on the harness's fp32 bound (harness/validate.cpp: 16 * 2^-24 *
 // sqrt(max(L, 4)) for an accumulation length L). The reasoning is in common.cpp and
 // docs/cudnn.md. `transform`: FFT or Winograd.
@@ -136,7 +141,7 @@ class CudnnBackward : public Backward {
   Device device() const override { return Device::cuda; }
   Support available() const override {
     if (std::string lost = context_lost(); !lost.empty()) {
-      return Support::no("CUDA context lost earlier in this process: " + lost);
+      return Support::not_now("CUDA context lost earlier in this process: " + lost);
     }
     return device_support();
   }

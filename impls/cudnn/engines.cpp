@@ -380,11 +380,6 @@ struct Offer {
   const std::vector<Candidate>& list(bool tf32_list) const { return tf32_list ? tf32 : fp32; }
 };
 
-bool runtime_compiled_wanted() {
-  const char* v = std::getenv("CONVBP_CUDNN_RUNTIME_COMPILED");
-  return !(v && std::string(v) == "0");
-}
-
 void collect(Offer& out, const ConvProblem& pr, Pass pass) {
   const auto start = std::chrono::steady_clock::now();
   std::int64_t engines = 0;
@@ -725,7 +720,9 @@ class EngineFamily final : public EngineEntry {
   // Planned on its own (an Autotuner's fallback list), the family is cuDNN's first offer.
   std::unique_ptr<Plan> plan(const ConvProblem& pr, Pass pass) const override {
     if (Support s = supports(pr, pass); !s.ok) throw std::runtime_error(s.why);
-    return members(pr, pass).front()->plan(pr, pass);
+    const std::vector<const Backward*> list = members(pr, pass);
+    if (list.empty()) throw std::runtime_error("cuDNN offers no configuration here any more");
+    return list.front()->plan(pr, pass);
   }
 };
 

@@ -1,8 +1,8 @@
 """A stand-in for PyTorch with just what scripts/torch_conv_bench.py calls, for testing that
 script's control flow and output on a machine without PyTorch or a GPU (tests/test_gpu_scripts.py).
-Convolutions sleep for a time set by STUB_TORCH_CALL_MS; events read the host clock."""
+Time is virtual, so the figures are exact: each convolution advances a clock by
+STUB_TORCH_CALL_MS milliseconds, and events read that clock."""
 import os
-import time
 import types
 
 __version__ = "0.0-stub"
@@ -36,9 +36,12 @@ class Generator:
         return self
 
 
+CLOCK_MS = [0.0]
+
+
 def _work():
     CALLS["conv"] += 1
-    time.sleep(float(os.environ.get("STUB_TORCH_CALL_MS", "0.2")) / 1e3)
+    CLOCK_MS[0] += float(os.environ.get("STUB_TORCH_CALL_MS", "0.2"))
 
 
 class _Event:
@@ -46,13 +49,13 @@ class _Event:
         self.t = None
 
     def record(self):
-        self.t = time.perf_counter()
+        self.t = CLOCK_MS[0]
 
     def synchronize(self):
         pass
 
     def elapsed_time(self, other):
-        return (other.t - self.t) * 1e3
+        return other.t - self.t
 
 
 cuda = types.SimpleNamespace(

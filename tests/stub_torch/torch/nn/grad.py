@@ -1,4 +1,4 @@
-"""torch.nn.grad's two backward convolutions, as sleeps (see torch/__init__.py)."""
+"""torch.nn.grad's two backward convolutions, as ticks of a virtual clock (torch/__init__.py)."""
 import torch
 
 
