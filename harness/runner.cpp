@@ -236,8 +236,10 @@ class LazyReference {
   std::optional<Reference> ref_;
 };
 
+// `transient` is set when the implementation could not run for a passing reason.
 Result run_one(const Backward& b, const CaseSpec& spec, CaseData& data, LazyReference& ref,
-               const TimingSettings& timing, const RunOptions& options, Dumper& dumper) {
+               const TimingSettings& timing, const RunOptions& options, Dumper& dumper,
+               bool& transient) {
   const ConvProblem& pr = spec.problem;
   Result result;
   result.impl = b.name();
@@ -246,10 +248,10 @@ Result run_one(const Backward& b, const CaseSpec& spec, CaseData& data, LazyRefe
     result.why = std::move(why);
     return result;
   };
-  if (Support s = b.available(); !s.ok) {
-    return decline(s.transient ? Status::error : Status::unsupported, s.why);
-  }
-  if (Support s = b.supports(pr, spec.pass); !s.ok) {
+  Support s = b.available();
+  if (s.ok) s = b.supports(pr, spec.pass);
+  if (!s.ok) {
+    transient = s.transient;
     return decline(s.transient ? Status::error : Status::unsupported, s.why);
   }
   try {
@@ -331,8 +333,9 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
         c.incomplete = true;
         break;
       }
-      c.results.push_back(run_one(*m, spec, data, ref, timing, options, dumper));
-      if (m->available().transient) c.incomplete = true;
+      bool transient = false;
+      c.results.push_back(run_one(*m, spec, data, ref, timing, options, dumper, transient));
+      if (transient) c.incomplete = true;
       if (m != b) c.results.back().family = b->name();
     }
     if (c.incomplete) break;
