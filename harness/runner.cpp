@@ -286,7 +286,7 @@ Result run_one(const Backward& b, const CaseSpec& spec, CaseData& data, LazyRefe
     }
     void* ws = workspace.data.get();
     result.time = measure(
-        b.name(), [&] { return plan->run_timed_ms(t, ws); }, timing, single_ms);
+        b.name(), [&] { return plan->run_timed_ms(t, ws); }, timing);
     result.gflops = pr.flops() / (result.time->median * 1e6);
   } catch (const std::bad_alloc&) {
     return decline(Status::error, "out of memory");

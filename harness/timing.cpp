@@ -31,8 +31,7 @@ class Collector : public benchmark::BenchmarkReporter {
 
 }  // namespace
 
-TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing,
-                  double single_ms) {
+TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing) {
   // single_ms sizes the repetitions: what one call costs in wall time, read off the last
   // warm-up call. A self-timing (device) call gets one more untimed call for it: it may run
   // several calls back to back to report one's time, and how many depends on the calls before
@@ -44,7 +43,7 @@ TimeStats measure(const std::string& label, const TimedCall& call, const TimingS
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
         .count();
   };
-  double self_ms = -1;
+  double self_ms = -1, single_ms = 0;
   for (int i = 0; i < timing.warmup; ++i) single_ms = wall_ms(&self_ms);
   if (timing.warmup == 0 || self_ms >= 0) single_ms = wall_ms(&self_ms);
   single_ms = std::max(single_ms, 1e-6);

@@ -25,9 +25,7 @@ using TimedCall = std::function<double()>;
 // for a self-timing call, or without warm-up) sizes the rest: `reps` repetitions of
 // `iterations` calls each, where iterations is chosen so a repetition lasts at least
 // timing.min_rep_seconds, and repetitions shrink (to at least 1) so the whole measurement stays
-// near timing.max_seconds_per_case. `single_ms` (the validation call's duration) is only the
-// starting value.
-TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing,
-                  double single_ms);
+// near timing.max_seconds_per_case.
+TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing);
 
 }  // namespace convbp

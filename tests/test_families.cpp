@@ -78,6 +78,14 @@ const Backward& family() {
   return *registered;
 }
 
+// A path for a tuning database that does not exist yet.
+std::string fresh_database(const std::string& name) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "families";
+  std::filesystem::create_directories(dir);
+  std::filesystem::remove(dir / name);
+  return (dir / name).string();
+}
+
 Case run(const ConvProblem& pr, Pass pass, const std::vector<const Backward*>& impls,
          bool validate_only = true) {
   RunOptions options;
@@ -177,10 +185,7 @@ TEST(Families, ATuningEntryAnswersALaterRunThatSelectsTheFamily) {
 
 TEST(Families, TheAutotunerPlansTheDatabasesMemberByName) {
   family();
-  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "families";
-  std::filesystem::create_directories(dir);
-  const std::string db = (dir / "db.json").string();
-  std::filesystem::remove(db);
+  const std::string db = fresh_database("db.json");
   const ConvProblem pr = square(2, 8, 6, 4, 3, 1, 1);
   AutotunerOptions options;
   options.impls = {"test.family"};
@@ -248,10 +253,7 @@ TEST(Families, APassingFailureIsAnErrorAndKeepsTheCaseOutOfTheDatabase) {
   EXPECT_EQ(c.results[0].why, "device lost for now");
   EXPECT_TRUE(c.incomplete);
 
-  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "families";
-  std::filesystem::create_directories(dir);
-  const std::string db = (dir / "gone.json").string();
-  std::filesystem::remove(db);
+  const std::string db = fresh_database("gone.json");
   AutotunerOptions options;
   options.impls = {"test.gone_for_now", "im2col_gemm.per_sample"};
   options.tune_seconds = 0.3;

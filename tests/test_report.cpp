@@ -131,7 +131,7 @@ TEST(Timing, ASelfTimedCallsOwnFigureIsTheTimeWithOrWithoutAWarmup) {
           std::this_thread::sleep_for(std::chrono::microseconds(300));
           return 0.125;  // ms, as if from CUDA events
         },
-        timing, 0.125);
+        timing);
     EXPECT_EQ(t.median, 0.125) << "warmup " << warmup;
     EXPECT_EQ(t.reps, 3) << "warmup " << warmup;
     // Repetitions are sized by the wall time a call costs (about 0.3 ms, read off one more

@@ -621,6 +621,11 @@ class EngineEntry : public CudnnBackward {
   double tolerance_factor(Pass) const override { return tolerance_factor_bound(tf32_, true); }
 
  protected:
+  // The weights pass computes db with the legacy bias call (32-bit sizes).
+  static Support pass_support(const ConvProblem& pr, Pass pass) {
+    return pass == Pass::weights ? bias_support(pr) : Support::yes();
+  }
+
   bool tf32_;
 };
 
@@ -633,9 +638,7 @@ class EngineMember final : public EngineEntry {
   std::string name() const override { return name_; }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
-    if (pass == Pass::weights) {
-      if (Support s = bias_support(pr); !s.ok) return s;
-    }
+    if (Support s = pass_support(pr, pass); !s.ok) return s;
     try {
       const auto b = built(pr, pass, choice_, name_);
       if (!b->candidate) return Support::no(b->error);
@@ -684,9 +687,7 @@ class EngineFamily final : public EngineEntry {
   std::string name() const override { return tf32_ ? "cudnn.engine.tf32" : "cudnn.engine.fp32"; }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
-    if (pass == Pass::weights) {
-      if (Support s = bias_support(pr); !s.ok) return s;
-    }
+    if (Support s = pass_support(pr, pass); !s.ok) return s;
     try {
       const auto o = offer(pr, pass);
       if (!o->error.empty()) return Support::no(o->error);

@@ -154,6 +154,26 @@ cudnnStatus_t legacy_support(int algo, bool data, const Filter4d& w, const Conv2
   return CUDNN_STATUS_SUCCESS;
 }
 
+// The model computes out = op(in), nothing scaled or accumulated.
+cudnnStatus_t unit_scaling(const void* alpha, const void* beta) {
+  if (*static_cast<const float*>(alpha) != 1.0f || *static_cast<const float*>(beta) != 0.0f) {
+    return fail(CUDNN_STATUS_NOT_SUPPORTED, "the model takes alpha 1, beta 0 only");
+  }
+  return CUDNN_STATUS_SUCCESS;
+}
+
+// What a legacy backward call checks before computing; uses the workspace as the algorithm
+// would.
+cudnnStatus_t legacy_call(int algo, bool data, const Filter4d& w, const Conv2d& cd, void* workspace,
+                          std::size_t workspace_bytes, const void* alpha, const void* beta) {
+  std::size_t need = 0;
+  if (cudnnStatus_t s = legacy_support(algo, data, w, cd, &need)) return s;
+  if (workspace_bytes < need) return fail(CUDNN_STATUS_BAD_PARAM, "workspace too small");
+  if (cudnnStatus_t s = unit_scaling(alpha, beta)) return s;
+  touch(workspace, need);
+  return CUDNN_STATUS_SUCCESS;
+}
+
 // --- backend descriptors ---------------------------------------------------------------------
 
 // Engines of the model: notes, knobs (type -> allowed values), workspace, and which shapes.
@@ -686,15 +706,9 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha,
   const auto& C = *reinterpret_cast<const Conv2d*>(conv);
   const auto& X = *reinterpret_cast<const Tensor4d*>(dx);
   const auto& Y = *reinterpret_cast<const Tensor4d*>(dy);
-  std::size_t need = 0;
-  if (cudnnStatus_t s = legacy_support(algo, true, W, C, &need); s != CUDNN_STATUS_SUCCESS) {
+  if (cudnnStatus_t s = legacy_call(algo, true, W, C, workspace, workspace_bytes, alpha, beta)) {
     return s;
   }
-  if (workspace_bytes < need) return fail(CUDNN_STATUS_BAD_PARAM, "workspace too small");
-  if (*static_cast<const float*>(alpha) != 1.0f || *static_cast<const float*>(beta) != 0.0f) {
-    return fail(CUDNN_STATUS_NOT_SUPPORTED, "the model takes alpha 1, beta 0 only");
-  }
-  touch(workspace, need);
   backward_data(legacy_conv(X, W, Y, C), static_cast<const float*>(dy_data),
                 static_cast<const float*>(w_data), static_cast<float*>(dx_data),
                 C.math == CUDNN_TENSOR_OP_MATH);
@@ -712,15 +726,9 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void* alpha,
   const auto& C = *reinterpret_cast<const Conv2d*>(conv);
   const auto& X = *reinterpret_cast<const Tensor4d*>(x);
   const auto& Y = *reinterpret_cast<const Tensor4d*>(dy);
-  std::size_t need = 0;
-  if (cudnnStatus_t s = legacy_support(algo, false, W, C, &need); s != CUDNN_STATUS_SUCCESS) {
+  if (cudnnStatus_t s = legacy_call(algo, false, W, C, workspace, workspace_bytes, alpha, beta)) {
     return s;
   }
-  if (workspace_bytes < need) return fail(CUDNN_STATUS_BAD_PARAM, "workspace too small");
-  if (*static_cast<const float*>(alpha) != 1.0f || *static_cast<const float*>(beta) != 0.0f) {
-    return fail(CUDNN_STATUS_NOT_SUPPORTED, "the model takes alpha 1, beta 0 only");
-  }
-  touch(workspace, need);
   backward_filter(legacy_conv(X, W, Y, C), static_cast<const float*>(x_data),
                   static_cast<const float*>(dy_data), static_cast<float*>(dw_data),
                   C.math == CUDNN_TENSOR_OP_MATH);
@@ -736,9 +744,7 @@ cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t, const void* alpha,
   if (B.n != 1 || B.c != Y.c || B.h != 1 || B.w != 1) {
     return fail(CUDNN_STATUS_BAD_PARAM, "db must be 1 x K x 1 x 1");
   }
-  if (*static_cast<const float*>(alpha) != 1.0f || *static_cast<const float*>(beta) != 0.0f) {
-    return fail(CUDNN_STATUS_NOT_SUPPORTED, "the model takes alpha 1, beta 0 only");
-  }
+  if (cudnnStatus_t s = unit_scaling(alpha, beta)) return s;
   const auto* in = static_cast<const float*>(dy_data);
   auto* out = static_cast<float*>(db_data);
   const std::int64_t plane = std::int64_t(Y.h) * Y.w;
