@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 
+#include "blas_core.h"
 #include "context.h"
 #include "runner.h"
 #include "tuning.h"
@@ -67,6 +68,26 @@ void TunedPlan::run(const Tensors& tensors) {
   if (bytes > 0 && !own_workspace_) own_workspace_.reset(new unsigned char[bytes]);
   run(tensors, own_workspace_.get());
 }
+
+namespace {
+
+// A host application cannot be re-executed with another OpenBLAS core as the CLI is
+// (blas_core.h): say so once per process, on stderr. The core is in the tuning fingerprint, so
+// entries tuned under another core are not used.
+void warn_once_about_blas_core() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const BlasCore& core = blas_core();
+    if (core.chosen_by != "openblas" || !core.lesser) return;
+    std::fprintf(stderr,
+                 "convbp: warning: OpenBLAS runs its %s kernels on a CPU that can run %s's, so "
+                 "im2col_gemm plans are slower than they could be; start the application with "
+                 "OPENBLAS_CORETYPE=%s (docs/tuning.md)\n",
+                 core.running.c_str(), core.best.c_str(), core.best.c_str());
+  });
+}
+
+}  // namespace
 
 struct Autotuner::State {
   std::string path;
@@ -230,6 +251,7 @@ struct Autotuner::State {
 Autotuner::Autotuner(std::string database_path, AutotunerOptions options)
     : state_(std::make_unique<State>()) {
   State& s = *state_;
+  warn_once_about_blas_core();
   s.path = std::move(database_path);
   s.options = std::move(options);
   if (s.options.threads > 0) set_threads(s.options.threads);

@@ -13,6 +13,7 @@
 
 #include "backward.h"
 #include "blas.h"
+#include "blas_core.h"
 
 #ifndef CONVBP_VERSION
 #define CONVBP_VERSION "unknown"
@@ -168,6 +169,12 @@ nlohmann::json run_context(int threads) {
       {"threads", threads},
       {"gpu", gpu_description()},
       {"libraries", library_versions()},
+      {"openblas_core",
+       {{"running", blas_core().running},
+        {"chosen_by", blas_core().chosen_by},
+        {"detected", blas_core().detected},
+        {"best_for_cpu", blas_core().best},
+        {"note", blas_core().note}}},
       {"build", CONVBP_BUILD_TYPE},
       {"peak_gflops", std::max(avx2, avx512)},
       {"peak_gflops_avx2", avx2},

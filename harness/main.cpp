@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backward.h"
+#include "blas_core.h"
 #include "config.h"
 #include "context.h"
 #include "report.h"
@@ -65,7 +66,10 @@ options:
 constexpr const char* kListUsage = R"(usage: convbp list
 
 Lists every registered implementation with its device, and for those that cannot run on this
-machine (a missing library or device), the reason.
+machine (a missing library or device), the reason. The first line names the kernels (core)
+OpenBLAS runs and who chose them: OpenBLAS itself, the environment's OPENBLAS_CORETYPE, or
+convbp, which re-executes itself with the best core the CPU supports when OpenBLAS detected a
+lesser one and OPENBLAS_CORETYPE is not set.
 )";
 
 constexpr const char* kShowUsage = R"(usage: convbp show REPORT [--all]
@@ -150,6 +154,8 @@ bool parse_shared_option(const std::string& a, const std::function<std::string()
 }
 
 int cmd_list() {
+  const BlasCore& core = blas_core();
+  std::printf("OpenBLAS core: %s (%s)\n\n", core.running.c_str(), core.note.c_str());
   std::size_t width = 0;
   for (const Backward* b : registry()) width = std::max(width, b->name().size());
   std::vector<std::string> families;
@@ -369,6 +375,9 @@ int cmd_tune(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else: OpenBLAS picked its kernels when it loaded, and a CPU newer than the
+  // library gets generic ones; this re-executes once with the best core (impls/blas_core.h).
+  reexec_with_best_blas_core(argv);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
     std::cout << kUsage;

@@ -5,11 +5,16 @@ set -euo pipefail
 CONVBP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CONVBP_BUILD="${CONVBP_BUILD:-$CONVBP_ROOT/build}"
 
-# Debian packages the build needs; libdnnl-dev is optional for the build (CONVBP_WITH_ONEDNN=AUTO)
-# but installed so that the oneDNN implementations are measured; python3 runs the scripts'
-# tests (scripts/*.py need nothing beyond its standard library, plot.py aside).
-CONVBP_PACKAGES=(cmake make g++ git libopenblas-dev libopenblas-openmp-dev nlohmann-json3-dev libbenchmark-dev
-                 libgtest-dev libgmock-dev libdnnl-dev python3)
+# Debian packages the build needs. libdnnl-dev is optional for the build (CONVBP_WITH_ONEDNN=AUTO)
+# but installed so that the oneDNN implementations are measured; its CMake package needs the
+# OpenCL headers and loader (Debian builds oneDNN with the OpenCL GPU runtime), which are only a
+# Recommends of libdnnl-dev, hence ocl-icd-opencl-dev. python3 runs the scripts' tests, and
+# python3-matplotlib draws the plot scripts/run writes beside its report (both are Debian's, run
+# as /usr/bin/python3: `python3` on PATH may be another interpreter without them).
+CONVBP_PACKAGES=(cmake make g++ git libopenblas-dev libopenblas-openmp-dev nlohmann-json3-dev
+                 libbenchmark-dev libgtest-dev libgmock-dev libdnnl-dev ocl-icd-opencl-dev
+                 python3 python3-matplotlib)
+CONVBP_PYTHON=/usr/bin/python3
 
 convbp_install() {
   local missing=()

@@ -2,7 +2,11 @@
 """Plot a convbp report: per case and pass, the GF/s of every correct implementation, with the
 machine's measured FMA peak as a line (Winograd's effective GF/s may exceed it).
 
-usage: scripts/plot.py REPORT.json [-o OUT.png]      (needs matplotlib: apt-get install python3-matplotlib)
+usage: scripts/plot.py REPORT.json [-o OUT.png]
+
+scripts/run draws it beside every report it writes. By hand, run it with Debian's interpreter,
+/usr/bin/python3, which has matplotlib once scripts/run or scripts/test installed
+python3-matplotlib (`python3` on PATH may be another interpreter without it).
 """
 import argparse
 import json
@@ -19,7 +23,7 @@ def main():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        sys.exit("plot.py: needs matplotlib (apt-get install python3-matplotlib; run with /usr/bin/python3)")
+        sys.exit("plot.py: needs matplotlib (apt-get install python3-matplotlib, then run with /usr/bin/python3)")
     with open(args.report) as f:
         doc = json.load(f)
     cases = doc["cases"]
@@ -52,7 +56,11 @@ def main():
     ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("GF/s (direct-convolution flops / median time)")
     ctx = doc["context"]
-    ax.set_title(f'{doc["settings"].get("suite", "")}: {ctx["cpu"]["model"]}, {ctx["threads"]} threads')
+    title = f'{doc["settings"].get("suite", "")}: {ctx["cpu"]["model"]}, {ctx["threads"]} threads'
+    core = ctx.get("openblas_core", {}).get("running")
+    if core:
+        title += f", OpenBLAS {core} kernels"
+    ax.set_title(title)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     out = args.output or args.report.rsplit(".", 1)[0] + ".png"
