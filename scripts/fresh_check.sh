@@ -128,12 +128,12 @@ cp -a /etc/apt/apt.conf.d/. "$target/etc/apt/apt.conf.d/"
 cp -a /etc/apt/trusted.gpg.d/. "$target/etc/apt/trusted.gpg.d/" 2>/dev/null || true
 cp -L /etc/resolv.conf "$target/etc/resolv.conf" 2>/dev/null || true
 
-for m in proc sys dev; do
+for m in proc sys dev dev/pts; do
   mkdir -p "$target/$m"
   case "$m" in
     proc) mount -t proc proc "$target/proc" ;;
     sys) mount -t sysfs sysfs "$target/sys" ;;
-    dev) mount --bind /dev "$target/dev" ;;
+    dev | dev/pts) mount --bind "/$m" "$target/$m" ;;
   esac
   mounted+=("$target/$m")
 done
