@@ -100,8 +100,33 @@ struct Autotuner::State {
   std::mutex mutex;
   int tuned = 0;
 
+  std::vector<std::string> notes;
+
+  // The database as it is on disk now. One that cannot be read (damaged, or not a database) is
+  // set aside under its lock and replaced by an empty one, and said so on stderr and in
+  // notes(): a host application goes on. If even that fails, the tuner runs from memory.
   void refresh() {
-    if (!path.empty()) db = read_tuning_db(path);
+    if (path.empty()) return;
+    try {
+      db = read_tuning_db(path);
+      return;
+    } catch (const TuningError& e) {
+      std::string note = "tuning database unreadable (" + std::string(e.what()) + ")";
+      try {
+        const std::string aside = set_aside_unreadable(path);
+        if (aside.empty()) {
+          db = read_tuning_db(path);
+          return;
+        }
+        note += ": set aside as " + aside + "; starting an empty database";
+      } catch (const std::exception& again) {
+        note += ": cannot set it aside (" + std::string(again.what()) + "); tuning in memory only";
+        path.clear();
+      }
+      db = TuningDb{};
+      notes.push_back(note);
+      std::fprintf(stderr, "convbp: warning: %s\n", note.c_str());
+    }
   }
 
   // The first fallback implementation that can run the problem under the constraints.
@@ -264,7 +289,7 @@ Autotuner::Autotuner(std::string database_path, AutotunerOptions options)
     s.candidates = select_impls(s.options.impls, true);
   }
   for (const Backward* b : s.candidates) s.candidate_names.push_back(b->name());
-  s.refresh();  // a corrupt or foreign file is an error now, before anything is planned
+  s.refresh();  // a damaged or foreign file is set aside now, before anything is planned
 }
 
 Autotuner::~Autotuner() = default;
@@ -281,5 +306,9 @@ TunedPlan& Autotuner::plan(const ConvProblem& problem, Pass pass) {
 const std::string& Autotuner::database_path() const { return state_->path; }
 const AutotunerOptions& Autotuner::options() const { return state_->options; }
 int Autotuner::tuned_count() const { return state_->tuned; }
+std::vector<std::string> Autotuner::notes() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->notes;
+}
 
 }  // namespace convbp

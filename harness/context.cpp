@@ -145,6 +145,7 @@ nlohmann::json gpu_description() {
 
 nlohmann::json machine_fingerprint(int threads) {
   return {{"convbp", convbp_version()},
+          {"sources", convbp_source_hash()},
           {"build", CONVBP_BUILD_TYPE},
           {"cpu", {{"model", cpu_model()}, {"isa", cpu_isa()}}},
           {"threads", threads},
@@ -162,6 +163,7 @@ nlohmann::json run_context(int threads) {
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   return {
       {"convbp", convbp_version()},
+      {"sources", convbp_source_hash()},
       {"date", date},
       {"host", host},
       {"cpu",

@@ -25,5 +25,8 @@ double measure_avx512_peak_gflops(int threads);
 
 // The convbp version, e.g. "0.1.0+abc1234".
 std::string convbp_version();
+// SHA-256 (16 hex digits) of the sources, compiler and flags this binary was built from, computed
+// at build time (cmake/source_hash.cmake): it changes with any edit, committed or not.
+const char* convbp_source_hash();
 
 }  // namespace convbp

@@ -384,7 +384,7 @@ int main(int argc, char** argv) {
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "--version") {
-    std::cout << "convbp " << convbp_version() << "\n";
+    std::cout << "convbp " << convbp_version() << " (sources " << convbp_source_hash() << ")\n";
     return 0;
   }
   const std::string command = args[0];

@@ -1,10 +1,13 @@
 #include "report.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -240,28 +243,47 @@ void write_json_atomic(const std::string& path, const json& doc) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  if (!fs::is_directory(dir)) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
     throw std::runtime_error(path + ": cannot write: directory " + dir.string() +
                              " does not exist");
   }
   const fs::path temp =
       dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()));
-  {
-    std::ofstream out(temp);
-    if (!out) throw std::runtime_error(path + ": cannot write: " + temp.string() + " not writable");
-    out << doc.dump(1) << "\n";
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(temp, ignored);
-      throw std::runtime_error(path + ": write failed (disk full?)");
-    }
+  const std::string text = doc.dump(1) + "\n";
+  // Written, flushed to the disk, renamed over the target, and the directory flushed too: after
+  // a power loss the file is the old one or the new one, never empty.
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw std::runtime_error(path + ": cannot write: " + temp.string() + ": " +
+                             std::strerror(errno));
   }
-  std::error_code ec;
+  auto fail = [&](const std::string& what) {
+    const std::string reason = std::strerror(errno);
+    ::close(fd);
+    fs::remove(temp, ec);
+    throw std::runtime_error(path + ": " + what + ": " + reason);
+  };
+  for (std::size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("write failed");
+    done += std::size_t(n);
+  }
+  if (::fsync(fd) != 0) fail("fsync failed");
+  if (::close(fd) != 0) {
+    fs::remove(temp, ec);
+    throw std::runtime_error(path + ": write failed: " + std::strerror(errno));
+  }
   fs::rename(temp, target, ec);
   if (ec) {
+    const std::string reason = ec.message();
     fs::remove(temp, ec);
-    throw std::runtime_error(path + ": cannot replace: " + ec.message());
+    throw std::runtime_error(path + ": cannot replace: " + reason);
+  }
+  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);  // the rename; a file system that cannot sync a directory has nothing to do
+    ::close(dfd);
   }
 }
 

@@ -319,6 +319,17 @@ TuningDb read_tuning_db(const std::string& path) {
   }
 }
 
+namespace {
+
+std::string utc_now() {
+  std::time_t now = std::time(nullptr);
+  char date[64];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return date;
+}
+
+}  // namespace
+
 // --- writing under the lock ------------------------------------------------------------------
 
 namespace {
@@ -352,6 +363,25 @@ class FileLock {
 
 }  // namespace
 
+std::string set_aside_unreadable(const std::string& path) {
+  FileLock lock(path + ".lock");
+  try {
+    read_tuning_db(path);
+    return "";  // readable now: another process replaced it meanwhile
+  } catch (const TuningError&) {
+  }
+  std::string stamp = utc_now();
+  std::replace(stamp.begin(), stamp.end(), ':', '-');
+  std::string aside = path + ".unreadable-" + stamp;
+  std::error_code ec;
+  for (int i = 2; std::filesystem::exists(aside, ec); ++i) {
+    aside = path + ".unreadable-" + stamp + "-" + std::to_string(i);
+  }
+  std::filesystem::rename(path, aside, ec);
+  if (ec) throw std::runtime_error(path + ": cannot set it aside: " + ec.message());
+  return aside;
+}
+
 TuningDb merge_into_file(const std::string& path, const json& fingerprint,
                          const std::vector<TuningEntry>& entries) {
   FileLock lock(path + ".lock");
@@ -364,13 +394,6 @@ TuningDb merge_into_file(const std::string& path, const json& fingerprint,
 // --- entries and cases -----------------------------------------------------------------------
 
 namespace {
-
-std::string utc_now() {
-  std::time_t now = std::time(nullptr);
-  char date[64];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return date;
-}
 
 std::string entry_id(const ConvProblem& problem, Pass pass) {
   return problem.key() + " " + to_string(pass);

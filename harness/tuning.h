@@ -85,6 +85,11 @@ TuningDb tuning_db_from_json(const nlohmann::json& doc, const std::string& file)
 // A missing file is an empty database; anything else that is not one is a TuningError.
 TuningDb read_tuning_db(const std::string& path);
 
+// Under the file's lock: when `path` is still not a readable tuning database, renames it to
+// PATH.unreadable-<UTC time> and returns that name; returns "" when it has become readable
+// meanwhile. Throws std::runtime_error when the rename fails.
+std::string set_aside_unreadable(const std::string& path);
+
 // Merges `entries` (under `fingerprint`) into the file at `path`: under an exclusive flock on
 // path + ".lock", re-reads the file, adds or replaces the entries, writes it atomically.
 // Returns the database as written (with every other writer's entries).

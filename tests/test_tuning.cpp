@@ -320,7 +320,9 @@ TEST(Tune, ConstraintsChooseTheReportedBestButEveryResultIsStored) {
 
 // --- bad files -------------------------------------------------------------------------------
 
-TEST(Tune, ACorruptOrForeignDatabaseIsAnErrorAndIsLeftUntouched) {
+// `convbp tune` refuses the file (exit 2, untouched); a host application's Autotuner must go on:
+// it sets the file aside, byte for byte, and starts an empty database.
+TEST(Tune, ACorruptOrForeignDatabaseIsAnErrorForTuneAndSetAsideByTheAutotuner) {
   const std::string suite = write_file("suite.json", tiny_suite("t", 1, 4));
   TuningDb valid;
   valid.put({{"convbp", "x"}}, sample_entry());
@@ -342,7 +344,26 @@ TEST(Tune, ACorruptOrForeignDatabaseIsAnErrorAndIsLeftUntouched) {
     EXPECT_NE(out.output.find(db + ": "), std::string::npos) << out.output;
     EXPECT_NE(out.output.find(c.message), std::string::npos) << c.name << "\n" << out.output;
     EXPECT_EQ(read_file(db), c.text) << c.name << " was modified";
-    EXPECT_THROW({ Autotuner tuner(db, {}); }, TuningError) << c.name;
+
+    AutotunerOptions options;
+    options.on_miss = AutotunerOptions::OnMiss::fallback;
+    Autotuner tuner(db, options);
+    const std::vector<std::string> notes = tuner.notes();
+    ASSERT_EQ(notes.size(), 1u) << c.name;
+    EXPECT_NE(notes[0].find(c.message), std::string::npos) << notes[0];
+    const std::string marker = "set aside as ";
+    const std::size_t at = notes[0].find(marker);
+    ASSERT_NE(at, std::string::npos) << notes[0];
+    const std::string aside =
+        notes[0].substr(at + marker.size(), notes[0].find(';', at) - at - marker.size());
+    EXPECT_EQ(read_file(aside), c.text) << c.name << ": the set-aside copy differs";
+    EXPECT_FALSE(std::filesystem::exists(db)) << c.name;
+    EXPECT_EQ(tuner
+                  .plan(ConvProblem::parse_key("n1_c2_h5_w5_k2_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1"),
+                        Pass::data)
+                  .source(),
+              PlanSource::fallback);
+    std::filesystem::remove(aside);
   }
 }
 

@@ -104,11 +104,12 @@ class TunedPlan {
   std::unique_ptr<unsigned char[]> own_workspace_;
 };
 
-// Plans layer shapes from a tuning database (schema convbp.tuning/1). Throws TuningError
-// (tuning.h, a std::runtime_error naming the file and the JSON path) when the file exists but
-// is not a valid convbp tuning database; such a file is never written over. A missing file is
-// an empty database, created when the first tuning is saved. An empty path keeps everything
-// in memory. plan() is thread-safe.
+// Plans layer shapes from a tuning database (schema convbp.tuning/1). A file that exists but is
+// not a valid convbp tuning database (damaged, truncated, another file) is never written over
+// and never fatal: it is renamed to PATH.unreadable-<UTC time>, one warning line goes to stderr
+// and to notes(), and the tuner starts an empty database. A missing file is an empty database,
+// created when the first tuning is saved. An empty path keeps everything in memory. plan() is
+// thread-safe.
 class Autotuner {
  public:
   explicit Autotuner(std::string database_path, AutotunerOptions options = {});
@@ -125,6 +126,9 @@ class Autotuner {
   const AutotunerOptions& options() const;
   // Cases measured by this tuner (misses tuned now).
   int tuned_count() const;
+  // What went wrong with the database file and what was done about it, one line each (an
+  // unreadable file set aside). Empty when all was well.
+  std::vector<std::string> notes() const;
 
  private:
   struct State;
