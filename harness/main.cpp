@@ -53,7 +53,8 @@ options:
                        the suite's "impls"); a family's member by its full name too, e.g.
                        'cudnn.engine12.k2=3.tf32' (see `convbp list`)
   --pass data|weights  run only one pass
-  --threads N          threads for every library (OpenBLAS, OpenMP, oneDNN); default: all cores
+  --threads N          threads for every library (OpenBLAS, OpenMP, oneDNN); default:
+                       OMP_NUM_THREADS when set, else all cores
   --reps N             timing repetitions (default: the suite's timing.reps)
   --problem KEY        run this one problem instead of the suite's layers, e.g.
                        n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1

@@ -26,7 +26,7 @@ struct CaseSpec;
 struct RunOptions {
   std::vector<std::string> impls;      // patterns; empty = the suite's
   std::optional<Pass> pass;            // only this pass
-  int threads = 0;                     // 0 = all cores
+  int threads = 0;                     // 0 = OMP_NUM_THREADS if set, else all cores
   std::optional<int> reps;             // overrides the suite's timing.reps
   std::optional<ConvProblem> problem;  // run this one problem instead of the suite's layers
   std::string dump_dir;                // write inputs and outputs as .npy here

@@ -62,7 +62,11 @@ int g_threads = 0;
 }
 
 void set_threads(int threads) {
-  if (threads <= 0) threads = omp_get_num_procs();
+  // The default is OpenMP's own: OMP_NUM_THREADS when set, else every core. threads() reads the
+  // same rule where set_threads was never called (a host application's Autotuner), so that a
+  // database tuned by the CLI and the Autotuner that reads it agree on the fingerprint.
+  static const int default_threads = omp_get_max_threads();
+  if (threads <= 0) threads = default_threads;
   g_threads = threads;
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
