@@ -119,9 +119,10 @@ class Node {
   }
   void object_with(std::initializer_list<const char*> keys) const {
     if (!j_.is_object()) fail("expected an object, got " + j_.dump());
-    for (const auto& [key, value] : j_.items()) {
+    for (const auto& item : j_.items()) {
+      const std::string& key = item.key();  // a binding a lambda can capture (clang 14)
       if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; })) {
-        Node(value, path_ + "." + key, file_).fail("unknown key");
+        Node(item.value(), path_ + "." + key, file_).fail("unknown key");
       }
     }
     for (const char* k : keys) {
