@@ -62,6 +62,12 @@ options:
   --dump DIR           write inputs, the fp64 reference and every output as .npy, plus
                        DIR/index.json
   -q, --quiet          no progress on stderr (it is off anyway when stderr is not a terminal)
+
+Every implementation is checked against the fp64 reference on its first call and again on a
+second one (the last timed call; with validate, one more call), with outputs NaN-poisoned before
+each; writing into an input is incorrect; determinism is measured bit for bit between the two
+calls; a case or workspace larger than the memory available is an "out of memory" error
+(docs/report.md).
 )";
 
 constexpr const char* kListUsage = R"(usage: convbp list
@@ -283,7 +289,8 @@ options:
   --retune             measure every case again, replacing its entry
   --max-workspace N    choose only implementations needing at most N bytes of workspace
                        (suffixes K, M, G: powers of 1024)
-  --deterministic      choose only deterministic implementations
+  --deterministic      choose only deterministic implementations (measured: two validated
+                       calls with the same inputs agree bit for bit)
   --max-error REL      choose only implementations whose max_rel error is at most REL
   -o, --output FILE    also write a report (convbp.report/1), best chosen under the constraints
   --impl GLOB,... --pass data|weights --threads N --reps N --problem KEY --seed N -q

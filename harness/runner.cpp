@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "context.h"
@@ -112,12 +113,44 @@ ErrorStats check(const ConvProblem& pr, Pass pass, const CaseData& data, const R
 }
 
 // Workspace memory, poisoned so that an implementation reading what it never wrote is caught.
+// Checked against the memory available first: under overcommit the allocation itself succeeds
+// and filling it would get the process killed instead of recording "out of memory".
 struct Workspace {
-  explicit Workspace(std::size_t bytes) : data(bytes ? new std::uint8_t[bytes] : nullptr) {
-    if (bytes) std::memset(data.get(), 0xff, bytes);  // 0xffffffff is a NaN as fp32
+  explicit Workspace(std::size_t bytes) {
+    if (!bytes) return;
+    require_memory(bytes, "the workspace");
+    data.reset(new std::uint8_t[bytes]);
+    std::memset(data.get(), 0xff, bytes);  // 0xffffffff is a NaN as fp32
   }
   std::unique_ptr<std::uint8_t[]> data;
 };
+
+// The outputs of one call, kept to compare another call's with, bit for bit.
+struct Outputs {
+  explicit Outputs(const CaseData& d) : dx(d.dx), dw(d.dw), db(d.db) {}
+  std::vector<float> dx, dw, db;
+};
+
+// "" when `d`'s outputs equal `first`'s bit for bit, else where the first difference is.
+std::string first_difference(const ConvProblem& pr, const Outputs& first, const CaseData& d) {
+  auto diff = [](const std::vector<float>& a, const std::vector<float>& b) -> std::int64_t {
+    if (a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0) {
+      return -1;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) return std::int64_t(i);
+    }
+    return 0;
+  };
+  if (const std::int64_t i = diff(first.dx, d.dx); i >= 0) {
+    return "dx" + index_string(i, {pr.n, pr.c, pr.h, pr.w});
+  }
+  if (const std::int64_t i = diff(first.dw, d.dw); i >= 0) {
+    return "dw" + index_string(i, {pr.k, pr.c_per_group(), pr.r, pr.s});
+  }
+  if (const std::int64_t i = diff(first.db, d.db); i >= 0) return "db" + index_string(i, {pr.k});
+  return "";
+}
 
 class Dumper {
  public:
@@ -215,8 +248,10 @@ class Dumper {
   nlohmann::json entry_;
 };
 
-// The reference of a case, computed on first use: a case no selected implementation can run
-// (a GPU suite on a CPU-only machine) costs no fp64 convolution.
+// The reference of a case, computed on first use, which is before the first implementation
+// that supports the case runs (run_one): a case no selected implementation can run (a GPU suite
+// on a CPU-only machine) costs no fp64 convolution, and an implementation that writes into its
+// inputs cannot corrupt the reference.
 class LazyReference {
  public:
   LazyReference(const CaseSpec& spec, const CaseData& data, Dumper& dumper)
@@ -237,6 +272,13 @@ class LazyReference {
 };
 
 // `transient` is set when the implementation could not run for a passing reason.
+//
+// What is checked: the first call's output against the fp64 reference (computed before any
+// implementation runs, so that one writing into its inputs cannot corrupt it); the inputs after
+// every implementation (a change is `incorrect`, and the seed's data is put back for the next
+// one); the output of a second call (the last timed call, or with validate_only one more call),
+// outputs NaN-poisoned before it, so that a plan that goes wrong when warm or races under
+// repetition is caught; and determinism, measured: the two checked calls must agree bit for bit.
 Result run_one(const Backward& b, const CaseSpec& spec, CaseData& data, LazyReference& ref,
                const TimingSettings& timing, const RunOptions& options, Dumper& dumper,
                bool& transient) {
@@ -254,40 +296,87 @@ Result run_one(const Backward& b, const CaseSpec& spec, CaseData& data, LazyRefe
     transient = s.transient;
     return decline(s.transient ? Status::error : Status::unsupported, s.why);
   }
+  const std::string rerun =
+      "; rerun with --seed " + std::to_string(options.seed) + " --problem " + pr.key();
   try {
+    const Reference& reference = ref.get();
     std::unique_ptr<Plan> plan = b.plan(pr, spec.pass);
     result.workspace_bytes = plan->workspace_bytes();
     result.deterministic = plan->deterministic();
     result.detail = plan->detail();
     // A device plan allocates its own workspace on the device (backward.h).
     Workspace workspace(b.device() == Device::cpu ? result.workspace_bytes : 0);
+    void* ws = workspace.data.get();
     Tensors t = data.tensors();
+    // Whether the inputs are still the seed's (restoring them when not).
+    auto inputs_changed = [&](const char* when) -> std::optional<Result> {
+      const std::string changed = data.restore_inputs(pr);
+      if (changed.empty()) return std::nullopt;
+      return decline(Status::incorrect, std::string("wrote into its input ") + changed + " (" +
+                                            when + "; restored for the next implementation)" +
+                                            rerun);
+    };
 
     data.poison_outputs();
     plan->upload(t);
     const auto start = Clock::now();
-    const double self_ms = plan->run_timed_ms(t, workspace.data.get());
+    const double self_ms = plan->run_timed_ms(t, ws);
     const double single_ms = self_ms >= 0 ? self_ms : ms_since(start);
     plan->download(t);
+    if (auto r = inputs_changed("first call")) return *r;
     const double plan_factor = plan->tolerance_factor();
-    result.error = check(pr, spec.pass, data, ref.get(),
-                         plan_factor > 0 ? plan_factor : b.tolerance_factor(spec.pass));
+    const double factor = plan_factor > 0 ? plan_factor : b.tolerance_factor(spec.pass);
+    result.error = check(pr, spec.pass, data, reference, factor);
     dumper.outputs(pr, b.name(), data);
-    if (!result.error->ok()) {
-      return decline(Status::incorrect, result.error->failure + "; rerun with --seed " +
-                                            std::to_string(options.seed) + " --problem " +
-                                            pr.key());
+    if (!result.error->ok()) return decline(Status::incorrect, result.error->failure + rerun);
+    const Outputs first(data);
+
+    // The second checked call's output (outputs poisoned before it, downloaded after it).
+    auto check_again = [&](const char* which) -> std::optional<Result> {
+      plan->download(t);
+      if (auto r = inputs_changed(which)) return r;
+      const ErrorStats again = check(pr, spec.pass, data, reference, factor);
+      if (!again.ok()) {
+        result.error = again;
+        return decline(Status::incorrect, std::string(which) + ": " + again.failure + rerun);
+      }
+      if (const std::string where = first_difference(pr, first, data); !where.empty()) {
+        result.deterministic = false;
+        result.detail += std::string(result.detail.empty() ? "" : "; ") +
+                         "two calls with the same inputs differed bit for bit (first at " + where +
+                         ")";
+      }
+      return std::nullopt;
+    };
+    auto poison_before_call = [&] {
+      data.poison_outputs();
+      plan->upload(t);
+    };
+
+    if (options.validate_only) {
+      poison_before_call();
+      plan->run_timed_ms(t, ws);
+      if (auto r = check_again("second call")) return *r;
+      return result;
     }
-    if (options.validate_only) return result;
     if (single_ms > timing.max_seconds_per_case * 1e3) {
       return decline(Status::timeout, "one call took " + std::to_string(single_ms / 1e3) +
                                           " s, over max_seconds_per_case " +
                                           std::to_string(timing.max_seconds_per_case));
     }
-    void* ws = workspace.data.get();
+    bool last_poisoned = false;
     result.time = measure(
-        b.name(), [&] { return plan->run_timed_ms(t, ws); }, timing);
+        b.name(), [&] { return plan->run_timed_ms(t, ws); }, timing,
+        [&] {
+          poison_before_call();
+          last_poisoned = true;
+        });
     result.gflops = pr.flops() / (result.time->median * 1e6);
+    if (!last_poisoned) {  // not expected (measure counts its calls); check one more call then
+      poison_before_call();
+      plan->run_timed_ms(t, ws);
+    }
+    if (auto r = check_again("last timed call")) return *r;
   } catch (const std::bad_alloc&) {
     return decline(Status::error, "out of memory");
   } catch (const std::exception& e) {
@@ -321,7 +410,31 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
   c.count = spec.count;
   c.flops = spec.problem.flops();
   c.seed = options.seed;
-  CaseData data(spec.problem, spec.pass, options.seed);
+  // The case's data is checked against the memory available before it is allocated (see
+  // Workspace), and a case whose data does not fit is recorded, not the end of the suite.
+  std::optional<CaseData> case_data;
+  std::string no_memory;
+  try {
+    require_memory(CaseData::bytes_needed(spec.problem, spec.pass),
+                   "the case's inputs, outputs and reference");
+    case_data.emplace(spec.problem, spec.pass, options.seed);
+  } catch (const OutOfMemory& e) {
+    no_memory = e.what();
+  } catch (const std::bad_alloc&) {
+    no_memory = "out of memory: the case's inputs, outputs and reference";
+  }
+  if (!case_data) {
+    for (const Backward* b : impls) {
+      Result r;
+      r.impl = b->name();
+      r.status = Status::error;
+      r.why = no_memory;
+      c.results.push_back(std::move(r));
+    }
+    c.incomplete = true;  // memory may be free on a later run: keep it out of tuning databases
+    return c;
+  }
+  CaseData& data = *case_data;
   Dumper dumper(options.dump_dir, case_index, spec);
   dumper.inputs(spec.problem, data);
   LazyReference ref(spec, data, dumper);

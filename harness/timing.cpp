@@ -31,7 +31,8 @@ class Collector : public benchmark::BenchmarkReporter {
 
 }  // namespace
 
-TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing) {
+TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing,
+                  const std::function<void()>& before_last_call) {
   // single_ms sizes the repetitions: what one call costs in wall time, read off the last
   // warm-up call. A self-timing (device) call gets one more untimed call for it: it may run
   // several calls back to back to report one's time, and how many depends on the calls before
@@ -52,9 +53,14 @@ TimeStats measure(const std::string& label, const TimedCall& call, const TimingS
   const int reps = std::clamp(int(timing.max_seconds_per_case * 1e3 / rep_ms), 1, timing.reps);
 
   std::string error;
+  // Fixed iterations and repetitions: Google Benchmark makes exactly this many calls.
+  const long total_calls = iterations * reps;
+  long calls = 0;
   auto* bench = benchmark::RegisterBenchmark(label.c_str(), [&](benchmark::State& state) {
     try {
       for (auto _ : state) {
+        // Manual time: what runs before `start` is not counted.
+        if (++calls == total_calls && before_last_call) before_last_call();
         auto start = std::chrono::steady_clock::now();
         const double ms = call();
         if (ms >= 0) {  // a device plan's own figure (CUDA events)

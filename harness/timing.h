@@ -26,6 +26,9 @@ using TimedCall = std::function<double()>;
 // `iterations` calls each, where iterations is chosen so a repetition lasts at least
 // timing.min_rep_seconds, and repetitions shrink (to at least 1) so the whole measurement stays
 // near timing.max_seconds_per_case.
-TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing);
+// `before_last_call`, when given, runs untimed just before the last timed call, so that the
+// caller can check that call's output (the harness poisons the outputs there).
+TimeStats measure(const std::string& label, const TimedCall& call, const TimingSettings& timing,
+                  const std::function<void()>& before_last_call = {});
 
 }  // namespace convbp

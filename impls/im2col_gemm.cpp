@@ -193,15 +193,28 @@ class SingleThreadedBlas {
 // arrangement that packs a chunk of samples side by side into one threaded GEMM of about
 // 2048 columns (better shaped for res5's 7x7 images) measured 5-25% slower than this one on
 // every layer, and was dropped.
+//
+// The team OpenMP gives may be smaller than planned (OMP_THREAD_LIMIT, a caller's parallel
+// region, where nested regions get one thread): samples and the dw reduction are split by the
+// team's actual size, and a team of one runs every sample in order.
+//
+// The workspace is capped at kWorkspaceCap (fewer workers when one worker's buffers times the
+// thread count would exceed it, never fewer than one): a per-thread im2col buffer of a large
+// layer (VGG-16 conv1_2 at batch 16: 116 MB) times many threads would otherwise ask for
+// gigabytes where the per-sample loop needs one buffer.
 class BatchedPlan final : public Plan {
  public:
-  BatchedPlan(const ConvProblem& pr, Pass pass)
-      : pr_(pr), pass_(pass), d_(pr), workers_(int(std::min<std::int64_t>(threads(), pr.n))) {}
+  static constexpr std::size_t kWorkspaceCap = std::size_t{1} << 30;
+
+  BatchedPlan(const ConvProblem& pr, Pass pass) : pr_(pr), pass_(pass), d_(pr) {
+    const std::size_t per_worker = per_worker_floats() * sizeof(float);
+    const std::int64_t fit =
+        std::max<std::int64_t>(1, kWorkspaceCap / std::max<std::size_t>(per_worker, 1));
+    workers_ = int(std::min<std::int64_t>({threads(), pr.n, fit}));
+  }
 
   std::size_t workspace_bytes() const override {
-    std::size_t per_worker = d_.col_elems;
-    if (pass_ == Pass::weights) per_worker += pr_.w_elems();
-    return per_worker * workers_ * sizeof(float);
+    return per_worker_floats() * workers_ * sizeof(float);
   }
   std::string detail() const override {
     return workers_ > 1 ? "samples split across " + std::to_string(workers_) +
@@ -216,24 +229,24 @@ class BatchedPlan final : public Plan {
       if (pass_ == Pass::weights) bias_gradient(pr_, t.dy, t.db);
       return;
     }
-    const std::size_t per_worker = d_.col_elems + (pass_ == Pass::weights ? pr_.w_elems() : 0);
+    const std::size_t per_worker = per_worker_floats();
     SingleThreadedBlas single;
 #pragma omp parallel num_threads(workers_)
     {
-      const int id = omp_get_thread_num();
+      // The team, not workers_: it may be smaller than asked for (see above).
+      const int id = omp_get_thread_num(), team = omp_get_num_threads();
       float* col = base + id * per_worker;
       float* dw_acc = col + d_.col_elems;
-      // Static contiguous split: worker id takes samples [id*n/workers, (id+1)*n/workers).
-      run_samples(pr_, d_, pass_, t, id * pr_.n / workers_, (id + 1) * pr_.n / workers_, col,
-                  dw_acc);
+      // Static contiguous split: thread id takes samples [id*n/team, (id+1)*n/team).
+      run_samples(pr_, d_, pass_, t, id * pr_.n / team, (id + 1) * pr_.n / team, col, dw_acc);
       if (pass_ == Pass::weights) {
 #pragma omp barrier
-        // Reduce the per-worker accumulators, each thread summing its own slice of dw.
+        // Reduce the per-thread accumulators, each thread summing its own slice of dw.
         const std::int64_t total = pr_.w_elems();
-        const std::int64_t lo = id * total / workers_, hi = (id + 1) * total / workers_;
+        const std::int64_t lo = id * total / team, hi = (id + 1) * total / team;
         for (std::int64_t i = lo; i < hi; ++i) {
           float sum = 0.0f;
-          for (int wk = 0; wk < workers_; ++wk) sum += base[wk * per_worker + d_.col_elems + i];
+          for (int wk = 0; wk < team; ++wk) sum += base[wk * per_worker + d_.col_elems + i];
           t.dw[i] = sum;
         }
       }
@@ -242,10 +255,15 @@ class BatchedPlan final : public Plan {
   }
 
  private:
+  // One worker's buffers: its col, and in the weights pass its dw accumulator.
+  std::size_t per_worker_floats() const {
+    return std::size_t(d_.col_elems) + (pass_ == Pass::weights ? std::size_t(pr_.w_elems()) : 0);
+  }
+
   ConvProblem pr_;
   Pass pass_;
   Dims d_;
-  int workers_;
+  int workers_ = 1;
 };
 
 template <typename PlanType>

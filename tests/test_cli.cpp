@@ -19,8 +19,10 @@ struct Outcome {
   std::string output;  // stdout and stderr
 };
 
-Outcome convbp(const std::string& args) {
-  const std::string command = std::string(CONVBP_BINARY) + " " + args + " 2>&1";
+// `env`: VAR=value settings for this run only ("" for none).
+Outcome convbp_with_env(const std::string& env, const std::string& args) {
+  const std::string command =
+      env + (env.empty() ? "" : " ") + std::string(CONVBP_BINARY) + " " + args + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   std::string output;
   std::array<char, 4096> buf;
@@ -28,6 +30,8 @@ Outcome convbp(const std::string& args) {
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
+
+Outcome convbp(const std::string& args) { return convbp_with_env("", args); }
 
 std::string temp_path(const std::string& name) {
   const fs::path dir = fs::path(::testing::TempDir()) / "cli";
@@ -155,6 +159,18 @@ TEST(Cli, DumpWritesNpyFilesAndTheIndexDescribedInTheDesign) {
   EXPECT_TRUE(weights["outputs"]["im2col_gemm.batched"].contains("dw"));
   EXPECT_TRUE(weights["outputs"]["im2col_gemm.batched"].contains("db"));
   EXPECT_TRUE(weights["inputs"].contains("x"));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Cli, ValidateMarksBatchedCorrectWhenOpenMpGivesFewerThreadsThanAsked) {
+  // n = 4 split over 2 planned threads; OMP_THREAD_LIMIT=1 gives a team of one.
+  const std::string key = "n4_c3_h6_w6_k4_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1";
+  const Outcome out = convbp_with_env(
+      "OMP_THREAD_LIMIT=1", "validate --threads 2 --impl im2col_gemm.batched --problem " + key);
+  EXPECT_EQ(out.status, 0) << "problem " << key << " seed 1:\n" << out.output;
 }
 
 }  // namespace
