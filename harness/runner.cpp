@@ -134,8 +134,9 @@ struct Outputs {
 // "" when `d`'s outputs equal `first`'s bit for bit, else where the first difference is.
 std::string first_difference(const ConvProblem& pr, const Outputs& first, const CaseData& d) {
   auto diff = [](const std::vector<float>& a, const std::vector<float>& b) -> std::int64_t {
-    if (a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0) {
-      return -1;
+    if (a.size() == b.size() &&
+        (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0)) {
+      return -1;  // (memcmp may not be given the null data() of an empty vector)
     }
     for (std::size_t i = 0; i < a.size(); ++i) {
       if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) return std::int64_t(i);

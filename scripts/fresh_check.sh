@@ -8,8 +8,9 @@
 #   scripts/fresh_check.sh [--keep]      --keep: leave the root in place (its path is printed)
 #
 # The root uses this machine's package sources and apt settings (mirror, proxy, date checks) and
-# nothing else from it: no package, no environment variable. Uncommitted changes are not in the
-# clone. Needs root (debootstrap, chroot, mount) and about 3 GB under ${TMPDIR:-/var/tmp}.
+# nothing else from it: no package, no environment variable. FRESH_CHECK_MIRROR=URI overrides the
+# mirror debootstrap uses. Uncommitted changes are not in the clone. Needs root (debootstrap,
+# chroot, mount) and about 3 GB under ${TMPDIR:-/var/tmp}.
 set -euo pipefail
 
 ROOT_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,7 +18,7 @@ keep=0
 for arg in "$@"; do
   case "$arg" in
     --keep) keep=1 ;;
-    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "fresh_check: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -50,7 +51,7 @@ mirror_uri() {
            if (ok && uri != "") { print uri; exit } }' "$f"
   done
 }
-mirror="$(mirror_uri | head -n 1)"
+mirror="${FRESH_CHECK_MIRROR:-$(mirror_uri | head -n 1)}"
 [ -n "$mirror" ] || { echo "fresh_check: no Debian 12 (bookworm) source in /etc/apt" >&2; exit 2; }
 
 # apt's proxy, if it has one, for debootstrap and for apt inside the root (which copies the
