@@ -106,7 +106,8 @@ class TunedPlan {
 
 // Plans layer shapes from a tuning database (schema convbp.tuning/1). Throws TuningError
 // (tuning.h, a std::runtime_error naming the file and the JSON path) when the file exists but
-// is not a valid convbp tuning database; such a file is never written over. A missing file is
+// is not a valid convbp tuning database (malformed, nested deeper than 64 levels, a repeated key,
+// a bad field) or cannot be read; such a file is never written over. A missing file is
 // an empty database, created when the first tuning is saved. An empty path keeps everything
 // in memory. plan() is thread-safe.
 class Autotuner {
