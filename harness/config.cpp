@@ -5,6 +5,8 @@
 #include <set>
 #include <sstream>
 
+#include "json_input.h"
+
 namespace convbp {
 
 extern const char* const kDefaultSuiteJson;  // generated from configs/default.json
@@ -22,7 +24,7 @@ class Reader {
   }
   [[noreturn]] void expected(const std::string& path, const std::string& what,
                              const json& got) const {
-    fail(path, "expected " + what + ", got " + got.dump());
+    fail(path, "expected " + what + ", got " + brief(got));
   }
 
   void only_keys(const json& object, const std::string& path,
@@ -36,18 +38,32 @@ class Reader {
     }
   }
 
-  std::int64_t integer(const json& v, const std::string& path, std::int64_t min) const {
+  // An integer in [min, max]: a fraction, a string or a value out of range (an unsigned one
+  // too large for 64 signed bits included) is an error, never truncated.
+  std::int64_t integer(const json& v, const std::string& path, std::int64_t min,
+                       std::int64_t max) const {
+    if (v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t(max)) {
+      expected(path, "an integer <= " + std::to_string(max), v);
+    }
     if (!v.is_number_integer() || v.get<std::int64_t>() < min) {
       expected(path, "an integer >= " + std::to_string(min), v);
     }
+    if (v.get<std::int64_t>() > max) expected(path, "an integer <= " + std::to_string(max), v);
     return v.get<std::int64_t>();
   }
 
-  double number(const json& v, const std::string& path, double min) const {
+  double number(const json& v, const std::string& path, double min, double max) const {
     if (!v.is_number() || v.get<double>() < min) {
-      expected(path, "a number >= " + std::to_string(min), v);
+      expected(path, "a number >= " + decimal(min), v);
     }
+    if (v.get<double>() > max) expected(path, "a number <= " + decimal(max), v);
     return v.get<double>();
+  }
+
+  static std::string decimal(double v) {
+    std::ostringstream text;
+    text << v;
+    return text.str();
   }
 
   std::string string(const json& v, const std::string& path) const {
@@ -59,13 +75,13 @@ class Reader {
   std::vector<std::int64_t> int_or_array(const json& v, const std::string& path, std::int64_t min,
                                          const std::string& what,
                                          std::initializer_list<std::size_t> lengths) const {
-    if (v.is_number_integer()) return {integer(v, path, min)};
+    if (v.is_number_integer()) return {integer(v, path, min, kMaxDim)};
     bool length_ok = false;
     for (std::size_t l : lengths) length_ok |= v.is_array() && v.size() == l;
     if (!length_ok) expected(path, what, v);
     std::vector<std::int64_t> out;
     for (std::size_t i = 0; i < v.size(); ++i) {
-      out.push_back(integer(v[i], path + "[" + std::to_string(i) + "]", min));
+      out.push_back(integer(v[i], path + "[" + std::to_string(i) + "]", min, kMaxDim));
     }
     return out;
   }
@@ -107,26 +123,27 @@ Layer parse_layer(const Reader& rd, const json& defaults, const json& entry,
     const json* v = lookup(key, &where);
     if (!v && !fallback_key.empty()) v = lookup(fallback_key, &where);
     if (!v) rd.fail(path, "missing required key \"" + key + "\"");
-    return rd.integer(*v, where, 1);
+    return rd.integer(*v, where, 1, kMaxDim);
   };
-  auto optional_int = [&](const std::string& key, std::int64_t fallback, std::int64_t min) {
+  auto optional_int = [&](const std::string& key, std::int64_t fallback, std::int64_t min,
+                          std::int64_t max) {
     std::string where;
     const json* v = lookup(key, &where);
-    return v ? rd.integer(*v, where, min) : fallback;
+    return v ? rd.integer(*v, where, min, max) : fallback;
   };
 
   Layer layer;
   layer.name = entry.contains("name") ? rd.string(entry["name"], path + ".name") : path;
   ConvProblem& pr = layer.problem;
-  pr.n = optional_int("n", 1, 1);
+  pr.n = optional_int("n", 1, 1, kMaxDim);
   pr.c = required_int("c", "");
   pr.h = required_int("h", "");
   pr.w = required_int("w", "h");  // square unless told
   pr.k = required_int("k", "");
   pr.r = required_int("r", "");
   pr.s = required_int("s", "r");
-  pr.groups = optional_int("groups", 1, 1);
-  layer.count = int(optional_int("count", 1, 1));
+  pr.groups = optional_int("groups", 1, 1, kMaxDim);
+  layer.count = int(optional_int("count", 1, 1, kMaxCount));
 
   std::string where;
   if (const json* v = lookup("stride", &where)) {
@@ -203,14 +220,17 @@ Suite parse_suite(const json& doc, const std::string& file) {
     if (!t.is_object()) rd.expected("timing", "an object", t);
     rd.only_keys(t, "timing", {"warmup", "reps", "max_seconds_per_case", "min_rep_seconds"});
     if (t.contains("warmup"))
-      suite.timing.warmup = int(rd.integer(t["warmup"], "timing.warmup", 0));
-    if (t.contains("reps")) suite.timing.reps = int(rd.integer(t["reps"], "timing.reps", 1));
+      suite.timing.warmup = int(rd.integer(t["warmup"], "timing.warmup", 0, kMaxWarmup));
+    if (t.contains("reps"))
+      suite.timing.reps = int(rd.integer(t["reps"], "timing.reps", 1, kMaxReps));
     if (t.contains("max_seconds_per_case")) {
       suite.timing.max_seconds_per_case =
-          rd.number(t["max_seconds_per_case"], "timing.max_seconds_per_case", 0.001);
+          rd.number(t["max_seconds_per_case"], "timing.max_seconds_per_case", kMinSecondsPerCase,
+                    kMaxSecondsPerCase);
     }
     if (t.contains("min_rep_seconds")) {
-      suite.timing.min_rep_seconds = rd.number(t["min_rep_seconds"], "timing.min_rep_seconds", 0);
+      suite.timing.min_rep_seconds =
+          rd.number(t["min_rep_seconds"], "timing.min_rep_seconds", 0, kMaxMinRepSeconds);
     }
   }
   if (!doc.contains("layers")) rd.fail("", "missing required key \"layers\"");
@@ -228,34 +248,50 @@ Suite parse_suite(const json& doc, const std::string& file) {
 }
 
 Suite load_suite(const std::string& path) {
+  namespace fs = std::filesystem;
+  const std::string name = printable(path);
+  // Reports record the config's path in JSON, which must be UTF-8: refuse before measuring.
+  if (!is_utf8(path)) {
+    throw ConfigError(name + ": the path is not valid UTF-8 (reports record it in JSON)");
+  }
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw ConfigError(name + ": a directory, not a config file");
   std::ifstream in(path);
-  if (!in) throw ConfigError(path + ": cannot open config file");
+  if (!in) throw ConfigError(name + ": cannot open config file");
   std::stringstream text;
   text << in.rdbuf();
   json doc;
   try {
-    doc = json::parse(text.str());
-  } catch (const json::parse_error& e) {
-    throw ConfigError(path + ": malformed JSON: " + e.what());
+    doc = parse_json_input(text.str());
+  } catch (const JsonInputError& e) {
+    throw ConfigError(name + ": " + e.what());
   }
   return parse_suite(doc, path);
 }
 
 Suite load_suite_argument(const std::string& argument) {
   namespace fs = std::filesystem;
-  if (fs::exists(argument)) return load_suite(argument);
+  // The error_code forms: a name too long or a folder we may not search is "no such file",
+  // with the reason, rather than an exception.
+  std::error_code ec;
+  if (fs::exists(argument, ec)) return load_suite(argument);
+  const std::string reason =
+      ec && ec != std::errc::no_such_file_or_directory ? " (" + ec.message() + ")" : "";
   // A bare name: look in ./configs, then in the source tree this binary was built from.
   if (argument.find('/') == std::string::npos) {
     for (const fs::path& dir : {fs::path("configs"), fs::path(CONVBP_SOURCE_DIR) / "configs"}) {
       const fs::path candidate = dir / (argument + ".json");
-      if (fs::exists(candidate)) return load_suite(candidate.string());
+      std::error_code ignored;
+      if (fs::exists(candidate, ignored)) return load_suite(candidate.string());
     }
   }
-  throw ConfigError(argument + ": no such config file (nor a suite of that name in configs/)");
+  throw ConfigError(printable(argument) + ": no such config file" + reason +
+                    " (nor a suite of that name in configs/)");
 }
 
 Suite default_suite() {
-  return parse_suite(json::parse(kDefaultSuiteJson), "<built-in default: configs/default.json>");
+  return parse_suite(parse_json_input(kDefaultSuiteJson),
+                     "<built-in default: configs/default.json>");
 }
 
 bool glob_match(std::string_view pattern, std::string_view name) {

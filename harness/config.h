@@ -17,6 +17,14 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The accepted range of every numeric setting (docs/config.md; the command line's options use
+// the same ones). Shape fields range up to kMaxDim (problem.h).
+inline constexpr int kMaxWarmup = 1000;
+inline constexpr int kMaxReps = 1000;
+inline constexpr int kMaxCount = 1000000;
+inline constexpr double kMinSecondsPerCase = 0.001, kMaxSecondsPerCase = 86400;
+inline constexpr double kMaxMinRepSeconds = 60;
+
 struct TimingSettings {
   int warmup = 1;                   // untimed runs before timing
   int reps = 5;                     // Google Benchmark repetitions; the median is the figure

@@ -2,11 +2,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "blas_core.h"
 #include "config.h"
 #include "context.h"
+#include "json_input.h"
 #include "report.h"
 #include "runner.h"
 #include "tuning.h"
@@ -36,7 +39,8 @@ commands:
   tune [SUITE|FILE] --db F   like run, keeping the winners in a tuning database (docs/tuning.md)
 
 `convbp <command> --help` describes each command's options.
-exit status: 0 success, 1 failure while running, 2 bad input (config, key, option).
+exit status: 0 success, 1 failure while running, 2 bad input (config, key, option, path;
+docs/bad_input.md).
 )";
 
 constexpr const char* kRunUsage = R"(usage: convbp run [SUITE|FILE] [options]
@@ -53,12 +57,12 @@ options:
                        the suite's "impls"); a family's member by its full name too, e.g.
                        'cudnn.engine12.k2=3.tf32' (see `convbp list`)
   --pass data|weights  run only one pass
-  --threads N          threads for every library (OpenBLAS, OpenMP, oneDNN); default:
-                       OMP_NUM_THREADS when set, else all cores
-  --reps N             timing repetitions (default: the suite's timing.reps)
+  --threads N          threads for every library (OpenBLAS, OpenMP, oneDNN), 1 to 1024;
+                       default: OMP_NUM_THREADS when set, else all cores
+  --reps N             timing repetitions, 1 to 1000 (default: the suite's timing.reps)
   --problem KEY        run this one problem instead of the suite's layers, e.g.
                        n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1
-  --seed N             data seed (default 1); failures print it with the problem key
+  --seed N             data seed, 0 to 2^63-1 (default 1); failures print it with the key
   --dump DIR           write inputs, the fp64 reference and every output as .npy, plus
                        DIR/index.json
   -q, --quiet          no progress on stderr (it is off anyway when stderr is not a terminal)
@@ -68,6 +72,9 @@ second one (the last timed call; with validate, one more call), with outputs NaN
 each; writing into an input is incorrect; determinism is measured bit for bit between the two
 calls; a case or workspace larger than the memory available is an "out of memory" error
 (docs/report.md).
+
+Paths (SUITE, -o, --dump) must be UTF-8; outputs are checked before anything is measured.
+Bad input exits with status 2 and one line naming it (docs/bad_input.md).
 )";
 
 constexpr const char* kListUsage = R"(usage: convbp list
@@ -117,15 +124,50 @@ std::vector<std::string> split_commas(const std::string& text) {
   return out;
 }
 
-long parse_int(const std::string& option, const std::string& value, long min) {
-  try {
-    std::size_t used = 0;
-    long v = std::stol(value, &used);
-    if (used == value.size() && v >= min) return v;
-  } catch (const std::exception&) {
+// An integer in [min, max], never truncated: a value beyond max (or beyond 64 bits) is an
+// error, as is anything but decimal digits.
+std::int64_t parse_int(const std::string& option, const std::string& value, std::int64_t min,
+                       std::int64_t max) {
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  const bool digits = !value.empty() && end == value.data() + value.size();
+  if (digits && (ec == std::errc::result_out_of_range || (ec == std::errc() && v > max))) {
+    throw UsageError(option + ": expected an integer <= " + std::to_string(max) + ", got '" +
+                     printable(value) + "'");
   }
-  throw UsageError(option + ": expected an integer >= " + std::to_string(min) + ", got '" + value +
-                   "'");
+  if (!digits || ec != std::errc() || v < min) {
+    throw UsageError(option + ": expected an integer >= " + std::to_string(min) + ", got '" +
+                     printable(value) + "'");
+  }
+  return v;
+}
+
+// Threads convbp asks of the libraries; far beyond any machine's cores.
+constexpr std::int64_t kMaxThreads = 1024;
+
+// A path convbp writes: checked (UTF-8, folder exists and takes the file) before measuring.
+void check_output(const std::string& option, const std::string& path) {
+  try {
+    check_writable(path);
+  } catch (const std::runtime_error& e) {
+    throw UsageError(option + ": " + e.what());
+  }
+}
+
+// The --dump folder: created now, and proved writable, so that no case is measured in vain.
+void prepare_dump_folder(const std::string& dir) {
+  const std::string name = printable(dir);
+  if (!is_utf8(dir)) {
+    throw UsageError("--dump: " + name +
+                     ": the path is not valid UTF-8 (convbp takes UTF-8 paths)");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw UsageError("--dump: " + name + ": cannot create the folder: " + ec.message());
+  if (!std::filesystem::is_directory(dir, ec)) {
+    throw UsageError("--dump: " + name + ": not a folder");
+  }
+  check_output("--dump", (std::filesystem::path(dir) / "index.json").string());
 }
 
 // The options `run`, `validate` and `tune` share. Returns false for any other argument.
@@ -141,11 +183,12 @@ bool parse_shared_option(const std::string& a, const std::function<std::string()
     options.pass = parse_pass(v);
     if (!options.pass) throw UsageError("--pass: expected data or weights, got '" + v + "'");
   } else if (a == "--threads") {
-    options.threads = int(parse_int(a, value(), 1));
+    options.threads = int(parse_int(a, value(), 1, kMaxThreads));
   } else if (a == "--reps") {
-    options.reps = int(parse_int(a, value(), 1));
+    options.reps = int(parse_int(a, value(), 1, kMaxReps));
   } else if (a == "--seed") {
-    options.seed = std::uint64_t(parse_int(a, value(), 0));
+    options.seed =
+        std::uint64_t(parse_int(a, value(), 0, std::numeric_limits<std::int64_t>::max()));
   } else if (a == "--problem") {
     try {
       options.problem = ConvProblem::parse_key(value());
@@ -209,17 +252,8 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   set_threads(options.threads);
   // Fail on an unknown pattern or an unwritable output before measuring anything.
   if (!options.impls.empty()) select_impls(options.impls, true);
-  if (!output.empty()) {
-    const auto dir = std::filesystem::path(output).parent_path();
-    if (!dir.empty() && !std::filesystem::is_directory(dir)) {
-      throw UsageError(output + ": cannot write report: directory " + dir.string() +
-                       " does not exist");
-    }
-    if (access(dir.empty() ? "." : dir.c_str(), W_OK) != 0) {
-      throw UsageError(output + ": cannot write report: directory not writable");
-    }
-  }
-  if (!options.dump_dir.empty()) std::filesystem::create_directories(options.dump_dir);
+  if (!output.empty()) check_output("-o", output);
+  if (!options.dump_dir.empty()) prepare_dump_folder(options.dump_dir);
 
   options.stop = &g_stop;
   auto save = [&](const Report& report) {
@@ -292,6 +326,7 @@ options:
   --deterministic      choose only deterministic implementations (measured: two validated
                        calls with the same inputs agree bit for bit)
   --max-error REL      choose only implementations whose max_rel error is at most REL
+                       (0 < REL <= 1)
   -o, --output FILE    also write a report (convbp.report/1), best chosen under the constraints
   --impl GLOB,... --pass data|weights --threads N --reps N --problem KEY --seed N -q
                        as for `convbp run` (see convbp run --help)
@@ -330,10 +365,10 @@ int cmd_tune(const std::vector<std::string>& args) {
       try {
         std::size_t used = 0;
         const double e = std::stod(v, &used);
-        if (used != v.size() || !(e > 0)) throw std::invalid_argument(v);
+        if (used != v.size() || !(e > 0) || !(e <= 1)) throw std::invalid_argument(v);
         settings.constraints.max_rel_error = e;
       } catch (const std::exception&) {
-        throw UsageError("--max-error: expected a number > 0, got '" + v + "'");
+        throw UsageError("--max-error: expected a number > 0 and <= 1, got '" + printable(v) + "'");
       }
     } else if (parse_shared_option(a, value, options, output)) {
     } else if (!a.empty() && a[0] == '-') {
@@ -348,16 +383,8 @@ int cmd_tune(const std::vector<std::string>& args) {
   const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
   set_threads(options.threads);
   if (!options.impls.empty()) select_impls(options.impls, true);
-  for (const std::string& file : {settings.database, output}) {
-    if (file.empty()) continue;
-    const auto dir = std::filesystem::path(file).parent_path();
-    if (!dir.empty() && !std::filesystem::is_directory(dir)) {
-      throw UsageError(file + ": cannot write: directory " + dir.string() + " does not exist");
-    }
-    if (access(dir.empty() ? "." : dir.c_str(), W_OK) != 0) {
-      throw UsageError(file + ": cannot write: directory not writable");
-    }
-  }
+  check_output("--db", settings.database);
+  if (!output.empty()) check_output("-o", output);
   options.stop = &g_stop;
   TuneOutcome outcome;
   try {

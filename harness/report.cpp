@@ -10,8 +10,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
+
+#include "json_input.h"
 
 namespace convbp {
 
@@ -113,6 +116,9 @@ json to_json(const Case& c) {
           {"best", best}};
 }
 
+constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
+
 // Typed access with the JSON path in every error.
 class Get {
  public:
@@ -130,8 +136,25 @@ class Get {
     try {
       return j_.get<T>();
     } catch (const json::exception&) {
-      fail("wrong type: " + j_.dump());
+      fail("wrong type: " + brief(j_));
     }
+  }
+  // An integer in [min, max]; nlohmann's get<int> would truncate a fraction or wrap a large
+  // value silently.
+  std::int64_t integer(std::int64_t min, std::int64_t max) const {
+    const bool too_large = j_.is_number_unsigned() && j_.get<std::uint64_t>() > std::uint64_t(max);
+    if (too_large || !j_.is_number_integer() || j_.get<std::int64_t>() < min ||
+        j_.get<std::int64_t>() > max) {
+      fail("expected an integer from " + std::to_string(min) + " to " + std::to_string(max) +
+           ", got " + brief(j_));
+    }
+    return j_.get<std::int64_t>();
+  }
+  std::uint64_t unsigned_integer() const {
+    if (!j_.is_number_unsigned() && !(j_.is_number_integer() && j_.get<std::int64_t>() >= 0)) {
+      fail("expected an integer >= 0, got " + brief(j_));
+    }
+    return j_.get<std::uint64_t>();
   }
   std::size_t size() const {
     if (!j_.is_array()) fail("expected an array");
@@ -154,8 +177,8 @@ ErrorStats error_from(const Get& g) {
   e.max_rel = g["max_rel"].as<double>();
   e.rel_l2 = g["rel_l2"].as<double>();
   e.tolerance = g["tolerance"].as<double>();
-  e.worst_index = g["worst_index"].as<std::int64_t>();
-  e.nan_count = g["nan_count"].as<std::int64_t>();
+  e.worst_index = g["worst_index"].integer(-1, kInt64Max);
+  e.nan_count = g["nan_count"].integer(0, kInt64Max);
   e.all_zero = g["all_zero"].as<bool>();
   return e;
 }
@@ -166,8 +189,8 @@ TimeStats time_from(const Get& g) {
   t.min = g["min"].as<double>();
   t.max = g["max"].as<double>();
   t.stddev = g["stddev"].as<double>();
-  t.reps = g["reps"].as<int>();
-  t.iterations = g["iterations"].as<long>();
+  t.reps = int(g["reps"].integer(0, kIntMax));
+  t.iterations = g["iterations"].integer(0, kInt64Max);
   t.noisy = g["noisy"].as<bool>();
   if (g.has("samples")) t.samples = g["samples"].as<std::vector<double>>();
   return t;
@@ -207,9 +230,9 @@ Report report_from_json(const json& doc) {
     auto pass = parse_pass(g["pass"].as<std::string>());
     if (!pass) g["pass"].fail("expected \"data\" or \"weights\"");
     c.pass = *pass;
-    c.count = g["count"].as<int>();
+    c.count = int(g["count"].integer(1, kIntMax));
     c.flops = g["flops"].as<double>();
-    c.seed = g["seed"].as<std::uint64_t>();
+    c.seed = g["seed"].unsigned_integer();
     const Get results = g["results"];
     for (std::size_t k = 0; k < results.size(); ++k) {
       const Get rg = results[k];
@@ -223,7 +246,7 @@ Report report_from_json(const json& doc) {
       if (rg.has("time_ms")) r.time = time_from(rg["time_ms"]);
       r.gflops = rg["gflops"].as<double>();
       if (rg.has("error")) r.error = error_from(rg["error"]);
-      r.workspace_bytes = rg["workspace_bytes"].as<std::size_t>();
+      r.workspace_bytes = std::size_t(rg["workspace_bytes"].unsigned_integer());
       r.deterministic = rg["deterministic"].as<bool>();
       if (rg.has("family")) r.family = rg["family"].as<std::string>();
       c.results.push_back(std::move(r));
@@ -239,17 +262,59 @@ Report report_from_json(const json& doc) {
   return report;
 }
 
+namespace {
+
+std::filesystem::path folder_of(const std::filesystem::path& target) {
+  return target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+}
+
+// The temp file write_json_atomic writes before renaming it over the target.
+std::filesystem::path temp_of(const std::filesystem::path& target) {
+  return folder_of(target) /
+         ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()));
+}
+
+}  // namespace
+
+void check_writable(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const std::string name = printable(path);
+  if (!is_utf8(path)) {
+    throw std::runtime_error(name + ": the path is not valid UTF-8 (convbp records it in JSON)");
+  }
+  const fs::path dir = folder_of(target);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    throw std::runtime_error(name + ": cannot write: directory " + printable(dir.string()) +
+                             " does not exist" + (ec ? " (" + ec.message() + ")" : ""));
+  }
+  if (target.filename().empty() || fs::is_directory(target, ec)) {
+    throw std::runtime_error(name + ": cannot write: a directory, not a file name");
+  }
+  // Creating (and removing) the temp file proves the name's length and the folder's
+  // permissions the way the real write will meet them.
+  const fs::path temp = temp_of(target);
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int error = errno;
+    if (error != EEXIST) throw std::runtime_error(name + ": cannot write: " + std::strerror(error));
+    return;  // left by this process id before: the write replaces it
+  }
+  ::close(fd);
+  ::unlink(temp.c_str());
+}
+
 void write_json_atomic(const std::string& path, const json& doc) {
   namespace fs = std::filesystem;
   const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const fs::path dir = folder_of(target);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     throw std::runtime_error(path + ": cannot write: directory " + dir.string() +
                              " does not exist");
   }
-  const fs::path temp =
-      dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()));
+  const fs::path temp = temp_of(target);
   const std::string text = doc.dump(1) + "\n";
   // Written, flushed to the disk, renamed over the target, and the directory flushed too: after
   // a power loss the file is the old one or the new one, never empty.
@@ -288,18 +353,25 @@ void write_json_atomic(const std::string& path, const json& doc) {
 }
 
 Report read_report(const std::string& path) {
+  const std::string name = printable(path);
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw std::runtime_error(name + ": a directory, not a report");
+  }
   std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open report");
+  if (!in) throw std::runtime_error(name + ": cannot open report");
+  std::stringstream text;
+  text << in.rdbuf();
   json doc;
   try {
-    doc = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw std::runtime_error(path + ": malformed JSON: " + e.what());
+    doc = parse_json_input(text.str());
+  } catch (const JsonInputError& e) {
+    throw std::runtime_error(name + ": " + e.what());
   }
   try {
     return report_from_json(doc);
   } catch (const std::runtime_error& e) {
-    throw std::runtime_error(path + ": " + e.what());
+    throw std::runtime_error(name + ": " + e.what());
   }
 }
 

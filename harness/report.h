@@ -71,6 +71,9 @@ Report report_from_json(const nlohmann::json& doc);
 // Writes to a temp file in the same directory and renames it over `path`, so a report file
 // that exists is always complete. Throws std::runtime_error with the reason on failure.
 void write_json_atomic(const std::string& path, const nlohmann::json& doc);
+// Before measuring: that write_json_atomic can write `path` (a UTF-8 name, an existing folder
+// that takes its temp file, not a folder itself). Throws std::runtime_error with the reason.
+void check_writable(const std::string& path);
 Report read_report(const std::string& path);
 
 // The winners table: one row per case with the best implementation, its time and GF/s, and

@@ -11,9 +11,11 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include "context.h"
 #include "data.h"
+#include "json_input.h"
 #include "naive.h"
 #include "npy.h"
 
@@ -215,14 +217,23 @@ class Dumper {
     if (!on()) return;
     const std::string index = (std::filesystem::path(dir) / "index.json").string();
     nlohmann::json doc = {{"cases", nlohmann::json::array()}};
-    if (std::filesystem::exists(index)) {
+    std::error_code ec;
+    if (std::filesystem::exists(index, ec)) {
+      // An index this run cannot use (damaged, or not ours) is started anew.
       std::ifstream in(index);
-      doc = nlohmann::json::parse(in, nullptr, false);
-      if (doc.is_discarded() || !doc.contains("cases")) doc = {{"cases", nlohmann::json::array()}};
+      std::stringstream text;
+      text << in.rdbuf();
+      try {
+        doc = parse_json_input(text.str());
+      } catch (const JsonInputError&) {
+      }
+      if (!doc.is_object() || !doc.contains("cases") || !doc["cases"].is_array()) {
+        doc = {{"cases", nlohmann::json::array()}};
+      }
     }
     auto& cases = doc["cases"];
     for (auto it = cases.begin(); it != cases.end(); ++it) {
-      if ((*it)["dir"] == sub_) {
+      if (it->is_object() && it->contains("dir") && (*it)["dir"] == sub_) {
         cases.erase(it);
         break;
       }

@@ -12,11 +12,13 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
 
 #include "context.h"
+#include "json_input.h"
 
 namespace convbp {
 
@@ -118,7 +120,7 @@ class Node {
     throw TuningError(file_ + ": " + path_ + ": " + message);
   }
   void object_with(std::initializer_list<const char*> keys) const {
-    if (!j_.is_object()) fail("expected an object, got " + j_.dump());
+    if (!j_.is_object()) fail("expected an object, got " + brief(j_));
     for (const auto& item : j_.items()) {
       const std::string& key = item.key();  // a binding a lambda can capture (clang 14)
       if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; })) {
@@ -134,32 +136,35 @@ class Node {
     return Node(j_.at(i), path_ + "[" + std::to_string(i) + "]", file_);
   }
   std::size_t size() const {
-    if (!j_.is_array()) fail("expected an array, got " + j_.dump());
+    if (!j_.is_array()) fail("expected an array, got " + brief(j_));
     return j_.size();
   }
   bool is_null() const { return j_.is_null(); }
   std::string str() const {
-    if (!j_.is_string()) fail("expected a string, got " + j_.dump());
+    if (!j_.is_string()) fail("expected a string, got " + brief(j_));
     return j_.get<std::string>();
   }
   double number() const {
     if (!j_.is_number() || !std::isfinite(j_.get<double>()) || j_.get<double>() < 0) {
-      fail("expected a number >= 0, got " + j_.dump());
+      fail("expected a number >= 0, got " + brief(j_));
     }
     return j_.get<double>();
   }
   double signed_number() const {
-    if (!j_.is_number()) fail("expected a number, got " + j_.dump());
+    if (!j_.is_number()) fail("expected a number, got " + brief(j_));
     return j_.get<double>();
   }
-  std::uint64_t unsigned_integer() const {
-    if (!j_.is_number_integer() || j_.get<std::int64_t>() < 0) {
-      fail("expected an integer >= 0, got " + j_.dump());
+  // An integer from 0 to max: never truncated into the narrower field it fills.
+  std::uint64_t unsigned_integer(std::uint64_t max) const {
+    const bool negative =
+        j_.is_number_integer() && !j_.is_number_unsigned() && j_.get<std::int64_t>() < 0;
+    if (!j_.is_number_integer() || negative || j_.get<std::uint64_t>() > max) {
+      fail("expected an integer from 0 to " + std::to_string(max) + ", got " + brief(j_));
     }
     return j_.get<std::uint64_t>();
   }
   bool boolean() const {
-    if (!j_.is_boolean()) fail("expected true or false, got " + j_.dump());
+    if (!j_.is_boolean()) fail("expected true or false, got " + brief(j_));
     return j_.get<bool>();
   }
   const json& raw() const { return j_; }
@@ -196,8 +201,9 @@ TuningEntry entry_from_json(const Node& n) {
     t.impl = r["impl"].str();
     t.median_ms = r["median_ms"].number();
     t.stddev_ms = r["stddev_ms"].number();
-    t.reps = int(r["reps"].unsigned_integer());
-    t.workspace_bytes = std::size_t(r["workspace_bytes"].unsigned_integer());
+    t.reps = int(r["reps"].unsigned_integer(std::numeric_limits<int>::max()));
+    t.workspace_bytes =
+        std::size_t(r["workspace_bytes"].unsigned_integer(std::numeric_limits<std::size_t>::max()));
     t.deterministic = r["deterministic"].boolean();
     t.max_rel = r["max_rel"].number();
     t.detail = r["detail"].str();
@@ -295,7 +301,12 @@ TuningDb tuning_db_from_json(const json& doc, const std::string& file) {
 TuningDb read_tuning_db(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::exists(path, ec)) return {};
+  if (!fs::exists(path, ec)) {
+    // Only a file that is not there is an empty database; a name too long or a folder we may
+    // not search is an error.
+    if (!ec || ec == std::errc::no_such_file_or_directory) return {};
+    throw TuningError(printable(path) + ": cannot read the tuning database: " + ec.message());
+  }
   const char* untouched =
       " (convbp leaves the file as it is: fix it, or move it away to start anew)";
   if (!fs::is_regular_file(path, ec)) throw TuningError(path + ": not a regular file");
@@ -309,9 +320,9 @@ TuningDb read_tuning_db(const std::string& path) {
   }
   json doc;
   try {
-    doc = json::parse(content);
-  } catch (const json::parse_error& e) {
-    throw TuningError(path + ": malformed JSON: " + e.what() + untouched);
+    doc = parse_json_input(content);
+  } catch (const JsonInputError& e) {
+    throw TuningError(path + ": " + e.what() + untouched);
   }
   try {
     return tuning_db_from_json(doc, path);

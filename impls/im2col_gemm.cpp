@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "backward.h"
@@ -266,12 +268,31 @@ class BatchedPlan final : public Plan {
   int workers_ = 1;
 };
 
+// OpenBLAS takes matrix sizes and leading dimensions as 32-bit ints (blasint), so a valid shape
+// whose per-group GEMM is larger is declined rather than split; one sample's col buffer must
+// also fit the buffer limit.
+Support gemm_fits(const ConvProblem& pr) {
+  constexpr std::int64_t kMaxSize = std::numeric_limits<blasint>::max();
+  const std::int64_t crs = pr.c_per_group() * pr.r * pr.s;  // <= w's element count
+  const std::int64_t pq = pr.p() * pr.q();                  // <= dy's element count
+  if (crs > kMaxSize || pq > kMaxSize) {
+    return Support::no("needs (c/groups)*r*s (here " + std::to_string(crs) + ") and p*q (here " +
+                       std::to_string(pq) + ") each at most " + std::to_string(kMaxSize) +
+                       ", OpenBLAS's 32-bit matrix size");
+  }
+  if (!col_is_input(pr) && crs * pq > kMaxBufferBytes / std::int64_t(sizeof(float))) {
+    return Support::no("one sample's im2col buffer ((c/groups)*r*s x p*q floats) would exceed " +
+                       std::to_string(kMaxBufferBytes >> 30) + " GiB");
+  }
+  return Support::yes();
+}
+
 template <typename PlanType>
 class Im2colGemm final : public Backward {
  public:
   explicit Im2colGemm(std::string variant) : name_("im2col_gemm." + std::move(variant)) {}
   std::string name() const override { return name_; }
-  Support supports(const ConvProblem&, Pass) const override { return Support::yes(); }
+  Support supports(const ConvProblem& problem, Pass) const override { return gemm_fits(problem); }
   std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const override {
     return std::make_unique<PlanType>(problem, pass);
   }

@@ -73,22 +73,40 @@ void ConvProblem::validate() const {
                                                   std::to_string(dilation_w));
   require(pad_top >= 0 && pad_left >= 0 && pad_bottom >= 0 && pad_right >= 0,
           "padding must be >= 0");
+  // Every size fits a 32-bit int: the libraries take them as int, and it bounds the derived
+  // sizes below (dilated extents, padded sizes) well inside 64 bits.
+  const std::pair<const char*, std::int64_t> fields[] = {{"n", n},
+                                                         {"c", c},
+                                                         {"h", h},
+                                                         {"w", w},
+                                                         {"k", k},
+                                                         {"r", r},
+                                                         {"s", s},
+                                                         {"stride_h", stride_h},
+                                                         {"stride_w", stride_w},
+                                                         {"pad_top", pad_top},
+                                                         {"pad_left", pad_left},
+                                                         {"pad_bottom", pad_bottom},
+                                                         {"pad_right", pad_right},
+                                                         {"dilation_h", dilation_h},
+                                                         {"dilation_w", dilation_w},
+                                                         {"groups", groups}};
+  for (const auto& [name, value] : fields) {
+    require(value <= kMaxDim, std::string(name) + "=" + std::to_string(value) +
+                                  " is too large (at most " + std::to_string(kMaxDim) + ")");
+  }
   require(c % groups == 0,
           "c=" + std::to_string(c) + " is not divisible by groups=" + std::to_string(groups));
   require(k % groups == 0,
           "k=" + std::to_string(k) + " is not divisible by groups=" + std::to_string(groups));
-  // Sizes that are individually huge overflow the size arithmetic below; bound them first.
-  constexpr std::int64_t kHuge = std::int64_t{1} << 40;
-  for (std::int64_t v : {n, c, h, w, k, r, s, stride_h, stride_w, dilation_h, dilation_w, pad_top,
-                         pad_left, pad_bottom, pad_right}) {
-    require(v < kHuge, "a size of " + std::to_string(v) + " is too large");
-  }
   require(dilated_r() <= h + pad_top + pad_bottom,
           "dilated kernel height " + std::to_string(dilated_r()) + " exceeds padded input height " +
               std::to_string(h + pad_top + pad_bottom));
   require(dilated_s() <= w + pad_left + pad_right,
           "dilated kernel width " + std::to_string(dilated_s()) + " exceeds padded input width " +
               std::to_string(w + pad_left + pad_right));
+  // Element counts and byte sizes of every tensor, each product checked before it is taken;
+  // with these in bounds every derived size (p*q, (c/g)*r*s, flops) is too.
   require_fits({n, c, h, w}, "x");
   require_fits({k, c / groups, r, s}, "w");
   require_fits({n, k, p(), q()}, "dy");

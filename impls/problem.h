@@ -57,7 +57,9 @@ struct ConvProblem {
   // data: (k/g)*r*s (fewer where stride skips taps); weights: n*p*q.
   std::int64_t accumulation_length(Pass pass) const;
 
-  // Throws InvalidProblem naming the first impossible field.
+  // Throws InvalidProblem naming the first impossible field: a size below 1 (padding below
+  // 0), any field above kMaxDim, groups that do not divide c and k, a dilated kernel larger
+  // than the padded input, a tensor over kMaxBufferBytes.
   void validate() const;
 
   // n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1 (pad order: top, left, bottom, right).
@@ -71,5 +73,7 @@ struct ConvProblem {
 // Largest byte count of any one buffer we allow; beyond it a shape is rejected as too large
 // for memory rather than attempted.
 inline constexpr std::int64_t kMaxBufferBytes = std::int64_t{1} << 36;  // 64 GiB
+// Largest value of any one field (sizes, strides, padding, dilation, groups): a 32-bit int.
+inline constexpr std::int64_t kMaxDim = 2147483647;
 
 }  // namespace convbp

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "config.h"
+#include "json_input.h"
 
 namespace convbp {
 namespace {
@@ -124,6 +125,30 @@ TEST(Config, AMissingFileAndMalformedJsonAreConfigErrors) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find(path + ": malformed JSON"), std::string::npos) << e.what();
   }
+}
+
+TEST(Config, DeepNestingAndDuplicateKeysAreRejectedBeforeParsing) {
+  const std::string path = ::testing::TempDir() + "/deep.json";
+  {
+    std::ofstream(path) << R"({"suite": "x", "layers": [{"c": )" << std::string(100000, '[')
+                        << std::string(100000, ']') << "}]}";
+  }
+  try {
+    load_suite(path);
+    ADD_FAILURE() << "deep nesting accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": $.layers[0].c[0]"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("nested deeper than 64 levels"), std::string::npos)
+        << e.what();
+  }
+  // At the limit, the parser and the config reader decide (here: c is not an integer).
+  const std::string at_limit =
+      R"({"suite": "x", "layers": [{"c": )" + std::string(61, '[') + std::string(61, ']') + "}]}";
+  EXPECT_NO_THROW(parse_json_input(at_limit));
+  EXPECT_THROW(parse_json_input(R"({"a": 1, "b": {"a": 2, "a": 3}})"), JsonInputError);
+  EXPECT_NO_THROW(parse_json_input(R"({"a": 1, "b": {"a": 2}, "c": [{"a": 1}, {"a": 2}]})"));
+  EXPECT_NO_THROW(parse_json_input(R"({"a\"{[": "[[{", "b": "\\"})"));
 }
 
 TEST(Config, TheBuiltInDefaultAndEveryShippedSuiteParse) {

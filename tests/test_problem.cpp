@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "backward.h"
 #include "problem.h"
 
 namespace convbp {
@@ -132,6 +133,60 @@ TEST(Problem, ImpossibleShapesAreRejectedWithAReason) {
       EXPECT_NE(std::string(e.what()).find(bad.message), std::string::npos)
           << bad.what << ": message was: " << e.what();
     }
+  }
+}
+
+TEST(Problem, AFieldBeyond32BitsIsRejectedBeforeAnyProductWraps) {
+  // (r - 1) * dilation_h is 2^64 here: it wrapped to a dilated height of 1 and was accepted.
+  try {
+    ConvProblem::parse_key("n1_c1_h1_w1_k1_r4294967297_s1_st1x1_pad0x0x0x0_dil4294967296x1_g1");
+    ADD_FAILURE() << "accepted";
+  } catch (const InvalidProblem& e) {
+    EXPECT_NE(std::string(e.what()).find("r=4294967297 is too large (at most 2147483647)"),
+              std::string::npos)
+        << e.what();
+  }
+  const BadShape cases[] = {
+      {"huge padding", {.pad_bottom = std::int64_t{1} << 62}, "pad_bottom=4611686018427387904"},
+      {"huge stride", {.stride_w = std::int64_t{1} << 31}, "stride_w=2147483648 is too large"},
+      {"largest sizes, product overflows",
+       {.n = kMaxDim, .c = kMaxDim, .h = kMaxDim, .w = kMaxDim},
+       "x is too large: its byte count overflows 64 bits"},
+      {"largest kernel and dilation",
+       {.h = 8, .r = kMaxDim, .dilation_h = kMaxDim},
+       "dilated kernel height 4611686011984936963 exceeds padded input height 8"},
+  };
+  for (const BadShape& bad : cases) {
+    try {
+      bad.problem.validate();
+      ADD_FAILURE() << bad.what << ": accepted " << bad.problem.key();
+    } catch (const InvalidProblem& e) {
+      EXPECT_NE(std::string(e.what()).find(bad.message), std::string::npos)
+          << bad.what << ": message was: " << e.what();
+    }
+  }
+}
+
+TEST(Problem, AShapeTooBigForA32BitGemmIsDeclinedByIm2colWithAReason) {
+  // Valid (x is 8 GiB), but p*q = 2^31 exceeds OpenBLAS's int sizes.
+  const ConvProblem wide{.h = 2, .w = std::int64_t{1} << 30};
+  ASSERT_NO_THROW(wide.validate());
+  // (c/g)*r*s = 2^31 likewise.
+  const ConvProblem long_kernel{
+      .h = 2, .w = std::int64_t{1} << 30, .r = 2, .s = std::int64_t{1} << 30};
+  ASSERT_NO_THROW(long_kernel.validate());
+  for (const char* name : {"im2col_gemm.per_sample", "im2col_gemm.batched"}) {
+    const Backward* b = find_backward(name);
+    ASSERT_NE(b, nullptr) << name;
+    for (const ConvProblem& pr : {wide, long_kernel}) {
+      for (Pass pass : {Pass::data, Pass::weights}) {
+        const Support s = b->supports(pr, pass);
+        EXPECT_FALSE(s.ok) << name << " " << pr.key();
+        EXPECT_NE(s.why.find("OpenBLAS's 32-bit matrix size"), std::string::npos) << s.why;
+      }
+    }
+    EXPECT_TRUE(
+        b->supports({.n = 2, .c = 4, .h = 8, .w = 8, .k = 4, .r = 3, .s = 3}, Pass::data).ok);
   }
 }
 

@@ -367,6 +367,21 @@ TEST(Tune, ACorruptOrForeignDatabaseIsAnErrorForTuneAndSetAsideByTheAutotuner) {
   }
 }
 
+TEST(Autotuner, ADeeplyNestedDatabaseIsAnErrorNotACrash) {
+  // 100k levels made the error path's json::dump() recurse until the stack overflowed.
+  const std::string db =
+      write_file("deep.json", R"({"schema": "convbp.tuning/1", "sections": )" +
+                                  std::string(100000, '[') + std::string(100000, ']') + "}");
+  try {
+    Autotuner tuner(db, {});
+    ADD_FAILURE() << "accepted";
+  } catch (const TuningError& e) {
+    EXPECT_NE(std::string(e.what()).find(db + ": $.sections[0][0]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("nested deeper than 64 levels"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Tune, BadOptionsAreUsageErrors) {
   struct Case {
     std::string args, message;

@@ -105,11 +105,11 @@ class TunedPlan {
 };
 
 // Plans layer shapes from a tuning database (schema convbp.tuning/1). A file that exists but is
-// not a valid convbp tuning database (damaged, truncated, another file) is never written over
-// and never fatal: it is renamed to PATH.unreadable-<UTC time>, one warning line goes to stderr
-// and to notes(), and the tuner starts an empty database. A missing file is an empty database,
-// created when the first tuning is saved. An empty path keeps everything in memory. plan() is
-// thread-safe.
+// not a valid convbp tuning database (malformed, nested deeper than 64 levels, a repeated key, a
+// bad field, unreadable) is never written over and never fatal: it is renamed to
+// PATH.unreadable-<UTC time>, one warning line goes to stderr and to notes(), and the tuner
+// starts an empty database. A missing file is an empty database, created when the first tuning
+// is saved. An empty path keeps everything in memory. plan() is thread-safe.
 class Autotuner {
  public:
   explicit Autotuner(std::string database_path, AutotunerOptions options = {});
