@@ -9,6 +9,7 @@
 #include "blas_core.h"
 #include "context.h"
 #include "runner.h"
+#include "timing.h"
 #include "tuning.h"
 
 namespace convbp {
@@ -237,10 +238,14 @@ struct Autotuner::State {
     timing.max_seconds_per_case = options.tune_seconds / double(std::max<std::size_t>(runnable, 1));
     RunOptions run_options;
     run_options.seed = options.seed;
+    // One tuning at a time in the process (another Autotuner, in another thread, waits): its
+    // validation and reference would share the cores with this one's timing.
+    std::unique_lock<std::recursive_mutex> measuring(measurement_mutex());
     const auto start = std::chrono::steady_clock::now();
     const Case c = run_case({"autotuner", problem, pass, 1}, candidates, timing, run_options, 0);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    measuring.unlock();
     ++tuned;
     const TuningEntry entry = entry_from_case(c);
     // An entry where every candidate ran out of budget says nothing about the machine: keep

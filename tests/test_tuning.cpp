@@ -1,5 +1,7 @@
 // The tuning database and the run-time API: round trip, no re-measuring, stale fingerprints,
-// constraints, corrupt files, concurrent tuners, interruption.
+// constraints, corrupt files, concurrent tuners, interruption, tuners in threads and Google
+// Benchmark's process state.
+#include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -8,11 +10,14 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -20,6 +25,7 @@
 #include "autotuner.h"
 #include "context.h"
 #include "naive.h"
+#include "timing.h"
 #include "tuning.h"
 
 extern char** environ;
@@ -90,6 +96,59 @@ RunOptions quiet_options() {
   RunOptions options;
   options.reps = 1;
   return options;
+}
+
+// A test implementation: im2col_gemm.per_sample's plan, with a sleep in every call and a count
+// of calls in flight at once (across threads). Registered once per process.
+struct Probe {
+  std::atomic<int> in_flight{0}, most_at_once{0}, calls{0};
+};
+class ProbeBackward : public Backward {
+ public:
+  ProbeBackward(std::string name, int sleep_ms, Probe* probe)
+      : name_(std::move(name)), sleep_ms_(sleep_ms), probe_(probe) {}
+  std::string name() const override { return name_; }
+  Support supports(const ConvProblem&, Pass) const override { return Support::yes(); }
+  std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const override {
+    return std::make_unique<ProbePlan>(find_backward("im2col_gemm.per_sample")->plan(problem, pass),
+                                       sleep_ms_, probe_);
+  }
+
+ private:
+  class ProbePlan : public Plan {
+   public:
+    ProbePlan(std::unique_ptr<Plan> inner, int sleep_ms, Probe* probe)
+        : inner_(std::move(inner)), sleep_ms_(sleep_ms), probe_(probe) {}
+    std::size_t workspace_bytes() const override { return inner_->workspace_bytes(); }
+    void run(const Tensors& host, void* workspace) override {
+      const int now = ++probe_->in_flight;
+      int most = probe_->most_at_once;
+      while (now > most && !probe_->most_at_once.compare_exchange_weak(most, now)) {
+      }
+      ++probe_->calls;
+      std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
+      inner_->run(host, workspace);
+      --probe_->in_flight;
+    }
+
+   private:
+    std::unique_ptr<Plan> inner_;
+    int sleep_ms_;
+    Probe* probe_;
+  };
+  std::string name_;
+  int sleep_ms_;
+  Probe* probe_;
+};
+
+Probe& registered_probe(const std::string& name, int sleep_ms) {
+  static std::map<std::string, std::unique_ptr<Probe>> probes;
+  auto& probe = probes[name];
+  if (!probe) {
+    probe = std::make_unique<Probe>();
+    add_backward(std::make_unique<ProbeBackward>(name, sleep_ms, probe.get()));
+  }
+  return *probe;
 }
 
 TuningEntry sample_entry() {
@@ -589,6 +648,92 @@ TEST(Autotuner, ADatabaseEntryIsChosenUnderTheCallersConstraints) {
             std::string::npos)
       << plan.why();
   EXPECT_LE(plan.workspace_bytes(), 1024u);
+}
+
+// Two Autotuners in two threads, each tuning a miss at the same moment: their measurements
+// take turns (no call of one runs while the other's runs), both tunings succeed, and the
+// shared database keeps both entries.
+TEST(Autotuner, TwoTunersInTwoThreadsMeasureOneAfterTheOther) {
+  Probe& probe = registered_probe("test.probe", 2);
+  const std::string db = temp_path("threads.json");
+  AutotunerOptions options;
+  options.impls = {"im2col_gemm.per_sample", "test.probe"};
+  options.tune_seconds = 0.4;
+  const ConvProblem a = ConvProblem::parse_key("n2_c8_h9_w7_k6_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  const ConvProblem b = ConvProblem::parse_key("n2_c9_h9_w7_k6_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  std::atomic<int> ready{0};
+  std::string why[2];
+  PlanSource source[2] = {PlanSource::fallback, PlanSource::fallback};
+  auto tune = [&](int i, const ConvProblem& p) {
+    Autotuner tuner(db, options);
+    ++ready;
+    while (ready < 2) std::this_thread::yield();
+    TunedPlan& plan = tuner.plan(p, Pass::data);
+    why[i] = plan.why();
+    source[i] = plan.source();
+  };
+  std::thread first(tune, 0, a), second(tune, 1, b);
+  first.join();
+  second.join();
+  for (int i : {0, 1}) {
+    EXPECT_EQ(source[i], PlanSource::tuned) << why[i];
+    EXPECT_EQ(why[i].find("no correct"), std::string::npos) << why[i];
+  }
+  EXPECT_GT(probe.calls, 4);
+  EXPECT_EQ(probe.most_at_once, 1);
+  const TuningDb stored = read_tuning_db(db);
+  for (const ConvProblem& p : {a, b}) {
+    const TuningEntry* e = stored.find(machine_fingerprint(threads()), p, Pass::data);
+    ASSERT_NE(e, nullptr) << p.key() << "\n" << why[0] << "\n" << why[1] << "\n" << read_file(db);
+    EXPECT_EQ(e->results.size(), 2u) << p.key();
+  }
+}
+
+// --- Google Benchmark's process state ----------------------------------------------------------
+
+class RunNames : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) names.push_back(run.benchmark_name());
+  }
+  std::vector<std::string> names;
+};
+
+// An application with its own Google Benchmark benchmarks and its own --benchmark_filter: a
+// measurement neither runs nor deletes them, and is not filtered away.
+TEST(Timing, TheApplicationsBenchmarksAndFilterAreLeftAlone) {
+  int app_runs = 0;
+  benchmark::RegisterBenchmark("app_benchmark", [&](benchmark::State& state) {
+    for (auto _ : state) ++app_runs;
+  })->Iterations(1);
+  const std::string filter = benchmark::GetBenchmarkFilter();
+  benchmark::SetBenchmarkFilter("app_benchmark");  // as the application's --benchmark_filter
+  TimingSettings timing;
+  timing.warmup = 0;
+  timing.reps = 3;
+  timing.min_rep_seconds = 0;
+  int calls = 0;
+  TimeStats t;
+  std::string error;
+  try {
+    t = measure(
+        "convbp_probe", [&] { return double(++calls % 3 + 1); }, timing);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  const int app_runs_during_measure = app_runs;
+  RunNames names;
+  benchmark::RunSpecifiedBenchmarks(&names);  // the application's own run, afterwards
+  benchmark::SetBenchmarkFilter(filter);
+  benchmark::ClearRegisteredBenchmarks();
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(app_runs_during_measure, 0);
+  EXPECT_EQ(t.reps, 3);
+  EXPECT_EQ(calls, 4);               // one untimed call sizes the repetitions
+  EXPECT_NEAR(t.median, 2.0, 1e-9);  // self-timed calls of 3, 1 and 2 ms
+  EXPECT_EQ(names.names, std::vector<std::string>{"app_benchmark/iterations:1"});
+  EXPECT_EQ(app_runs, 1);
 }
 
 }  // namespace

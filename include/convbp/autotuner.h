@@ -109,7 +109,9 @@ class TunedPlan {
 // and never fatal: it is renamed to PATH.unreadable-<UTC time>, one warning line goes to stderr
 // and to notes(), and the tuner starts an empty database. A missing file is an empty database,
 // created when the first tuning is saved. An empty path keeps everything in memory. plan() is
-// thread-safe.
+// thread-safe. Tunings on a miss take turns process-wide, with every other convbp measurement
+// (two Autotuners in two threads tune one after the other), and leave Google Benchmark's
+// registry and flags, which the application may use, alone.
 class Autotuner {
  public:
   explicit Autotuner(std::string database_path, AutotunerOptions options = {});
