@@ -2,10 +2,13 @@
 // constraints, corrupt files, concurrent tuners, interruption, tuners in threads and Google
 // Benchmark's process state.
 #include <benchmark/benchmark.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +32,54 @@
 #include "tuning.h"
 
 extern char** environ;
+
+// --- a second writer at the worst moment -----------------------------------------------------
+//
+// The test binary's own stat() (it interposes libc's for the whole program, convbp's code
+// included): when armed, the first stat of the armed path made while nobody holds the path's
+// lock and after the file exists replaces the file, as another tuner would, under that lock.
+// A reader that takes a file's version by a stat outside the lock then sees the other writer's
+// version without its entries.
+namespace {
+struct Interloper {
+  std::mutex mutex;
+  std::string path, replacement;
+  bool armed = false;
+  int fired = 0;
+};
+Interloper& interloper() {
+  static Interloper i;
+  return i;
+}
+thread_local bool in_interloper = false;
+
+void interloper_before_stat(const char* path) {
+  Interloper& i = interloper();
+  if (in_interloper) return;
+  std::lock_guard<std::mutex> guard(i.mutex);
+  if (!i.armed || i.path != path) return;
+  in_interloper = true;
+  const int file = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (file >= 0) {
+    ::close(file);
+    const int lock = ::open((i.path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock >= 0 && ::flock(lock, LOCK_EX | LOCK_NB) == 0) {  // a real writer waits for it
+      if (std::rename(i.replacement.c_str(), path) == 0) ++i.fired;
+      i.armed = false;
+      ::flock(lock, LOCK_UN);
+    }
+    if (lock >= 0) ::close(lock);
+  }
+  in_interloper = false;
+}
+}  // namespace
+
+extern "C" int stat(const char* path, struct stat* buf) noexcept {
+  using Real = int (*)(const char*, struct stat*);
+  static const Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "stat"));
+  interloper_before_stat(path);
+  return real(path, buf);
+}
 
 namespace convbp {
 namespace {
@@ -149,6 +200,23 @@ Probe& registered_probe(const std::string& name, int sleep_ms) {
     add_backward(std::make_unique<ProbeBackward>(name, sleep_ms, probe.get()));
   }
   return *probe;
+}
+
+// An entry for `spec` as if every tiny-suite implementation had been timed (made-up figures).
+TuningEntry made_up_entry(const CaseSpec& spec) {
+  TuningEntry e;
+  e.problem = spec.problem;
+  e.pass = spec.pass;
+  e.tuned_as = "another tuner";
+  e.date = "2024-01-01T00:00:00Z";
+  double ms = 1.0;
+  for (const Backward* b : select_impls({"naive", "im2col_gemm.*"}, false)) {
+    e.candidates.push_back(b->name());
+    e.results.push_back({b->name(), ms, 0.001, 3, 0, true, 1e-7, ""});
+    ms *= 2;
+  }
+  e.best = Best{e.results[0].impl, e.results[0].median_ms, e.results[1].impl, 1.0, false};
+  return e;
 }
 
 TuningEntry sample_entry() {
@@ -375,6 +443,34 @@ TEST(Tune, ConstraintsChooseTheReportedBestButEveryResultIsStored) {
   for (const TuningEntry& e : stored.sections[0].entries) {
     EXPECT_EQ(e.results.size(), tiny_impl_count()) << e.problem.key();
   }
+}
+
+// Another tuner replaces the file just after this one's write released the lock: the version
+// this tuner keeps must be the one it wrote (taken under the lock), so that it sees the change
+// and reads the other tuner's entries instead of measuring those cases again.
+TEST(Tune, AWriteByAnotherTunerRightAfterOursIsSeenAndNotMeasuredAgain) {
+  const std::string db = temp_path("interloper.json");
+  const std::string replacement = temp_path("interloper_other.json");
+  const Suite suite = tiny(2, 40);
+  std::vector<TuningEntry> all;
+  for (const CaseSpec& c : expand_cases(suite, quiet_options())) all.push_back(made_up_entry(c));
+  ASSERT_EQ(all.size(), 4u);
+  merge_into_file(replacement, machine_fingerprint(threads()), all);
+  {
+    std::lock_guard<std::mutex> guard(interloper().mutex);
+    interloper().path = db;
+    interloper().replacement = replacement;
+    interloper().armed = true;
+    interloper().fired = 0;
+  }
+  const TuneOutcome out = tune_suite(suite, quiet_options(), {db, {}, false});
+  {
+    std::lock_guard<std::mutex> guard(interloper().mutex);
+    interloper().armed = false;
+    ASSERT_EQ(interloper().fired, 1) << "the other tuner never wrote";
+  }
+  EXPECT_EQ(out.measured, 1);
+  EXPECT_EQ(out.from_database, 3);
 }
 
 // --- bad files -------------------------------------------------------------------------------
