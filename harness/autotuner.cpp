@@ -260,11 +260,11 @@ struct Autotuner::State {
         try {
           db = merge_into_file(path, fingerprint, {entry});
         } catch (const std::exception& e) {
-          db.put(fingerprint, entry);
+          db.merge(fingerprint, entry);
           saved = " (not saved: " + std::string(e.what()) + ")";
         }
       } else {
-        db.put(fingerprint, entry);
+        db.merge(fingerprint, entry);
       }
     }
     char took[48];

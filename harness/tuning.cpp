@@ -67,6 +67,13 @@ void TuningDb::put(const json& fingerprint, TuningEntry entry) {
   s->entries.push_back(std::move(entry));
 }
 
+void TuningDb::merge(const json& fingerprint, TuningEntry entry) {
+  if (const TuningEntry* old = find(fingerprint, entry.problem, entry.pass)) {
+    entry = merge_entries(*old, std::move(entry));
+  }
+  put(fingerprint, std::move(entry));
+}
+
 std::size_t TuningDb::entry_count() const {
   std::size_t n = 0;
   for (const TuningSection& s : sections) n += s.entries.size();
@@ -443,7 +450,7 @@ TuningDb merge_versioned(const std::string& path, const json& fingerprint,
                          const std::vector<TuningEntry>& entries, FileVersion& version) {
   FileLock lock(path + ".lock");
   TuningDb db = read_tuning_db(path);  // throws on a corrupt file: nothing is written
-  for (const TuningEntry& e : entries) db.put(fingerprint, e);
+  for (const TuningEntry& e : entries) db.merge(fingerprint, e);
   write_json_atomic(path, to_json(db));
   version = file_version(path);
   return db;
@@ -492,6 +499,50 @@ TuningEntry entry_from_case(const Case& c) {
       [](const TunedResult& a, const TunedResult& b) { return a.median_ms < b.median_ms; });
   e.best = choose_best(c.results);
   return e;
+}
+
+TuningEntry merge_entries(const TuningEntry& old, TuningEntry fresh) {
+  auto listed = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  // Measured again by `fresh`: listed among its own candidates (not those taken from `old`
+  // below), itself or through its family.
+  const std::vector<std::string> measured = fresh.candidates;
+  auto remeasured = [&](const std::string& impl) {
+    return std::any_of(measured.begin(), measured.end(),
+                       [&](const std::string& c) { return stands_for(c, impl); });
+  };
+  // A budget-limited timeout says less than what `old` measured or rejected for good.
+  std::erase_if(fresh.rejected, [&](const RejectedResult& x) {
+    return !listed(measured, x.impl) && listed(old.candidates, x.impl);
+  });
+  bool kept = false;
+  for (const std::string& c : old.candidates) {
+    if (remeasured(c) || listed(fresh.candidates, c)) continue;
+    fresh.candidates.push_back(c);
+    kept = true;
+  }
+  for (const TunedResult& r : old.results) {
+    if (remeasured(r.impl)) continue;
+    fresh.results.push_back(r);
+    kept = true;
+  }
+  for (const RejectedResult& x : old.rejected) {
+    if (remeasured(x.impl) ||
+        std::any_of(fresh.rejected.begin(), fresh.rejected.end(),
+                    [&](const RejectedResult& y) { return y.impl == x.impl; })) {
+      continue;
+    }
+    fresh.rejected.push_back(x);
+    kept = true;
+  }
+  if (kept) {
+    std::stable_sort(
+        fresh.results.begin(), fresh.results.end(),
+        [](const TunedResult& a, const TunedResult& b) { return a.median_ms < b.median_ms; });
+    fresh.best = choose_best(results_of(fresh));
+  }
+  return fresh;
 }
 
 std::vector<Result> results_of(const TuningEntry& entry) {

@@ -1,6 +1,6 @@
 // The tuning database and the run-time API: round trip, no re-measuring, stale fingerprints,
-// constraints, corrupt files, concurrent tuners, interruption, tuners in threads and Google
-// Benchmark's process state.
+// constraints, corrupt files, concurrent tuners, interruption, merging re-tuned entries,
+// tuners in threads and Google Benchmark's process state.
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -443,6 +443,26 @@ TEST(Tune, ConstraintsChooseTheReportedBestButEveryResultIsStored) {
   for (const TuningEntry& e : stored.sections[0].entries) {
     EXPECT_EQ(e.results.size(), tiny_impl_count()) << e.problem.key();
   }
+}
+
+// `--retune --impl X` measures X again; the other candidates' results stay in the entry.
+TEST(Tune, RetuningOneImplementationMergesItIntoTheFullEntry) {
+  const std::string db = temp_path("retune_one.json");
+  const Suite suite = tiny(1, 4);
+  ASSERT_EQ(tune_suite(suite, quiet_options(), {db, {}, false}).measured, 2);
+  RunOptions one = quiet_options();
+  one.impls = {"im2col_gemm.batched"};
+  EXPECT_EQ(tune_suite(suite, one, {db, {}, true}).measured, 2);
+  const TuningDb stored = read_tuning_db(db);
+  ASSERT_EQ(stored.entry_count(), 2u);
+  for (const TuningEntry& e : stored.sections.at(0).entries) {
+    EXPECT_EQ(e.candidates.size(), tiny_impl_count()) << e.problem.key();
+    EXPECT_EQ(e.results.size(), tiny_impl_count()) << e.problem.key();
+    ASSERT_TRUE(e.best) << e.problem.key();
+    EXPECT_EQ(e.best->impl, e.results.front().impl) << e.problem.key();
+  }
+  // The entry still covers the full set: nothing is measured for it.
+  EXPECT_EQ(tune_suite(suite, quiet_options(), {db, {}, false}).measured, 0);
 }
 
 // Another tuner replaces the file just after this one's write released the lock: the version
