@@ -198,7 +198,8 @@ struct Autotuner::State {
     refresh();
     std::string miss;
     if (const TuningEntry* e = db.find(fingerprint, problem, pass)) {
-      if (auto missing = missing_candidate(*e, candidate_names)) {
+      // A timeout under an on-line budget counts as tried here (drop_timeouts_from_candidates).
+      if (auto missing = missing_candidate(*e, candidate_names, true)) {
         miss = "the database entry did not try " + *missing;
       } else {
         std::vector<Result> results = results_of(*e);
@@ -247,7 +248,8 @@ struct Autotuner::State {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     measuring.unlock();
     ++tuned;
-    const TuningEntry entry = entry_from_case(c);
+    TuningEntry entry = entry_from_case(c);
+    drop_timeouts_from_candidates(entry);  // budget-limited: `convbp tune` measures them
     // An entry where every candidate ran out of budget says nothing about the machine: keep
     // it out of the database, so that a later, more generous tuning is not blocked.
     const bool informative =

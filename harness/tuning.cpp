@@ -545,6 +545,15 @@ TuningEntry merge_entries(const TuningEntry& old, TuningEntry fresh) {
   return fresh;
 }
 
+void drop_timeouts_from_candidates(TuningEntry& entry) {
+  for (const RejectedResult& x : entry.rejected) {
+    if (x.status != Status::timeout) continue;
+    // The implementation, and the family that stands for it: an entry that lists the family
+    // would cover the timed-out member for `convbp tune`.
+    std::erase_if(entry.candidates, [&](const std::string& c) { return stands_for(c, x.impl); });
+  }
+}
+
 std::vector<Result> results_of(const TuningEntry& entry) {
   std::vector<Result> out;
   for (const TunedResult& t : entry.results) {
@@ -601,12 +610,20 @@ Case case_from_entry(const TuningEntry& entry, const std::string& name, int coun
 }
 
 std::optional<std::string> missing_candidate(const TuningEntry& entry,
-                                             const std::vector<std::string>& selected) {
+                                             const std::vector<std::string>& selected,
+                                             bool timeouts_count) {
   for (const std::string& impl : selected) {
-    if (std::find(entry.candidates.begin(), entry.candidates.end(), impl) ==
+    if (std::find(entry.candidates.begin(), entry.candidates.end(), impl) !=
         entry.candidates.end()) {
-      return impl;
+      continue;
     }
+    if (timeouts_count &&
+        std::any_of(entry.rejected.begin(), entry.rejected.end(), [&](const RejectedResult& x) {
+          return x.status == Status::timeout && stands_for(impl, x.impl);
+        })) {
+      continue;
+    }
+    return impl;
   }
   return std::nullopt;
 }

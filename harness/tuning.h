@@ -108,14 +108,25 @@ TuningDb merge_into_file(const std::string& path, const nlohmann::json& fingerpr
 // again when anything of `old` stays. The date and tuned_as are `fresh`'s.
 TuningEntry merge_entries(const TuningEntry& old, TuningEntry fresh);
 
+// The Autotuner's timeouts come from its small on-line budget (AutotunerOptions::tune_seconds
+// shared among the candidates) and say nothing permanent. They stay in `rejected`, but leave
+// `candidates` (with the family a timed-out member belongs to), so that the entry does not
+// cover them for `convbp tune`, which measures them with its full budget; the Autotuner counts
+// them as tried (missing_candidate with `timeouts_count`), so that it does not tune the shape
+// again at every start.
+void drop_timeouts_from_candidates(TuningEntry& entry);
+
 // A finished case as a database entry (candidates: every implementation it tried), and back
 // (limited to the implementations in `selected`, which the entry must cover).
 TuningEntry entry_from_case(const Case& c);
 Case case_from_entry(const TuningEntry& entry, const std::string& name, int count,
                      const std::vector<std::string>& selected);
-// Whether an entry tried every implementation in `selected`; if not, the first it lacks.
+// Whether an entry tried every implementation in `selected`; if not, the first it lacks. With
+// `timeouts_count`, an implementation (or a family with a member) rejected as `timeout` counts
+// as tried even when it is not among the candidates (the Autotuner's rule, above).
 std::optional<std::string> missing_candidate(const TuningEntry& entry,
-                                             const std::vector<std::string>& selected);
+                                             const std::vector<std::string>& selected,
+                                             bool timeouts_count = false);
 
 // The best result that meets the constraints (report.h choose_best on what is left: fastest
 // by median, a tie within the noise settled by determinism, then workspace), with a line per

@@ -1,6 +1,6 @@
 // The tuning database and the run-time API: round trip, no re-measuring, stale fingerprints,
 // constraints, corrupt files, concurrent tuners, interruption, merging re-tuned entries,
-// tuners in threads and Google Benchmark's process state.
+// budget-limited timeouts, tuners in threads and Google Benchmark's process state.
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -764,6 +764,42 @@ TEST(Autotuner, ADatabaseEntryIsChosenUnderTheCallersConstraints) {
             std::string::npos)
       << plan.why();
   EXPECT_LE(plan.workspace_bytes(), 1024u);
+}
+
+// A timeout under the Autotuner's small on-line budget says nothing permanent: the entry does
+// not count the candidate as tried, so `convbp tune` measures it with its full budget; the
+// Autotuner itself does not tune the shape again on every start.
+TEST(Autotuner, ATimeoutUnderTheOnlineBudgetIsNotStoredAsTried) {
+  registered_probe("test.sleepy", 40);
+  const std::string db = temp_path("budget.json");
+  const ConvProblem p = ConvProblem::parse_key("n2_c8_h9_w7_k6_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  AutotunerOptions options;
+  options.impls = {"im2col_gemm.per_sample", "test.sleepy"};
+  options.tune_seconds = 0.04;  // 20 ms each: one call of test.sleepy takes 40
+  {
+    Autotuner tuner(db, options);
+    TunedPlan& plan = tuner.plan(p, Pass::data);
+    EXPECT_EQ(plan.source(), PlanSource::tuned) << plan.why();
+    EXPECT_EQ(plan.impl(), "im2col_gemm.per_sample") << plan.why();
+  }
+  {
+    Autotuner again(db, options);
+    EXPECT_EQ(again.plan(p, Pass::data).source(), PlanSource::database);
+    EXPECT_EQ(again.tuned_count(), 0);
+  }
+  const Suite suite = parse_suite(nlohmann::json::parse(R"({"suite": "budget",
+      "impls": ["im2col_gemm.per_sample", "test.sleepy"],
+      "timing": {"warmup": 0, "reps": 1, "max_seconds_per_case": 2},
+      "layers": [{"name": "l", "n": 2, "c": 8, "h": 9, "w": 7, "k": 6, "r": 3, "pad": 1}]})"),
+                                  "budget");
+  RunOptions data = quiet_options();
+  data.pass = Pass::data;
+  EXPECT_EQ(tune_suite(suite, data, {db, {}, false}).measured, 1);
+  const TuningDb stored = read_tuning_db(db);  // a named copy: `e` points into it
+  const TuningEntry* e = stored.find(machine_fingerprint(threads()), p, Pass::data);
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(std::any_of(e->results.begin(), e->results.end(),
+                          [](const TunedResult& r) { return r.impl == "test.sleepy"; }));
 }
 
 // Two Autotuners in two threads, each tuning a miss at the same moment: their measurements
