@@ -9,6 +9,7 @@
 #include "blas_core.h"
 #include "context.h"
 #include "runner.h"
+#include "timing.h"
 #include "tuning.h"
 
 namespace convbp {
@@ -197,7 +198,8 @@ struct Autotuner::State {
     refresh();
     std::string miss;
     if (const TuningEntry* e = db.find(fingerprint, problem, pass)) {
-      if (auto missing = missing_candidate(*e, candidate_names)) {
+      // A timeout under an on-line budget counts as tried here (drop_timeouts_from_candidates).
+      if (auto missing = missing_candidate(*e, candidate_names, true)) {
         miss = "the database entry did not try " + *missing;
       } else {
         std::vector<Result> results = results_of(*e);
@@ -237,12 +239,17 @@ struct Autotuner::State {
     timing.max_seconds_per_case = options.tune_seconds / double(std::max<std::size_t>(runnable, 1));
     RunOptions run_options;
     run_options.seed = options.seed;
+    // One tuning at a time in the process (another Autotuner, in another thread, waits): its
+    // validation and reference would share the cores with this one's timing.
+    std::unique_lock<std::recursive_mutex> measuring(measurement_mutex());
     const auto start = std::chrono::steady_clock::now();
     const Case c = run_case({"autotuner", problem, pass, 1}, candidates, timing, run_options, 0);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    measuring.unlock();
     ++tuned;
-    const TuningEntry entry = entry_from_case(c);
+    TuningEntry entry = entry_from_case(c);
+    drop_timeouts_from_candidates(entry);  // budget-limited: `convbp tune` measures them
     // An entry where every candidate ran out of budget says nothing about the machine: keep
     // it out of the database, so that a later, more generous tuning is not blocked.
     const bool informative =
@@ -255,11 +262,11 @@ struct Autotuner::State {
         try {
           db = merge_into_file(path, fingerprint, {entry});
         } catch (const std::exception& e) {
-          db.put(fingerprint, entry);
+          db.merge(fingerprint, entry);
           saved = " (not saved: " + std::string(e.what()) + ")";
         }
       } else {
-        db.put(fingerprint, entry);
+        db.merge(fingerprint, entry);
       }
     }
     char took[48];

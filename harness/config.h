@@ -27,7 +27,7 @@ inline constexpr double kMaxMinRepSeconds = 60;
 
 struct TimingSettings {
   int warmup = 1;                   // untimed runs before timing
-  int reps = 5;                     // Google Benchmark repetitions; the median is the figure
+  int reps = 5;                     // timed repetitions; the median is the figure
   double max_seconds_per_case = 3;  // timing budget per result; a single run over it = timeout
   double min_rep_seconds = 0.02;    // fast cases loop inside a repetition until this long
 };

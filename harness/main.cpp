@@ -320,7 +320,9 @@ atomically after every finished case, under a lock (FILE.lock) that concurrent t
 options:
   --db FILE            the tuning database (created if missing; a file that is not a valid
                        database is an error and is left untouched)
-  --retune             measure every case again, replacing its entry
+  --retune             measure every case again with the selected implementations; their
+                       results replace the entry's, the others' stay (--retune --impl X
+                       re-measures X alone)
   --max-workspace N    choose only implementations needing at most N bytes of workspace
                        (suffixes K, M, G: powers of 1024)
   --deterministic      choose only deterministic implementations (measured: two validated

@@ -69,6 +69,13 @@ void TuningDb::put(const json& fingerprint, TuningEntry entry) {
   s->entries.push_back(std::move(entry));
 }
 
+void TuningDb::merge(const json& fingerprint, TuningEntry entry) {
+  if (const TuningEntry* old = find(fingerprint, entry.problem, entry.pass)) {
+    entry = merge_entries(*old, std::move(entry));
+  }
+  put(fingerprint, std::move(entry));
+}
+
 std::size_t TuningDb::entry_count() const {
   std::size_t n = 0;
   for (const TuningSection& s : sections) n += s.entries.size();
@@ -298,9 +305,37 @@ TuningDb tuning_db_from_json(const json& doc, const std::string& file) {
   return db;
 }
 
-TuningDb read_tuning_db(const std::string& path) {
+namespace {
+
+// Identity of one version of the database file. Writers never change a file in place (they
+// rename a new one over it), so a version stands for one content.
+struct FileVersion {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = -1;
+  long mtime_ns = 0;
+  bool operator==(const FileVersion&) const = default;
+};
+
+FileVersion version_of(const struct stat& st) {
+  return {st.st_dev, st.st_ino, st.st_size,
+          long(st.st_mtim.tv_sec) * 1000000000L + st.st_mtim.tv_nsec};
+}
+
+// The version now at `path` ({} when there is none).
+FileVersion file_version(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return version_of(st);
+}
+
+// The database at `path`, and in `version` the version of the very file read (the descriptor's
+// fstat): another writer may replace the file at any moment, and a version taken by path
+// before or after the read could belong to another content.
+TuningDb read_versioned(const std::string& path, FileVersion& version) {
   namespace fs = std::filesystem;
   std::error_code ec;
+  version = {};
   if (!fs::exists(path, ec)) {
     // Only a file that is not there is an empty database; a name too long or a folder we may
     // not search is an error.
@@ -310,11 +345,28 @@ TuningDb read_tuning_db(const std::string& path) {
   const char* untouched =
       " (convbp leaves the file as it is: fix it, or move it away to start anew)";
   if (!fs::is_regular_file(path, ec)) throw TuningError(path + ": not a regular file");
-  std::ifstream in(path);
-  if (!in) throw TuningError(path + ": cannot read the tuning database: " + std::strerror(errno));
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string content = text.str();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw TuningError(path + ": cannot read the tuning database: " + std::strerror(errno));
+  }
+  struct stat st {};
+  std::string content;
+  bool read_ok = ::fstat(fd, &st) == 0;
+  for (char buf[65536]; read_ok;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      read_ok = n == 0;
+      break;
+    }
+    content.append(buf, std::size_t(n));
+  }
+  const int error = errno;
+  ::close(fd);
+  if (!read_ok) {
+    throw TuningError(path + ": cannot read the tuning database: " + std::strerror(error));
+  }
+  version = version_of(st);
   if (content.find_first_not_of(" \t\r\n") == std::string::npos) {
     throw TuningError(path + ": empty file, not a convbp tuning database" + untouched);
   }
@@ -329,6 +381,13 @@ TuningDb read_tuning_db(const std::string& path) {
   } catch (const TuningError& e) {
     throw TuningError(e.what() + std::string(untouched));
   }
+}
+
+}  // namespace
+
+TuningDb read_tuning_db(const std::string& path) {
+  FileVersion version;
+  return read_versioned(path, version);
 }
 
 namespace {
@@ -394,13 +453,26 @@ std::string set_aside_unreadable(const std::string& path) {
   return aside;
 }
 
-TuningDb merge_into_file(const std::string& path, const json& fingerprint,
-                         const std::vector<TuningEntry>& entries) {
+namespace {
+
+// merge_into_file, with the version it wrote in `version`, taken before the lock is released:
+// taken after, it could be another writer's, whose entries `db` lacks.
+TuningDb merge_versioned(const std::string& path, const json& fingerprint,
+                         const std::vector<TuningEntry>& entries, FileVersion& version) {
   FileLock lock(path + ".lock");
   TuningDb db = read_tuning_db(path);  // throws on a corrupt file: nothing is written
-  for (const TuningEntry& e : entries) db.put(fingerprint, e);
+  for (const TuningEntry& e : entries) db.merge(fingerprint, e);
   write_json_atomic(path, to_json(db));
+  version = file_version(path);
   return db;
+}
+
+}  // namespace
+
+TuningDb merge_into_file(const std::string& path, const json& fingerprint,
+                         const std::vector<TuningEntry>& entries) {
+  FileVersion version;
+  return merge_versioned(path, fingerprint, entries, version);
 }
 
 // --- entries and cases -----------------------------------------------------------------------
@@ -438,6 +510,59 @@ TuningEntry entry_from_case(const Case& c) {
       [](const TunedResult& a, const TunedResult& b) { return a.median_ms < b.median_ms; });
   e.best = choose_best(c.results);
   return e;
+}
+
+TuningEntry merge_entries(const TuningEntry& old, TuningEntry fresh) {
+  auto listed = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  // Measured again by `fresh`: listed among its own candidates (not those taken from `old`
+  // below), itself or through its family.
+  const std::vector<std::string> measured = fresh.candidates;
+  auto remeasured = [&](const std::string& impl) {
+    return std::any_of(measured.begin(), measured.end(),
+                       [&](const std::string& c) { return stands_for(c, impl); });
+  };
+  // A budget-limited timeout says less than what `old` measured or rejected for good.
+  std::erase_if(fresh.rejected, [&](const RejectedResult& x) {
+    return !listed(measured, x.impl) && listed(old.candidates, x.impl);
+  });
+  bool kept = false;
+  for (const std::string& c : old.candidates) {
+    if (remeasured(c) || listed(fresh.candidates, c)) continue;
+    fresh.candidates.push_back(c);
+    kept = true;
+  }
+  for (const TunedResult& r : old.results) {
+    if (remeasured(r.impl)) continue;
+    fresh.results.push_back(r);
+    kept = true;
+  }
+  for (const RejectedResult& x : old.rejected) {
+    if (remeasured(x.impl) ||
+        std::any_of(fresh.rejected.begin(), fresh.rejected.end(),
+                    [&](const RejectedResult& y) { return y.impl == x.impl; })) {
+      continue;
+    }
+    fresh.rejected.push_back(x);
+    kept = true;
+  }
+  if (kept) {
+    std::stable_sort(
+        fresh.results.begin(), fresh.results.end(),
+        [](const TunedResult& a, const TunedResult& b) { return a.median_ms < b.median_ms; });
+    fresh.best = choose_best(results_of(fresh));
+  }
+  return fresh;
+}
+
+void drop_timeouts_from_candidates(TuningEntry& entry) {
+  for (const RejectedResult& x : entry.rejected) {
+    if (x.status != Status::timeout) continue;
+    // The implementation, and the family that stands for it: an entry that lists the family
+    // would cover the timed-out member for `convbp tune`.
+    std::erase_if(entry.candidates, [&](const std::string& c) { return stands_for(c, x.impl); });
+  }
 }
 
 std::vector<Result> results_of(const TuningEntry& entry) {
@@ -496,12 +621,20 @@ Case case_from_entry(const TuningEntry& entry, const std::string& name, int coun
 }
 
 std::optional<std::string> missing_candidate(const TuningEntry& entry,
-                                             const std::vector<std::string>& selected) {
+                                             const std::vector<std::string>& selected,
+                                             bool timeouts_count) {
   for (const std::string& impl : selected) {
-    if (std::find(entry.candidates.begin(), entry.candidates.end(), impl) ==
+    if (std::find(entry.candidates.begin(), entry.candidates.end(), impl) !=
         entry.candidates.end()) {
-      return impl;
+      continue;
     }
+    if (timeouts_count &&
+        std::any_of(entry.rejected.begin(), entry.rejected.end(), [&](const RejectedResult& x) {
+          return x.status == Status::timeout && stands_for(impl, x.impl);
+        })) {
+      continue;
+    }
+    return impl;
   }
   return std::nullopt;
 }
@@ -656,33 +789,14 @@ std::string fingerprint_difference(const json& from, const json& to) {
 
 // --- convbp tune -----------------------------------------------------------------------------
 
-namespace {
-
-// Identity of the database file's current version, to re-read it only when another writer
-// has replaced it.
-struct FileVersion {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  off_t size = -1;
-  long mtime_ns = 0;
-  bool operator==(const FileVersion&) const = default;
-};
-
-FileVersion file_version(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return {};
-  return {st.st_dev, st.st_ino, st.st_size,
-          long(st.st_mtim.tv_sec) * 1000000000L + st.st_mtim.tv_nsec};
-}
-
-}  // namespace
-
 TuneOutcome tune_suite(const Suite& suite, RunOptions options, const TuneSettings& settings,
                        const std::function<void(const Report&)>& save_report) {
   TuneOutcome out;
   const json fingerprint = machine_fingerprint(threads());
-  TuningDb db = read_tuning_db(settings.database);  // a bad file stops us before measuring
-  FileVersion version = file_version(settings.database);
+  // The version kept is always that of the content in `db` (read from the same descriptor, or
+  // written under the lock): a newer one on disk means another tuner wrote.
+  FileVersion version;
+  TuningDb db = read_versioned(settings.database, version);  // a bad file stops us here
   if (!db.section(fingerprint)) {
     for (const TuningSection& s : db.sections) {
       out.notes.push_back(
@@ -700,8 +814,7 @@ TuneOutcome tune_suite(const Suite& suite, RunOptions options, const TuneSetting
     const std::string id = entry_id(spec.problem, spec.pass);
     if (settings.retune && !measured_now.count(id)) return std::nullopt;
     if (file_version(settings.database) != version) {
-      db = read_tuning_db(settings.database);  // another tuner wrote: use its entries too
-      version = file_version(settings.database);
+      db = read_versioned(settings.database, version);  // another tuner wrote: use its entries
     }
     const TuningEntry* e = db.find(fingerprint, spec.problem, spec.pass);
     if (!e) return std::nullopt;
@@ -728,8 +841,7 @@ TuneOutcome tune_suite(const Suite& suite, RunOptions options, const TuneSetting
       if (c.incomplete) continue;
       const std::size_t before =
           db.entry_count() + (db.find(fingerprint, c.problem, c.pass) ? 0 : 1);
-      db = merge_into_file(settings.database, fingerprint, {entry_from_case(c)});
-      version = file_version(settings.database);
+      db = merge_versioned(settings.database, fingerprint, {entry_from_case(c)}, version);
       merged_from_others += int(db.entry_count() - before);
       measured_now.insert(entry_id(c.problem, c.pass));
       ++out.measured;

@@ -76,6 +76,9 @@ struct TuningDb {
                           Pass pass) const;
   // Adds the entry under the fingerprint, replacing one of the same key and pass.
   void put(const nlohmann::json& fingerprint, TuningEntry entry);
+  // Adds the entry under the fingerprint, merged (merge_entries) into one of the same key and
+  // pass.
+  void merge(const nlohmann::json& fingerprint, TuningEntry entry);
   std::size_t entry_count() const;
 };
 
@@ -91,19 +94,39 @@ TuningDb read_tuning_db(const std::string& path);
 std::string set_aside_unreadable(const std::string& path);
 
 // Merges `entries` (under `fingerprint`) into the file at `path`: under an exclusive flock on
-// path + ".lock", re-reads the file, adds or replaces the entries, writes it atomically.
-// Returns the database as written (with every other writer's entries).
+// path + ".lock", re-reads the file, adds the entries or merges each into the file's entry of
+// the same key and pass (merge_entries), writes it atomically. Returns the database as written
+// (with every other writer's entries).
 TuningDb merge_into_file(const std::string& path, const nlohmann::json& fingerprint,
                          const std::vector<TuningEntry>& entries);
+
+// `fresh` measured again every implementation it lists in `candidates` (and a listed family's
+// members): its results and rejections replace `old`'s for those; what `old` holds for any
+// other implementation stays (`convbp tune --retune --impl X` re-measures X alone). A rejection
+// of `fresh`'s for an implementation outside its candidates (a budget-limited timeout, below)
+// is dropped where `old` covers that implementation. Results are re-ranked and the best chosen
+// again when anything of `old` stays. The date and tuned_as are `fresh`'s.
+TuningEntry merge_entries(const TuningEntry& old, TuningEntry fresh);
+
+// The Autotuner's timeouts come from its small on-line budget (AutotunerOptions::tune_seconds
+// shared among the candidates) and say nothing permanent. They stay in `rejected`, but leave
+// `candidates` (with the family a timed-out member belongs to), so that the entry does not
+// cover them for `convbp tune`, which measures them with its full budget; the Autotuner counts
+// them as tried (missing_candidate with `timeouts_count`), so that it does not tune the shape
+// again at every start.
+void drop_timeouts_from_candidates(TuningEntry& entry);
 
 // A finished case as a database entry (candidates: every implementation it tried), and back
 // (limited to the implementations in `selected`, which the entry must cover).
 TuningEntry entry_from_case(const Case& c);
 Case case_from_entry(const TuningEntry& entry, const std::string& name, int count,
                      const std::vector<std::string>& selected);
-// Whether an entry tried every implementation in `selected`; if not, the first it lacks.
+// Whether an entry tried every implementation in `selected`; if not, the first it lacks. With
+// `timeouts_count`, an implementation (or a family with a member) rejected as `timeout` counts
+// as tried even when it is not among the candidates (the Autotuner's rule, above).
 std::optional<std::string> missing_candidate(const TuningEntry& entry,
-                                             const std::vector<std::string>& selected);
+                                             const std::vector<std::string>& selected,
+                                             bool timeouts_count = false);
 
 // The best result that meets the constraints (report.h choose_best on what is left: fastest
 // by median, a tie within the noise settled by determinism, then workspace), with a line per
@@ -132,7 +155,7 @@ std::optional<std::size_t> parse_bytes(const std::string& text);
 struct TuneSettings {
   std::string database;  // path
   Constraints constraints;
-  bool retune = false;  // measure every case again, replacing its entry
+  bool retune = false;  // measure every case again, merged into its entry (merge_entries)
 };
 struct TuneOutcome {
   Report report;  // best: chosen under the constraints

@@ -174,10 +174,12 @@ class PerSamplePlan final : public Plan {
   Dims d_;
 };
 
-// Sets OpenBLAS to one thread for the lifetime of the guard.
+// Sets OpenBLAS to one thread for the lifetime of the guard, then back to the count it had,
+// which is the caller's (a host application may run OpenBLAS with its own setting) and need
+// not be threads().
 class SingleThreadedBlas {
  public:
-  SingleThreadedBlas() : saved_(threads()) { openblas_set_num_threads(1); }
+  SingleThreadedBlas() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
   ~SingleThreadedBlas() { openblas_set_num_threads(saved_); }
 
  private:

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "backward.h"
+#include "blas.h"
 #include "data.h"
 #include "runner.h"
 #include "shapes.h"
@@ -159,6 +160,29 @@ TEST(Validation, TheBestResultIsTheFastestOkOneAndTiesPreferDeterminism) {
   EXPECT_TRUE(best->tie);
   EXPECT_EQ(best->impl, "ordered");
   EXPECT_FALSE(choose_best({result("x", Status::timeout, 0, 0, true)}).has_value());
+}
+
+// im2col_gemm.batched runs OpenBLAS single-threaded inside its own team and must hand back the
+// count the caller had, which need not be convbp's threads() (an application may run OpenBLAS
+// with its own setting).
+TEST(Im2colGemm, BatchedRestoresTheCallersOpenBlasThreadCount) {
+  const int saved = threads();
+  set_threads(2);
+  openblas_set_num_threads(1);  // the caller's own setting, not threads()
+  const ConvProblem p = ConvProblem::parse_key("n4_c3_h8_w7_k5_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  const Backward* batched = find_backward("im2col_gemm.batched");
+  ASSERT_NE(batched, nullptr);
+  std::unique_ptr<Plan> plan = batched->plan(p, Pass::data);
+  std::vector<float> dy(p.y_elems(), 0.5f), w(p.w_elems(), 0.25f), dx(p.x_elems());
+  std::vector<unsigned char> workspace(plan->workspace_bytes());
+  Tensors t;
+  t.dy = dy.data();
+  t.w = w.data();
+  t.dx = dx.data();
+  plan->run(t, workspace.data());
+  const int after = openblas_get_num_threads();
+  set_threads(saved);
+  EXPECT_EQ(after, 1) << plan->detail();
 }
 
 }  // namespace

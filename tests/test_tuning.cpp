@@ -1,18 +1,26 @@
 // The tuning database and the run-time API: round trip, no re-measuring, stale fingerprints,
-// constraints, corrupt files, concurrent tuners, interruption.
+// constraints, corrupt files, concurrent tuners, interruption, merging re-tuned entries,
+// budget-limited timeouts, tuners in threads and Google Benchmark's process state.
+#include <benchmark/benchmark.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -20,9 +28,58 @@
 #include "autotuner.h"
 #include "context.h"
 #include "naive.h"
+#include "timing.h"
 #include "tuning.h"
 
 extern char** environ;
+
+// --- a second writer at the worst moment -----------------------------------------------------
+//
+// The test binary's own stat() (it interposes libc's for the whole program, convbp's code
+// included): when armed, the first stat of the armed path made while nobody holds the path's
+// lock and after the file exists replaces the file, as another tuner would, under that lock.
+// A reader that takes a file's version by a stat outside the lock then sees the other writer's
+// version without its entries.
+namespace {
+struct Interloper {
+  std::mutex mutex;
+  std::string path, replacement;
+  bool armed = false;
+  int fired = 0;
+};
+Interloper& interloper() {
+  static Interloper i;
+  return i;
+}
+thread_local bool in_interloper = false;
+
+void interloper_before_stat(const char* path) {
+  Interloper& i = interloper();
+  if (in_interloper) return;
+  std::lock_guard<std::mutex> guard(i.mutex);
+  if (!i.armed || i.path != path) return;
+  in_interloper = true;
+  const int file = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (file >= 0) {
+    ::close(file);
+    const int lock = ::open((i.path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock >= 0 && ::flock(lock, LOCK_EX | LOCK_NB) == 0) {  // a real writer waits for it
+      if (std::rename(i.replacement.c_str(), path) == 0) ++i.fired;
+      i.armed = false;
+      ::flock(lock, LOCK_UN);
+    }
+    if (lock >= 0) ::close(lock);
+  }
+  in_interloper = false;
+}
+}  // namespace
+
+extern "C" int stat(const char* path, struct stat* buf) noexcept {
+  using Real = int (*)(const char*, struct stat*);
+  static const Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "stat"));
+  interloper_before_stat(path);
+  return real(path, buf);
+}
 
 namespace convbp {
 namespace {
@@ -90,6 +147,76 @@ RunOptions quiet_options() {
   RunOptions options;
   options.reps = 1;
   return options;
+}
+
+// A test implementation: im2col_gemm.per_sample's plan, with a sleep in every call and a count
+// of calls in flight at once (across threads). Registered once per process.
+struct Probe {
+  std::atomic<int> in_flight{0}, most_at_once{0}, calls{0};
+};
+class ProbeBackward : public Backward {
+ public:
+  ProbeBackward(std::string name, int sleep_ms, Probe* probe)
+      : name_(std::move(name)), sleep_ms_(sleep_ms), probe_(probe) {}
+  std::string name() const override { return name_; }
+  Support supports(const ConvProblem&, Pass) const override { return Support::yes(); }
+  std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const override {
+    return std::make_unique<ProbePlan>(find_backward("im2col_gemm.per_sample")->plan(problem, pass),
+                                       sleep_ms_, probe_);
+  }
+
+ private:
+  class ProbePlan : public Plan {
+   public:
+    ProbePlan(std::unique_ptr<Plan> inner, int sleep_ms, Probe* probe)
+        : inner_(std::move(inner)), sleep_ms_(sleep_ms), probe_(probe) {}
+    std::size_t workspace_bytes() const override { return inner_->workspace_bytes(); }
+    void run(const Tensors& host, void* workspace) override {
+      const int now = ++probe_->in_flight;
+      int most = probe_->most_at_once;
+      while (now > most && !probe_->most_at_once.compare_exchange_weak(most, now)) {
+      }
+      ++probe_->calls;
+      std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
+      inner_->run(host, workspace);
+      --probe_->in_flight;
+    }
+
+   private:
+    std::unique_ptr<Plan> inner_;
+    int sleep_ms_;
+    Probe* probe_;
+  };
+  std::string name_;
+  int sleep_ms_;
+  Probe* probe_;
+};
+
+Probe& registered_probe(const std::string& name, int sleep_ms) {
+  static std::map<std::string, std::unique_ptr<Probe>> probes;
+  auto& probe = probes[name];
+  if (!probe) {
+    probe = std::make_unique<Probe>();
+    add_backward(std::make_unique<ProbeBackward>(name, sleep_ms, probe.get()));
+  }
+  return *probe;
+}
+
+// An entry for `spec` as if every tiny-suite implementation had been timed (made-up figures).
+TuningEntry made_up_entry(const CaseSpec& spec) {
+  TuningEntry e;
+  e.problem = spec.problem;
+  e.pass = spec.pass;
+  e.tuned_as = "another tuner";
+  e.date = "2024-01-01T00:00:00Z";
+  double ms = 1.0;
+  for (const Backward* b : select_impls({"naive", "im2col_gemm.*"}, false)) {
+    e.candidates.push_back(b->name());
+    e.results.push_back({b->name(), ms, 0.001, 3, 0, true, 1e-7, ""});
+    ms *= 2;
+  }
+  e.best = Best{e.results[0].impl, e.results[0].median_ms, e.results[1].impl, 1.0, false};
+  return e;
 }
 
 TuningEntry sample_entry() {
@@ -316,6 +443,54 @@ TEST(Tune, ConstraintsChooseTheReportedBestButEveryResultIsStored) {
   for (const TuningEntry& e : stored.sections[0].entries) {
     EXPECT_EQ(e.results.size(), tiny_impl_count()) << e.problem.key();
   }
+}
+
+// `--retune --impl X` measures X again; the other candidates' results stay in the entry.
+TEST(Tune, RetuningOneImplementationMergesItIntoTheFullEntry) {
+  const std::string db = temp_path("retune_one.json");
+  const Suite suite = tiny(1, 4);
+  ASSERT_EQ(tune_suite(suite, quiet_options(), {db, {}, false}).measured, 2);
+  RunOptions one = quiet_options();
+  one.impls = {"im2col_gemm.batched"};
+  EXPECT_EQ(tune_suite(suite, one, {db, {}, true}).measured, 2);
+  const TuningDb stored = read_tuning_db(db);
+  ASSERT_EQ(stored.entry_count(), 2u);
+  for (const TuningEntry& e : stored.sections.at(0).entries) {
+    EXPECT_EQ(e.candidates.size(), tiny_impl_count()) << e.problem.key();
+    EXPECT_EQ(e.results.size(), tiny_impl_count()) << e.problem.key();
+    ASSERT_TRUE(e.best) << e.problem.key();
+    EXPECT_EQ(e.best->impl, e.results.front().impl) << e.problem.key();
+  }
+  // The entry still covers the full set: nothing is measured for it.
+  EXPECT_EQ(tune_suite(suite, quiet_options(), {db, {}, false}).measured, 0);
+}
+
+// Another tuner replaces the file just after this one's write released the lock: the version
+// this tuner keeps must be the one it wrote (taken under the lock), so that it sees the change
+// and reads the other tuner's entries instead of measuring those cases again.
+TEST(Tune, AWriteByAnotherTunerRightAfterOursIsSeenAndNotMeasuredAgain) {
+  const std::string db = temp_path("interloper.json");
+  const std::string replacement = temp_path("interloper_other.json");
+  const Suite suite = tiny(2, 40);
+  std::vector<TuningEntry> all;
+  for (const CaseSpec& c : expand_cases(suite, quiet_options())) all.push_back(made_up_entry(c));
+  ASSERT_EQ(all.size(), 4u);
+  merge_into_file(replacement, machine_fingerprint(threads()), all);
+  {
+    std::lock_guard<std::mutex> guard(interloper().mutex);
+    interloper().path = db;
+    interloper().replacement = replacement;
+    interloper().armed = true;
+    interloper().fired = 0;
+  }
+  const TuneOutcome out = tune_suite(suite, quiet_options(), {db, {}, false});
+  {
+    std::lock_guard<std::mutex> guard(interloper().mutex);
+    interloper().armed = false;
+    ASSERT_EQ(interloper().fired, 1) << "the other tuner never wrote";
+  }
+  EXPECT_EQ(out.measured, 1);
+  EXPECT_EQ(out.from_database, 3);
 }
 
 // --- bad files -------------------------------------------------------------------------------
@@ -606,6 +781,128 @@ TEST(Autotuner, ADatabaseEntryIsChosenUnderTheCallersConstraints) {
             std::string::npos)
       << plan.why();
   EXPECT_LE(plan.workspace_bytes(), 1024u);
+}
+
+// A timeout under the Autotuner's small on-line budget says nothing permanent: the entry does
+// not count the candidate as tried, so `convbp tune` measures it with its full budget; the
+// Autotuner itself does not tune the shape again on every start.
+TEST(Autotuner, ATimeoutUnderTheOnlineBudgetIsNotStoredAsTried) {
+  registered_probe("test.sleepy", 40);
+  const std::string db = temp_path("budget.json");
+  const ConvProblem p = ConvProblem::parse_key("n2_c8_h9_w7_k6_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  AutotunerOptions options;
+  options.impls = {"im2col_gemm.per_sample", "test.sleepy"};
+  options.tune_seconds = 0.04;  // 20 ms each: one call of test.sleepy takes 40
+  {
+    Autotuner tuner(db, options);
+    TunedPlan& plan = tuner.plan(p, Pass::data);
+    EXPECT_EQ(plan.source(), PlanSource::tuned) << plan.why();
+    EXPECT_EQ(plan.impl(), "im2col_gemm.per_sample") << plan.why();
+  }
+  {
+    Autotuner again(db, options);
+    EXPECT_EQ(again.plan(p, Pass::data).source(), PlanSource::database);
+    EXPECT_EQ(again.tuned_count(), 0);
+  }
+  const Suite suite = parse_suite(nlohmann::json::parse(R"({"suite": "budget",
+      "impls": ["im2col_gemm.per_sample", "test.sleepy"],
+      "timing": {"warmup": 0, "reps": 1, "max_seconds_per_case": 2},
+      "layers": [{"name": "l", "n": 2, "c": 8, "h": 9, "w": 7, "k": 6, "r": 3, "pad": 1}]})"),
+                                  "budget");
+  RunOptions data = quiet_options();
+  data.pass = Pass::data;
+  EXPECT_EQ(tune_suite(suite, data, {db, {}, false}).measured, 1);
+  const TuningDb stored = read_tuning_db(db);  // a named copy: `e` points into it
+  const TuningEntry* e = stored.find(machine_fingerprint(threads()), p, Pass::data);
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(std::any_of(e->results.begin(), e->results.end(),
+                          [](const TunedResult& r) { return r.impl == "test.sleepy"; }));
+}
+
+// Two Autotuners in two threads, each tuning a miss at the same moment: their measurements
+// take turns (no call of one runs while the other's runs), both tunings succeed, and the
+// shared database keeps both entries.
+TEST(Autotuner, TwoTunersInTwoThreadsMeasureOneAfterTheOther) {
+  Probe& probe = registered_probe("test.probe", 2);
+  const std::string db = temp_path("threads.json");
+  AutotunerOptions options;
+  options.impls = {"im2col_gemm.per_sample", "test.probe"};
+  options.tune_seconds = 0.4;
+  const ConvProblem a = ConvProblem::parse_key("n2_c8_h9_w7_k6_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  const ConvProblem b = ConvProblem::parse_key("n2_c9_h9_w7_k6_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  std::atomic<int> ready{0};
+  std::string why[2];
+  PlanSource source[2] = {PlanSource::fallback, PlanSource::fallback};
+  auto tune = [&](int i, const ConvProblem& p) {
+    Autotuner tuner(db, options);
+    ++ready;
+    while (ready < 2) std::this_thread::yield();
+    TunedPlan& plan = tuner.plan(p, Pass::data);
+    why[i] = plan.why();
+    source[i] = plan.source();
+  };
+  std::thread first(tune, 0, a), second(tune, 1, b);
+  first.join();
+  second.join();
+  for (int i : {0, 1}) {
+    EXPECT_EQ(source[i], PlanSource::tuned) << why[i];
+    EXPECT_EQ(why[i].find("no correct"), std::string::npos) << why[i];
+  }
+  EXPECT_GT(probe.calls, 4);
+  EXPECT_EQ(probe.most_at_once, 1);
+  const TuningDb stored = read_tuning_db(db);
+  for (const ConvProblem& p : {a, b}) {
+    const TuningEntry* e = stored.find(machine_fingerprint(threads()), p, Pass::data);
+    ASSERT_NE(e, nullptr) << p.key() << "\n" << why[0] << "\n" << why[1] << "\n" << read_file(db);
+    EXPECT_EQ(e->results.size(), 2u) << p.key();
+  }
+}
+
+// --- Google Benchmark's process state ----------------------------------------------------------
+
+class RunNames : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) names.push_back(run.benchmark_name());
+  }
+  std::vector<std::string> names;
+};
+
+// An application with its own Google Benchmark benchmarks and its own --benchmark_filter: a
+// measurement neither runs nor deletes them, and is not filtered away.
+TEST(Timing, TheApplicationsBenchmarksAndFilterAreLeftAlone) {
+  int app_runs = 0;
+  benchmark::RegisterBenchmark("app_benchmark", [&](benchmark::State& state) {
+    for (auto _ : state) ++app_runs;
+  })->Iterations(1);
+  const std::string filter = benchmark::GetBenchmarkFilter();
+  benchmark::SetBenchmarkFilter("app_benchmark");  // as the application's --benchmark_filter
+  TimingSettings timing;
+  timing.warmup = 0;
+  timing.reps = 3;
+  timing.min_rep_seconds = 0;
+  int calls = 0;
+  TimeStats t;
+  std::string error;
+  try {
+    t = measure(
+        "convbp_probe", [&] { return double(++calls % 3 + 1); }, timing);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  const int app_runs_during_measure = app_runs;
+  RunNames names;
+  benchmark::RunSpecifiedBenchmarks(&names);  // the application's own run, afterwards
+  benchmark::SetBenchmarkFilter(filter);
+  benchmark::ClearRegisteredBenchmarks();
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(app_runs_during_measure, 0);
+  EXPECT_EQ(t.reps, 3);
+  EXPECT_EQ(calls, 4);               // one untimed call sizes the repetitions
+  EXPECT_NEAR(t.median, 2.0, 1e-9);  // self-timed calls of 3, 1 and 2 ms
+  EXPECT_EQ(names.names, std::vector<std::string>{"app_benchmark/iterations:1"});
+  EXPECT_EQ(app_runs, 1);
 }
 
 }  // namespace

@@ -44,8 +44,9 @@ struct AutotunerOptions {
   // What plan() does when the database has no usable entry for a shape and pass.
   OnMiss on_miss = OnMiss::tune;
   // Timing budget of one tuning on a miss, all candidates together (each candidate gets an
-  // equal share; one that needs more for a single call is dropped as a timeout). Validation
-  // against the fp64 reference comes on top.
+  // equal share; one that needs more for a single call is dropped as a timeout, which is saved
+  // as a rejection but not as tried, so that `convbp tune` measures it with its full budget).
+  // Validation against the fp64 reference comes on top.
   double tune_seconds = 5.0;
   // Candidate implementations (globs over names, as `convbp tune --impl`). Empty: every
   // registered implementation except the fp64 reference `naive`.
@@ -110,6 +111,9 @@ class TunedPlan {
 // PATH.unreadable-<UTC time>, one warning line goes to stderr and to notes(), and the tuner
 // starts an empty database. A missing file is an empty database, created when the first tuning
 // is saved. An empty path keeps everything in memory. plan() is thread-safe.
+// Tunings on a miss take turns process-wide, with every other convbp measurement (two
+// Autotuners in two threads tune one after the other), and leave Google Benchmark's registry and
+// flags, which the application may use, alone.
 class Autotuner {
  public:
   explicit Autotuner(std::string database_path, AutotunerOptions options = {});
