@@ -235,11 +235,17 @@ struct Candidate {
     return has(CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) ||
            has(CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION);
   }
-  bool transform() const {
-    return has(CUDNN_NUMERICAL_NOTE_FFT) || has(CUDNN_NUMERICAL_NOTE_WINOGRAD) ||
-           has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4) ||
-           has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6) ||
-           has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13);
+  // The error model's class (error_model.h).
+  AlgorithmClass algorithm_class() const {
+    EngineNotes notes;
+    notes.tensor_core = tensor_core();
+    notes.fft = has(CUDNN_NUMERICAL_NOTE_FFT);
+    notes.winograd_tile = has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13) ? 13
+                          : has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6) ? 6
+                          : has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4) ? 4
+                                                                        : 0;
+    notes.winograd = has(CUDNN_NUMERICAL_NOTE_WINOGRAD) || notes.winograd_tile > 0;
+    return engine_class(choice.engine, notes);
   }
 };
 
@@ -578,7 +584,7 @@ class EnginePlan final : public DevicePlan {
 
   bool deterministic() const override { return !c_->has(CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC); }
   double tolerance_factor() const override {
-    return cudnn::tolerance_factor(problem_, pass_, tf32_, c_->transform());
+    return cudnn::tolerance_factor(c_->algorithm_class(), problem_, pass_);
   }
   std::string detail() const override {
     std::string notes;
@@ -614,11 +620,16 @@ const char* precision_words(bool tf32) {
   return tf32 ? "TF32 tensor-core" : "fp32 (no tensor core)";
 }
 
-// Without the plan the engine's notes are unknown: the bound covers a transform.
+// Without the plan the engine's notes are unknown: the bound covers every class a member can
+// validate (an FFT in the entry's precision, fp32 Winograd up to 5x5 filters). The plans, which
+// know their class, always give their own.
 class EngineEntry : public CudnnBackward {
  public:
   explicit EngineEntry(bool tf32) : tf32_(tf32) {}
-  double tolerance_factor(Pass) const override { return tolerance_factor_bound(tf32_, true); }
+  double tolerance_factor(Pass) const override {
+    return std::max(tolerance_factor_bound({Method::fft, tf32_, 4}),
+                    tolerance_factor_bound({Method::winograd, false, 4}));
+  }
 
  protected:
   // The weights pass computes db with the legacy bias call (32-bit sizes).
@@ -651,6 +662,7 @@ class EngineMember final : public EngineEntry {
         return Support::no(choice_.tag() + " is " + precision_words(c.tensor_core()) +
                            " here: run it as " + choice_.name(c.tensor_core()));
       }
+      if (Support s = validation_support(c.algorithm_class(), pr, pass); !s.ok) return s;
     } catch (const std::exception& e) {
       return Support::no(e.what());
     }

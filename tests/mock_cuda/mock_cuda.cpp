@@ -695,6 +695,14 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
   return legacy_support(algo, false, W, C, bytes);
 }
 
+// The legacy Winograd algorithms run on CUDA cores whatever the math type, as cuDNN 9.14 did on
+// the H200 (its TENSOR_OP_MATH errors equalled the FMA_MATH ones): no TF32 rounding.
+static bool legacy_winograd(int algo, bool data) {
+  return data ? algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+                    algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED
+              : algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+
 cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha,
                                            const cudnnFilterDescriptor_t w, const void* w_data,
                                            const cudnnTensorDescriptor_t dy, const void* dy_data,
@@ -711,7 +719,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha,
   }
   backward_data(legacy_conv(X, W, Y, C), static_cast<const float*>(dy_data),
                 static_cast<const float*>(w_data), static_cast<float*>(dx_data),
-                C.math == CUDNN_TENSOR_OP_MATH);
+                C.math == CUDNN_TENSOR_OP_MATH && !legacy_winograd(algo, true));
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -731,7 +739,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void* alpha,
   }
   backward_filter(legacy_conv(X, W, Y, C), static_cast<const float*>(x_data),
                   static_cast<const float*>(dy_data), static_cast<float*>(dw_data),
-                  C.math == CUDNN_TENSOR_OP_MATH);
+                  C.math == CUDNN_TENSOR_OP_MATH && !legacy_winograd(algo, false));
   return CUDNN_STATUS_SUCCESS;
 }
 
