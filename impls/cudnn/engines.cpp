@@ -249,6 +249,35 @@ struct Candidate {
   }
 };
 
+// Engines cuDNN offers on shapes with pre- and post-padding unequal but computes wrong there:
+// on the H200 sweep (cuDNN 9.14, 2026-11-30) each returned rel_l2 0.9-1.9 or NaN on every such
+// shape it was offered (tests/data/cudnn_errors_h200_2026-11-30.csv), and matched the
+// reference on the symmetric ones. Declined for those shapes, per pass (engine ids are the
+// pass's graph's: engine 1 of the data pass is another kernel, and was right).
+struct WrongOnAsymmetricPadding {
+  std::int64_t engine;
+  Pass pass;
+  const char* what;
+};
+constexpr WrongOnAsymmetricPadding kWrongOnAsymmetricPadding[] = {
+    {1, Pass::weights, "dw"},
+    {18, Pass::weights, "dw (FFT)"},
+    {20, Pass::weights, "dw"},
+    {50, Pass::data, "dx (FFT; NaN on some shapes)"},
+};
+
+Support asymmetric_padding_support(std::int64_t engine, const ConvProblem& pr, Pass pass) {
+  if (pr.pad_top == pr.pad_bottom && pr.pad_left == pr.pad_right) return Support::yes();
+  for (const auto& wrong : kWrongOnAsymmetricPadding) {
+    if (wrong.engine == engine && wrong.pass == pass) {
+      return Support::no("cuDNN engine " + std::to_string(engine) + " computes " + wrong.what +
+                         " wrong when pre- and post-padding differ (rel_l2 ~1 on the H200 with " +
+                         "cuDNN 9.14; docs/cudnn.md): pad symmetrically to use it");
+    }
+  }
+  return Support::yes();
+}
+
 // The engine's numerical and behavior notes.
 void read_notes(const Descriptor& engine, Candidate& c) {
   std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> notes{};
@@ -650,6 +679,7 @@ class EngineMember final : public EngineEntry {
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
     if (Support s = pass_support(pr, pass); !s.ok) return s;
+    if (Support s = asymmetric_padding_support(choice_.engine, pr, pass); !s.ok) return s;
     try {
       const auto b = built(pr, pass, choice_, name_);
       if (!b->candidate) return Support::no(b->error);
@@ -730,12 +760,17 @@ class EngineFamily final : public EngineEntry {
     return member_for(parsed->first, tf32_);
   }
 
-  // Planned on its own (an Autotuner's fallback list), the family is cuDNN's first offer.
+  // Planned on its own (an Autotuner's fallback list), the family is cuDNN's first offer that
+  // its member does not decline (a configuration known to compute the shape wrong).
   std::unique_ptr<Plan> plan(const ConvProblem& pr, Pass pass) const override {
     if (Support s = supports(pr, pass); !s.ok) throw std::runtime_error(s.why);
-    const std::vector<const Backward*> list = members(pr, pass);
-    if (list.empty()) throw std::runtime_error("cuDNN offers no configuration here any more");
-    return list.front()->plan(pr, pass);
+    std::string why = "cuDNN offers no configuration here any more";
+    for (const Backward* m : members(pr, pass)) {
+      const Support s = m->supports(pr, pass);
+      if (s.ok) return m->plan(pr, pass);
+      why = m->name() + ": " + s.why;
+    }
+    throw std::runtime_error(why);
   }
 };
 
