@@ -24,7 +24,7 @@ struct AlgorithmClass {
   bool tensor_cores = false;
   int winograd_tile = 4;  // m of F(m x m, r x r); the tile transformed is (m + r - 1)^2
 
-  std::string describe() const;  // "winograd F(4x4, r x r), CUDA cores (fp32)"
+  std::string describe() const;  // "Winograd F(4x4, r x s) on CUDA cores (fp32)"
 };
 
 // An engine's numerical notes (CUDNN_NUMERICAL_NOTE_*), as plain flags.
