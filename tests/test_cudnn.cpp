@@ -241,6 +241,49 @@ TEST(CudnnDevice, EveryEntryMatchesTheReferenceOrDeclinesWithAReason) {
   }
 }
 
+// Engines cuDNN offers where pre- and post-padding differ but computes wrong there (engines 1,
+// 18, 20 for dw and 50 for dx: rel_l2 ~1 or NaN on the H200 with cuDNN 9.14) decline those
+// shapes with the reason, and only those: the same engines run symmetric padding. The mock
+// offers them and computes them wrong there, as measured, so that no decline means a failure.
+TEST(CudnnDevice, EnginesThatComputeAsymmetricPaddingWrongDeclineIt) {
+  REQUIRE_CUDA_DEVICE();
+  // An asymmetric shape of the H200 sweep, where cuDNN offered all four.
+  const ConvProblem asymmetric =
+      ConvProblem::parse_key("n4_c2_h5_w8_k3_r3_s3_st1x1_pad1x0x0x2_dil1x1_g1");
+  const ConvProblem symmetric =
+      ConvProblem::parse_key("n4_c2_h5_w8_k3_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  const std::pair<const char*, Pass> wrong[] = {{"cudnn.engine1.fp32", Pass::weights},
+                                                {"cudnn.engine18.k11=0.fp32", Pass::weights},
+                                                {"cudnn.engine20.fp32", Pass::weights},
+                                                {"cudnn.engine50.fp32", Pass::data},
+                                                {"cudnn.engine50.tf32", Pass::data}};
+  for (const auto& [name, pass] : wrong) {
+    const Support s = entry(name).supports(asymmetric, pass);
+    EXPECT_FALSE(s.ok) << name << " " << to_string(pass) << " " << asymmetric.key();
+    EXPECT_NE(s.why.find("pre- and post-padding differ"), std::string::npos)
+        << name << ": " << s.why;
+    const Support other = entry(name).supports(symmetric, pass);
+    EXPECT_EQ(other.why.find("padding differ"), std::string::npos) << name << ": " << other.why;
+  }
+  // Through the harness: nothing runs wrong, and the offered ones say why they declined.
+  RunOptions options;
+  options.validate_only = true;
+  options.seed = kSeed;
+  int declined = 0;
+  for (Pass pass : {Pass::data, Pass::weights}) {
+    const Case c = run_case({asymmetric.key(), asymmetric, pass, 1},
+                            {&entry("cudnn.engine.fp32"), &entry("cudnn.engine.tf32")},
+                            TimingSettings{}, options, 0);
+    for (const Result& r : c.results) {
+      const std::string context = r.impl + " " + to_string(pass) + " seed " +
+                                  std::to_string(kSeed) + " problem " + asymmetric.key();
+      EXPECT_NE(r.status, Status::incorrect) << context << ": " << r.why;
+      declined += r.why.find("pre- and post-padding differ") != std::string::npos;
+    }
+  }
+  EXPECT_GT(declined, 0) << "no engine known to be wrong was offered on " << asymmetric.key();
+}
+
 // What the heuristics offer is built the way a tuning database's answer is, from the member's
 // name alone; a configuration that only the heuristics' own descriptor could build says so in
 // its detail, and this test lists them.

@@ -215,32 +215,6 @@ std::vector<std::pair<std::string, std::string>> library_versions() {
   return versions;
 }
 
-// The harness bounds an fp32 result's error (max_rel and rel_l2, both relative to the output's
-// scale) by factor * 16 * 2^-24 * sqrt(max(L, 4)), L the accumulation length: the rounding error
-// of an L-term fp32 sum grows like sqrt(L) (harness/validate.cpp).
-//
-// TF32 keeps fp32 accumulation but rounds each *input* to a 10-bit mantissa (unit roundoff
-// 2^-11, or 2^-10 where a kernel truncates instead of rounding). Every product then carries a
-// relative error below about 2^-10; summed over L terms of random sign these grow like sqrt(L),
-// exactly as the result does, so the error relative to the output's scale stays of the order
-// of 2^-11 whatever L is. We allow 16 * 2^-11 (the harness's own margin of 16 applied to TF32's
-// unit roundoff), which on the fp32 bound is a factor 2^13 / sqrt(max(L, 4)), never below 1
-// (the fp32 accumulation error is still there). A constant factor 2^13 would do for L = 4 but
-// pass anything at the weights pass's L = n*p*q ~ 10^5 (bound > 1).
-//
-// FFT and Winograd transform the operands; their rounding is amplified by the transforms'
-// norms (Lavin & Gray 2016 measure F(4x4,3x3) fp32 errors 10-40x direct convolution; FFT
-// error grows like log2 of the tile size). A factor 16 covers both, fp32 and TF32.
-double tolerance_factor(const ConvProblem& problem, Pass pass, bool tf32, bool transform) {
-  const double length = double(std::max<std::int64_t>(problem.accumulation_length(pass), 4));
-  const double precision = tf32 ? std::max(1.0, 0x1p13 / std::sqrt(length)) : 1.0;
-  return precision * (transform ? 16.0 : 1.0);
-}
-
-double tolerance_factor_bound(bool tf32, bool transform) {
-  return (tf32 ? 0x1p12 : 1.0) * (transform ? 16.0 : 1.0);  // 2^13 / sqrt(4)
-}
-
 DeviceBuffer::DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
   if (bytes > 0)
     check(cudaMalloc(&ptr_, bytes), ("cudaMalloc of " + std::to_string(bytes) + " bytes").c_str());

@@ -1,5 +1,6 @@
 // What every cuDNN entry shares: status checks, the device and its cuDNN handle (made at first
-// use, never at static init), device buffers, the timed device plan, tolerances and versions.
+// use, never at static init), device buffers, the timed device plan, versions. Tolerances
+// come from the error model (error_model.h).
 //
 // Two families sit on top (docs/cudnn.md):
 //   legacy.cpp   cudnn.<algorithm>.fp32|.tf32  the cudnnConvolutionBackward{Data,Filter} algorithms
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "backward.h"
+#include "error_model.h"
 
 namespace convbp::cudnn {
 
@@ -53,13 +55,6 @@ std::vector<std::pair<std::string, std::string>> library_versions();
 // says CONVBP_CUDNN_RUNTIME_COMPILED=0 (their compilation can take seconds each). It changes
 // what a family tries, so library_versions() records it, and with it the tuning fingerprint.
 bool runtime_compiled_wanted();
-
-// Tolerance multiplier on the harness's fp32 bound (harness/validate.cpp: 16 * 2^-24 *
-// sqrt(max(L, 4)) for an accumulation length L). The reasoning is in common.cpp and
-// docs/cudnn.md. `transform`: FFT or Winograd.
-double tolerance_factor(const ConvProblem& problem, Pass pass, bool tf32, bool transform);
-// The same bound for a caller that knows the pass only (the worst case over L >= 4).
-double tolerance_factor_bound(bool tf32, bool transform);
 
 // Device memory, freed on destruction.
 class DeviceBuffer {

@@ -15,7 +15,6 @@ struct Algorithm {
   int data;         // cudnnConvolutionBwdDataAlgo_t, or -1: none for this pass
   int filter;       // cudnnConvolutionBwdFilterAlgo_t, or -1
   const char* why;  // why a pass without the algorithm is declined
-  bool transform;   // FFT or Winograd: a larger tolerance (common.cpp)
 };
 
 // Non-determinism as cudnn_ops.h marks the enums: data ALGO_0, filter ALGO_0 and ALGO_3 sum
@@ -27,19 +26,18 @@ bool nondeterministic(Pass pass, int algo) {
 }
 
 constexpr Algorithm kAlgorithms[] = {
-    {"algo0", CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, "", false},
-    {"algo1", CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, "", false},
+    {"algo0", CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, ""},
+    {"algo1", CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ""},
     {"algo3", -1, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3,
-     "cuDNN's ALGO_3 is a backward-filter algorithm (for data, ALGO_3 is fft_tiling)", false},
-    {"fft", CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, "", true},
+     "cuDNN's ALGO_3 is a backward-filter algorithm (for data, ALGO_3 is fft_tiling)"},
+    {"fft", CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, ""},
     {"fft_tiling", CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
-     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING, "", true},
+     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING, ""},
     {"winograd", CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, -1,
      "cuDNN has no fused Winograd for the weights pass (BWD_FILTER_ALGO_WINOGRAD is not "
-     "implemented); see winograd_nonfused",
-     true},
+     "implemented); see winograd_nonfused"},
     {"winograd_nonfused", CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED,
-     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED, "", true},
+     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED, ""},
 };
 
 const char* algo_enum_name(Pass pass, int algo) {
@@ -64,17 +62,13 @@ cudnnStatus_t query_workspace(const LegacyDescriptors& d, Pass pass, int algo, s
 
 class LegacyPlan final : public DevicePlan {
  public:
-  LegacyPlan(const ConvProblem& pr, Pass pass, int algo, bool tf32, bool transform,
+  LegacyPlan(const ConvProblem& pr, Pass pass, int algo, bool tf32, AlgorithmClass cls,
              std::unique_ptr<LegacyDescriptors> d, std::size_t workspace)
-      : DevicePlan(pr, pass, workspace),
-        algo_(algo),
-        tf32_(tf32),
-        transform_(transform),
-        d_(std::move(d)) {}
+      : DevicePlan(pr, pass, workspace), algo_(algo), tf32_(tf32), cls_(cls), d_(std::move(d)) {}
 
   bool deterministic() const override { return !nondeterministic(pass_, algo_); }
   double tolerance_factor() const override {
-    return cudnn::tolerance_factor(problem_, pass_, tf32_, transform_);
+    return cudnn::tolerance_factor(cls_, problem_, pass_);
   }
   std::string detail() const override {
     return std::string(pass_ == Pass::data ? "cudnnConvolutionBackwardData BWD_DATA_"
@@ -101,7 +95,8 @@ class LegacyPlan final : public DevicePlan {
 
  private:
   int algo_;
-  bool tf32_, transform_;
+  bool tf32_;
+  AlgorithmClass cls_;
   std::unique_ptr<LegacyDescriptors> d_;
 };
 
@@ -117,6 +112,7 @@ class LegacyBackward final : public CudnnBackward {
     const int algo = algo_for(pass);
     if (algo < 0) return Support::no(a_.why);
     if (Support s = legacy_api_support(pr); !s.ok) return s;
+    if (Support s = validation_support(cls(), pr, pass); !s.ok) return s;
     try {
       LegacyDescriptors d(pr, math());
       std::size_t bytes = 0;
@@ -146,14 +142,13 @@ class LegacyBackward final : public CudnnBackward {
     auto d = std::make_unique<LegacyDescriptors>(pr, math());
     std::size_t bytes = 0;
     check(query_workspace(*d, pass, algo, &bytes), "cudnnGetConvolutionBackward*WorkspaceSize");
-    return std::make_unique<LegacyPlan>(pr, pass, algo, tf32_, a_.transform, std::move(d), bytes);
+    return std::make_unique<LegacyPlan>(pr, pass, algo, tf32_, cls(), std::move(d), bytes);
   }
 
-  double tolerance_factor(Pass) const override {
-    return tolerance_factor_bound(tf32_, a_.transform);
-  }
+  double tolerance_factor(Pass) const override { return tolerance_factor_bound(cls()); }
 
  private:
+  AlgorithmClass cls() const { return legacy_class(a_.name, tf32_); }
   int algo_for(Pass pass) const { return pass == Pass::data ? a_.data : a_.filter; }
   cudnnMathType_t math() const { return tf32_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
 
