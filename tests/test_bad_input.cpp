@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "report.h"
+#include "run_binary.h"
 
 namespace convbp {
 namespace {
@@ -87,20 +88,9 @@ struct BadInput {
 
 std::ostream& operator<<(std::ostream& out, const BadInput& bad) { return out << bad.name; }
 
-struct Outcome {
-  int status;
-  std::string output;  // stdout and stderr
-};
+using test::Outcome;
 
-Outcome convbp(const std::string& args) {
-  const std::string command = std::string(CONVBP_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buf;
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+Outcome convbp(const std::string& args) { return test::run_convbp(args); }
 
 // Runs convbp on bad input, with -o REPORT added to a measuring command that has none, and
 // checks the promise: status 2, one line naming what is wrong, no report, no new database.

@@ -8,30 +8,21 @@
 
 #include "npy.h"
 #include "report.h"
+#include "run_binary.h"
 #include "runner.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int status;
-  std::string output;  // stdout and stderr
-};
+using convbp::test::Outcome;
 
 // `env`: VAR=value settings for this run only ("" for none).
 Outcome convbp_with_env(const std::string& env, const std::string& args) {
-  const std::string command =
-      env + (env.empty() ? "" : " ") + std::string(CONVBP_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buf;
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return convbp::test::run_convbp(args, env);
 }
 
-Outcome convbp(const std::string& args) { return convbp_with_env("", args); }
+Outcome convbp(const std::string& args) { return convbp::test::run_convbp(args); }
 
 std::string temp_path(const std::string& name) {
   const fs::path dir = fs::path(::testing::TempDir()) / "cli";

@@ -2,9 +2,7 @@
 // it, and that convbp never leaves a lesser one when the user did not choose), and the default
 // thread count shared by the CLI and the Autotuner.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -14,26 +12,18 @@
 
 #include "autotuner.h"
 #include "blas_core.h"
+#include "run_binary.h"
 
 namespace convbp {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int status;
-  std::string output;
-};
+using test::Outcome;
 
 // Runs the convbp binary with `env` (VAR=value or -u VAR words) in front of it.
 Outcome run_convbp(const std::string& env, const std::string& args) {
-  const std::string command = "env " + env + " " + CONVBP_BINARY + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buf;
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return test::run_convbp(args, env);
 }
 
 constexpr const char* kSmall = "--problem n1_c2_h5_w5_k2_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1";

@@ -28,6 +28,7 @@
 #include "autotuner.h"
 #include "context.h"
 #include "naive.h"
+#include "run_binary.h"
 #include "timing.h"
 #include "tuning.h"
 
@@ -108,20 +109,9 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
-struct Outcome {
-  int status;
-  std::string output;
-};
+using test::Outcome;
 
-Outcome convbp(const std::string& args) {
-  const std::string command = std::string(CONVBP_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buf;
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+Outcome convbp(const std::string& args) { return test::run_convbp(args); }
 
 // A suite of `layers` small 3x3 layers (distinct shapes: c grows), both passes.
 std::string tiny_suite(const std::string& name, int layers, int first_c, int reps = 1) {
