@@ -86,6 +86,10 @@ implementation, its median time, GF/s and speedup over im2col_gemm.per_sample.
   --all    every result of every case, fastest first: status, median ms, GF/s, max_rel error
 )";
 
+// Whether run, validate and tune run every CPU candidate in a child process (docs/isolation.md:
+// the overhead measured on the smoke and default suites).
+constexpr bool kIsolateByDefault = true;
+
 std::atomic<bool> g_stop{false};
 
 void on_signal(int) { g_stop = true; }
@@ -152,6 +156,20 @@ bool parse_shared_option(const std::string& a, const std::function<std::string()
     } catch (const InvalidProblem& e) {
       throw UsageError(std::string("--problem: ") + e.what());
     }
+  } else if (a == "--isolate") {
+    options.isolate = true;
+  } else if (a == "--no-isolate") {
+    options.isolate = false;
+  } else if (a == "--candidate-timeout") {
+    const std::string v = value();
+    try {
+      std::size_t used = 0;
+      const double seconds = std::stod(v, &used);
+      if (used != v.size() || !(seconds > 0) || seconds > 1e6) throw std::invalid_argument(v);
+      options.candidate_timeout_s = seconds;
+    } catch (const std::exception&) {
+      throw UsageError("--candidate-timeout: expected seconds > 0, got '" + v + "'");
+    }
   } else if (a == "-q" || a == "--quiet") {
     options.progress = false;
   } else {
@@ -185,6 +203,7 @@ int cmd_list() {
 int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   catch_stop_signals();
   RunOptions options;
+  options.isolate = kIsolateByDefault;
   options.validate_only = validate_only;
   options.progress = isatty(STDERR_FILENO);
   std::string suite_arg, output;
@@ -233,7 +252,9 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   int failures = 0;
   for (const Case& c : report.cases) {
     for (const Result& r : c.results) {
-      if (r.status == Status::incorrect || r.status == Status::error) {
+      // A hang is a failure of validation (validate has no timing, so no other timeout).
+      if (r.status == Status::incorrect || r.status == Status::error ||
+          r.status == Status::crashed || (validate_only && r.status == Status::timeout)) {
         std::cerr << c.name << " " << to_string(c.pass) << " " << r.impl << ": "
                   << to_string(r.status) << ": " << r.why << "\n";
         ++failures;
@@ -246,7 +267,8 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
               << " case(s) started and is marked incomplete\n";
     return 130;
   }
-  // validate fails when any implementation is incorrect; run reports it but succeeds.
+  // validate fails when any implementation is incorrect, failed, crashed or hung; run reports it
+  // but succeeds.
   return validate_only && failures > 0 ? 1 : 0;
 }
 
@@ -303,6 +325,7 @@ database serves callers with different constraints.
 int cmd_tune(const std::vector<std::string>& args) {
   catch_stop_signals();
   RunOptions options;
+  options.isolate = kIsolateByDefault;
   options.progress = isatty(STDERR_FILENO);
   TuneSettings settings;
   std::string suite_arg, output;
