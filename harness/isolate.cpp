@@ -112,7 +112,7 @@ ChildOutcome fork_and_wait(const std::function<std::string()>& work, double time
     outcome.answer.clear();
     if (ending == ChildOutcome::Ending::timed_out) {
       char buf[96];
-      std::snprintf(buf, sizeof buf, "no result within %.0f s: killed", timeout_seconds);
+      std::snprintf(buf, sizeof buf, "no result within %g s: killed", timeout_seconds);
       outcome.why = buf;
     }
     return outcome;
@@ -149,7 +149,7 @@ ChildOutcome fork_and_wait(const std::function<std::string()>& work, double time
     outcome.ending = ChildOutcome::Ending::timed_out;
     outcome.answer.clear();
     char why[96];
-    std::snprintf(why, sizeof why, "no exit within %.0f s: killed", timeout_seconds);
+    std::snprintf(why, sizeof why, "no exit within %g s: killed", timeout_seconds);
     outcome.why = why;
     return outcome;
   }

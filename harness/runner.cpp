@@ -433,9 +433,17 @@ std::optional<Result> run_isolated(const Backward& b, const CaseSpec& spec, Case
     return answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   };
   const double limit = candidate_timeout_seconds(timing, options);
-  const ChildOutcome outcome = run_in_child(work, limit, options.stop);
   Result result;
   result.impl = b.name();
+  ChildOutcome outcome;
+  try {
+    outcome = run_in_child(work, limit, options.stop);
+  } catch (const std::exception& e) {  // no pipe or no fork: the harness's failure, not b's
+    result.status = Status::error;
+    result.why = e.what();
+    transient = true;  // keep it out of tuning databases
+    return result;
+  }
   const std::string rerun = rerun_hint(options, spec.problem);
   switch (outcome.ending) {
     case ChildOutcome::Ending::stopped:

@@ -37,7 +37,7 @@ struct RunOptions {
   // Runs every CPU candidate in a forked child (docs/isolation.md), so that one that crashes is
   // recorded as `crashed` and one that hangs past candidate_timeout_s as `timeout`, and the run
   // goes on. CUDA candidates always run in this process (a CUDA context does not survive fork).
-  // Off by default here (an application's Autotuner should not fork); the CLI turns it on.
+  // Off by default (an application's Autotuner should not fork); `convbp run --isolate` sets it.
   bool isolate = false;
   // Wall-clock limit of one isolated candidate, planning, validation and timing together, in
   // seconds; 0 = candidate_timeout_seconds's default.
