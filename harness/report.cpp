@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -21,13 +22,15 @@ namespace convbp {
 using nlohmann::json;
 
 namespace {
-constexpr const char* kStatusNames[] = {"ok", "unsupported", "incorrect", "error", "timeout"};
-}
+constexpr const char* kStatusNames[] = {"ok",    "unsupported", "incorrect",
+                                        "error", "timeout",     "crashed"};
+constexpr int kStatusCount = int(std::size(kStatusNames));
+}  // namespace
 
 const char* to_string(Status status) { return kStatusNames[int(status)]; }
 
 std::optional<Status> parse_status(std::string_view text) {
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < kStatusCount; ++i) {
     if (text == kStatusNames[i]) return Status(i);
   }
   return std::nullopt;
@@ -81,6 +84,8 @@ json to_json(const TimeStats& t) {
           {"noisy", t.noisy},   {"samples", t.samples}};
 }
 
+}  // namespace
+
 json to_json(const Result& r) {
   json j = {{"impl", r.impl},
             {"status", to_string(r.status)},
@@ -94,6 +99,8 @@ json to_json(const Result& r) {
   if (!r.family.empty()) j["family"] = r.family;
   return j;
 }
+
+namespace {
 
 json to_json(const Case& c) {
   json results = json::array();
@@ -196,7 +203,28 @@ TimeStats time_from(const Get& g) {
   return t;
 }
 
+Result result_from(const Get& rg) {
+  Result r;
+  r.impl = rg["impl"].as<std::string>();
+  auto status = parse_status(rg["status"].as<std::string>());
+  if (!status) rg["status"].fail("unknown status");
+  r.status = *status;
+  r.why = rg["why"].as<std::string>();
+  r.detail = rg["detail"].as<std::string>();
+  if (rg.has("time_ms")) r.time = time_from(rg["time_ms"]);
+  r.gflops = rg["gflops"].as<double>();
+  if (rg.has("error")) r.error = error_from(rg["error"]);
+  r.workspace_bytes = std::size_t(rg["workspace_bytes"].unsigned_integer());
+  r.deterministic = rg["deterministic"].as<bool>();
+  if (rg.has("family")) r.family = rg["family"].as<std::string>();
+  return r;
+}
+
 }  // namespace
+
+Result result_from_json(const json& doc, const std::string& path) {
+  return result_from(Get(doc, path));
+}
 
 json to_json(const Report& report) {
   json cases = json::array();
@@ -234,23 +262,7 @@ Report report_from_json(const json& doc) {
     c.flops = g["flops"].as<double>();
     c.seed = g["seed"].unsigned_integer();
     const Get results = g["results"];
-    for (std::size_t k = 0; k < results.size(); ++k) {
-      const Get rg = results[k];
-      Result r;
-      r.impl = rg["impl"].as<std::string>();
-      auto status = parse_status(rg["status"].as<std::string>());
-      if (!status) rg["status"].fail("unknown status");
-      r.status = *status;
-      r.why = rg["why"].as<std::string>();
-      r.detail = rg["detail"].as<std::string>();
-      if (rg.has("time_ms")) r.time = time_from(rg["time_ms"]);
-      r.gflops = rg["gflops"].as<double>();
-      if (rg.has("error")) r.error = error_from(rg["error"]);
-      r.workspace_bytes = std::size_t(rg["workspace_bytes"].unsigned_integer());
-      r.deterministic = rg["deterministic"].as<bool>();
-      if (rg.has("family")) r.family = rg["family"].as<std::string>();
-      c.results.push_back(std::move(r));
-    }
+    for (std::size_t k = 0; k < results.size(); ++k) c.results.push_back(result_from(results[k]));
     if (g.has("best")) {
       const Get b = g["best"];
       c.best =

@@ -12,8 +12,9 @@
 
 namespace convbp {
 
-// Only `ok` results can be best.
-enum class Status { ok, unsupported, incorrect, error, timeout };
+// Only `ok` results can be best. `crashed`: the candidate, run in a child process (runner.h,
+// RunOptions::isolate), killed it or made it exit without a result.
+enum class Status { ok, unsupported, incorrect, error, timeout, crashed };
 const char* to_string(Status status);
 std::optional<Status> parse_status(std::string_view text);
 
@@ -67,6 +68,11 @@ std::optional<Best> choose_best(const std::vector<Result>& results);
 nlohmann::json to_json(const Report& report);
 // Throws std::runtime_error naming the JSON path of the first bad field.
 Report report_from_json(const nlohmann::json& doc);
+
+// One result, as in a report's results[] (an isolated candidate's child sends it this way).
+nlohmann::json to_json(const Result& result);
+// Throws std::runtime_error naming the JSON path (under `path`) of the first bad field.
+Result result_from_json(const nlohmann::json& doc, const std::string& path = "$");
 
 // Writes to a temp file in the same directory and renames it over `path`, so a report file
 // that exists is always complete. Throws std::runtime_error with the reason on failure.

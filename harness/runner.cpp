@@ -15,6 +15,7 @@
 
 #include "context.h"
 #include "data.h"
+#include "isolate.h"
 #include "json_input.h"
 #include "naive.h"
 #include "npy.h"
@@ -49,6 +50,11 @@ std::vector<const Backward*> select_impls(const std::vector<std::string>& patter
   }
   ordered.insert(ordered.end(), members.begin(), members.end());
   return ordered;
+}
+
+double candidate_timeout_seconds(const TimingSettings& timing, const RunOptions& options) {
+  if (options.candidate_timeout_s > 0) return options.candidate_timeout_s;
+  return 60.0 + 10.0 * timing.max_seconds_per_case;
 }
 
 std::vector<CaseSpec> expand_cases(const Suite& suite, const RunOptions& options) {
@@ -212,6 +218,16 @@ class Dumper {
     }
   }
 
+  // The files outputs() recorded for `impl` (null when none), and the same recorded here for
+  // files a child process wrote (an isolated candidate's).
+  nlohmann::json outputs_of(const std::string& impl) const {
+    if (!on() || !entry_["outputs"].contains(impl)) return nullptr;
+    return entry_["outputs"][impl];
+  }
+  void add_outputs(const std::string& impl, const nlohmann::json& files) {
+    if (on() && files.is_object()) entry_["outputs"][impl] = files;
+  }
+
   // Appends this case to DIR/index.json (rewritten atomically after every case).
   void finish(const std::string& dir) {
     if (!on()) return;
@@ -261,9 +277,9 @@ class Dumper {
 };
 
 // The reference of a case, computed on first use, which is before the first implementation
-// that supports the case runs (run_one): a case no selected implementation can run (a GPU suite
-// on a CPU-only machine) costs no fp64 convolution, and an implementation that writes into its
-// inputs cannot corrupt the reference.
+// that supports the case runs (measure_one, or run_isolated before it forks): a case no selected
+// implementation can run (a GPU suite on a CPU-only machine) costs no fp64 convolution, and an
+// implementation that writes into its inputs cannot corrupt the reference.
 class LazyReference {
  public:
   LazyReference(const CaseSpec& spec, const CaseData& data, Dumper& dumper)
@@ -283,7 +299,25 @@ class LazyReference {
   std::optional<Reference> ref_;
 };
 
-// `transient` is set when the implementation could not run for a passing reason.
+std::string rerun_hint(const RunOptions& options, const ConvProblem& pr) {
+  return "; rerun with --seed " + std::to_string(options.seed) + " --problem " + pr.key();
+}
+
+// Why `b` does not run on this case (unavailable here, or it declines the shape), or nullopt
+// when it runs. `transient` is set when it could not run for a passing reason.
+std::optional<Result> declined(const Backward& b, const CaseSpec& spec, bool& transient) {
+  Support s = b.available();
+  if (s.ok) s = b.supports(spec.problem, spec.pass);
+  if (s.ok) return std::nullopt;
+  transient = s.transient;
+  Result result;
+  result.impl = b.name();
+  result.status = s.transient ? Status::error : Status::unsupported;
+  result.why = s.why;
+  return result;
+}
+
+// Plans, validates and times an implementation that supports the case (declined() said so).
 //
 // What is checked: the first call's output against the fp64 reference (computed before any
 // implementation runs, so that one writing into its inputs cannot corrupt it); the inputs after
@@ -291,9 +325,8 @@ class LazyReference {
 // one); the output of a second call (the last timed call, or with validate_only one more call),
 // outputs NaN-poisoned before it, so that a plan that goes wrong when warm or races under
 // repetition is caught; and determinism, measured: the two checked calls must agree bit for bit.
-Result run_one(const Backward& b, const CaseSpec& spec, CaseData& data, LazyReference& ref,
-               const TimingSettings& timing, const RunOptions& options, Dumper& dumper,
-               bool& transient) {
+Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, LazyReference& ref,
+                   const TimingSettings& timing, const RunOptions& options, Dumper& dumper) {
   const ConvProblem& pr = spec.problem;
   Result result;
   result.impl = b.name();
@@ -302,14 +335,7 @@ Result run_one(const Backward& b, const CaseSpec& spec, CaseData& data, LazyRefe
     result.why = std::move(why);
     return result;
   };
-  Support s = b.available();
-  if (s.ok) s = b.supports(pr, spec.pass);
-  if (!s.ok) {
-    transient = s.transient;
-    return decline(s.transient ? Status::error : Status::unsupported, s.why);
-  }
-  const std::string rerun =
-      "; rerun with --seed " + std::to_string(options.seed) + " --problem " + pr.key();
+  const std::string rerun = rerun_hint(options, pr);
   try {
     const Reference& reference = ref.get();
     std::unique_ptr<Plan> plan = b.plan(pr, spec.pass);
@@ -397,6 +423,69 @@ Result run_one(const Backward& b, const CaseSpec& spec, CaseData& data, LazyRefe
   return result;
 }
 
+// measure_one in a child process (isolate.h): a crash is `crashed`, no answer within the
+// candidate's limit is `timeout`, and this process goes on. The reference is computed here,
+// before the fork, so that every child inherits it instead of computing it again; the child
+// inherits the case's data too, and whatever it writes there stays in the child. nullopt when
+// options.stop was raised while waiting (the child is killed and the case incomplete).
+std::optional<Result> run_isolated(const Backward& b, const CaseSpec& spec, CaseData& data,
+                                   LazyReference& ref, const TimingSettings& timing,
+                                   const RunOptions& options, Dumper& dumper, bool& transient) {
+  try {
+    ref.get();
+  } catch (const std::exception&) {
+    // out of memory: the child meets it again in measure_one and records it
+  }
+  const int team = threads();
+  auto work = [&]() -> std::string {
+    set_threads(team);  // OpenMP's per-thread settings were the caller's thread's (isolate.h)
+    const Result r = measure_one(b, spec, data, ref, timing, options, dumper);
+    const nlohmann::json answer = {{"result", to_json(r)}, {"dumped", dumper.outputs_of(b.name())}};
+    // A library's message with invalid UTF-8 must not lose the whole result.
+    return answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  const double limit = candidate_timeout_seconds(timing, options);
+  Result result;
+  result.impl = b.name();
+  ChildOutcome outcome;
+  try {
+    outcome = run_in_child(work, limit, options.stop);
+  } catch (const std::exception& e) {  // no pipe or no fork: the harness's failure, not b's
+    result.status = Status::error;
+    result.why = e.what();
+    transient = true;  // keep it out of tuning databases
+    return result;
+  }
+  const std::string rerun = rerun_hint(options, spec.problem);
+  switch (outcome.ending) {
+    case ChildOutcome::Ending::stopped:
+      return std::nullopt;
+    case ChildOutcome::Ending::timed_out:
+      result.status = Status::timeout;
+      result.why =
+          outcome.why + " (the limit of one isolated candidate, --candidate-timeout)" + rerun;
+      return result;
+    case ChildOutcome::Ending::crashed:
+      result.status = Status::crashed;
+      result.why = outcome.why + rerun;
+      return result;
+    case ChildOutcome::Ending::answered:
+      break;
+  }
+  try {
+    const nlohmann::json answer = nlohmann::json::parse(outcome.answer);
+    result = result_from_json(answer.at("result"), "result");
+    dumper.add_outputs(b.name(), answer.at("dumped"));
+  } catch (const std::exception& e) {
+    result = Result{};
+    result.impl = b.name();
+    result.status = Status::error;
+    result.why = std::string("the isolated candidate's answer could not be read: ") + e.what();
+    transient = true;  // a harness failure, not the implementation's: keep it out of databases
+  }
+  return result;
+}
+
 // What `b` stands for on a case: a family's members, or `b` itself. A family that is
 // unavailable, declines the problem or fails to list its members runs as itself, so that its
 // one result records why.
@@ -406,7 +495,7 @@ std::vector<const Backward*> expand(const Backward& b, const ConvProblem& pr, Pa
     std::vector<const Backward*> members = b.members(pr, pass);
     if (!members.empty()) return members;
   } catch (const std::exception&) {
-    // run_one plans the family itself and records its error
+    // measure_one plans the family itself and records its error
   }
   return {&b};
 }
@@ -459,7 +548,16 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
         break;
       }
       bool transient = false;
-      c.results.push_back(run_one(*m, spec, data, ref, timing, options, dumper, transient));
+      std::optional<Result> result = declined(*m, spec, transient);
+      if (!result && options.isolate && m->device() == Device::cpu) {
+        result = run_isolated(*m, spec, data, ref, timing, options, dumper, transient);
+        if (!result) {  // stopped while it ran
+          c.incomplete = true;
+          break;
+        }
+      }
+      if (!result) result = measure_one(*m, spec, data, ref, timing, options, dumper);
+      c.results.push_back(std::move(*result));
       if (transient) c.incomplete = true;
       if (m != b) c.results.back().family = b->name();
     }
@@ -489,6 +587,10 @@ Report run_suite(const Suite& suite, const RunOptions& options,
                      {"impls", names},
                      {"seed", options.seed},
                      {"validate_only", options.validate_only},
+                     {"isolate", options.isolate},
+                     {"candidate_timeout_s",
+                      options.isolate ? nlohmann::json(candidate_timeout_seconds(timing, options))
+                                      : nlohmann::json(nullptr)},
                      {"timing",
                       {{"warmup", timing.warmup},
                        {"reps", timing.reps},

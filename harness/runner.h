@@ -34,6 +34,14 @@ struct RunOptions {
   std::uint64_t seed = 1;
   bool progress = false;                    // progress lines on stderr
   const std::atomic<bool>* stop = nullptr;  // set by a signal handler: finish and mark incomplete
+  // Runs every CPU candidate in a forked child (docs/isolation.md), so that one that crashes is
+  // recorded as `crashed` and one that hangs past candidate_timeout_s as `timeout`, and the run
+  // goes on. CUDA candidates always run in this process (a CUDA context does not survive fork).
+  // Off by default (an application's Autotuner should not fork); `convbp run --isolate` sets it.
+  bool isolate = false;
+  // Wall-clock limit of one isolated candidate, planning, validation and timing together, in
+  // seconds; 0 = candidate_timeout_seconds's default.
+  double candidate_timeout_s = 0;
   // Answers a case without measuring it (the tuning database's hits: no reference, no
   // timing); nullopt = measure it. Given the implementations the run selected.
   std::function<std::optional<Case>(const CaseSpec&, const std::vector<const Backward*>&)> lookup;
@@ -51,6 +59,13 @@ struct CaseSpec {
 // the command line) a pattern that matches nothing is a UsageError; a suite's patterns may
 // name families this build lacks (a suite serves CPU-only and GPU builds alike).
 std::vector<const Backward*> select_impls(const std::vector<std::string>& patterns, bool strict);
+
+// The wall-clock limit of one isolated candidate: options.candidate_timeout_s when set, else
+// 60 s + 10 x timing.max_seconds_per_case. A measurement stays near max_seconds_per_case, and a
+// call slower than that ends it as `timeout` after the first call, so a candidate legitimately
+// needs a few calls of at most that long plus its planning; the 60 s cover planning and a slow
+// validate-only call (no per-call limit there).
+double candidate_timeout_seconds(const TimingSettings& timing, const RunOptions& options);
 
 // The cases a suite and options expand to.
 std::vector<CaseSpec> expand_cases(const Suite& suite, const RunOptions& options);

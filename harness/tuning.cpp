@@ -230,7 +230,7 @@ TuningEntry entry_from_json(const Node& n) {
     x.impl = r["impl"].str();
     const std::optional<Status> status = parse_status(r["status"].str());
     if (!status || *status == Status::ok) {
-      r["status"].fail("expected unsupported, incorrect, error or timeout");
+      r["status"].fail("expected unsupported, incorrect, error, timeout or crashed");
     }
     x.status = *status;
     x.why = r["why"].str();

@@ -84,7 +84,7 @@ def main():
                                                          r.get("detail", "")))
         lines.append("| " + " | ".join(row) + " |")
         for r in case["results"]:
-            if r.get("status") in ("incorrect", "error", "timeout"):
+            if r.get("status") in ("incorrect", "error", "timeout", "crashed"):
                 problems.append("- %s %s `%s`: %s: %s" % (row[0], case["pass"], r["impl"], r["status"],
                                                           r.get("why", "")))
     lines.append("")
@@ -95,7 +95,7 @@ def main():
                          "PyTorch; convbp's pick at least as fast in %d of them." % (
                              label, geo, len(values), 1 / geo, sum(v <= 1.0 for v in values)))
     lines += ["", "## What won (engine configuration or algorithm)", ""] + winners
-    lines += ["", "## Results that were not ok (incorrect, error, timeout): %d" % len(problems), ""]
+    lines += ["", "## Results that were not ok (incorrect, error, timeout, crashed): %d" % len(problems), ""]
     lines += problems
     text = "\n".join(lines) + "\n"
     if args.output:

@@ -114,6 +114,49 @@ TEST(Cli, RunWritesAReportThatShowReadsBack) {
   EXPECT_NE(shown.output.find("tiny:a"), std::string::npos) << shown.output;
 }
 
+TEST(Cli, IsolateRunsCandidatesInChildrenAndTheReportSaysSoWithTheLimit) {
+  const std::string suite = write_file("tiny_isolated.json", kTinySuite);
+  auto settings_of = [&](const std::string& options) {
+    const std::string report = temp_path("isolated_report.json");
+    const Outcome out = convbp("run " + suite + " --impl naive -o " + report + options);
+    EXPECT_EQ(out.status, 0) << options << "\n" << out.output;
+    const convbp::Report r = convbp::read_report(report);
+    for (const auto& c : r.cases) EXPECT_EQ(c.results.at(0).status, convbp::Status::ok);
+    return r.settings;
+  };
+  const nlohmann::json isolated = settings_of(" --isolate");
+  EXPECT_EQ(isolated["isolate"], true);
+  EXPECT_EQ(isolated["candidate_timeout_s"], 60 + 10 * 0.2);  // the suite's max_seconds_per_case
+  EXPECT_EQ(settings_of(" --isolate --candidate-timeout 7.5")["candidate_timeout_s"], 7.5);
+  const nlohmann::json by_default = settings_of("");  // in one process (docs/isolation.md)
+  EXPECT_EQ(by_default["isolate"], false);
+  EXPECT_TRUE(by_default["candidate_timeout_s"].is_null());
+  EXPECT_EQ(settings_of(" --isolate --no-isolate")["isolate"], false);
+  const Outcome bad = convbp("run " + suite + " --candidate-timeout 0");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("--candidate-timeout: expected seconds > 0, got '0'"),
+            std::string::npos)
+      << bad.output;
+}
+
+TEST(Cli, IsolatedCandidatesOutputsAreListedInTheDumpIndex) {
+  const std::string suite = write_file("tiny_isolated_dump.json", kTinySuite);
+  const std::string dir = temp_path("isolated_dump");
+  const Outcome out =
+      convbp("validate " + suite + " --isolate --impl im2col_gemm.batched --dump " + dir);
+  ASSERT_EQ(out.status, 0) << out.output;
+  std::ifstream in(dir + "/index.json");
+  ASSERT_TRUE(in) << "no index.json";
+  const auto index = nlohmann::json::parse(in);
+  ASSERT_EQ(index["cases"].size(), 2u);
+  const auto& data = index["cases"][0];
+  const std::string dx = data["outputs"]["im2col_gemm.batched"]["dx"].get<std::string>();
+  std::vector<std::int64_t> shape;
+  convbp::read_npy_f32(dir + "/" + data["dir"].get<std::string>() + "/" + dx, &shape);
+  EXPECT_EQ(shape, (std::vector<std::int64_t>{2, 4, 6, 5}));
+  EXPECT_TRUE(index["cases"][1]["outputs"]["im2col_gemm.batched"].contains("dw"));
+}
+
 TEST(Cli, ProblemKeyRunsExactlyThatProblem) {
   const std::string key = "n1_c3_h7_w5_k2_r3_s1_st2x1_pad1x0x0x0_dil1x1_g1";
   const std::string report = temp_path("key_report.json");
