@@ -30,6 +30,9 @@ class MisbehavingPlan final : public Plan {
   void run(const Tensors&, void*) override {
     switch (how_) {
       case Misbehaviour::segfault:
+        // The default action, as when no handler is installed: under ASan its own SEGV handler
+        // would report and abort, and the child would die of SIGABRT instead.
+        std::signal(SIGSEGV, SIG_DFL);
         std::raise(SIGSEGV);
         break;
       case Misbehaviour::abort:
