@@ -12,6 +12,7 @@
 
 #include "autotuner.h"
 #include "blas_core.h"
+#include "context.h"
 #include "run_binary.h"
 
 namespace convbp {
@@ -115,6 +116,20 @@ TEST(BlasCoreDeathTest, TheAutotunerWarnsOnceAboutALesserCoreAndOnlyThen) {
   };
   EXPECT_EXIT(count_warnings(), ::testing::ExitedWithCode(expected), "")
       << "expected " << expected << " warning(s): " << warning;
+}
+
+// Entries tuned by other code must not answer for this code: the fingerprint carries the
+// build-time hash of the sources (cmake/source_hash.cmake; the ctest
+// source_hash_changes_with_any_source proves the hash follows every edit).
+TEST(Fingerprint, HoldsTheBuildTimeHashOfTheSources) {
+  const nlohmann::json fingerprint = machine_fingerprint(1);
+  ASSERT_TRUE(fingerprint.contains("sources")) << fingerprint.dump();
+  const std::string sources = fingerprint["sources"];
+  EXPECT_EQ(sources, convbp_source_hash());
+  EXPECT_EQ(sources.size(), 16u) << sources;
+  EXPECT_EQ(sources.find_first_not_of("0123456789abcdef"), std::string::npos) << sources;
+  const Outcome version = run_convbp("", "--version");
+  EXPECT_NE(version.output.find("(sources " + sources + ")"), std::string::npos) << version.output;
 }
 
 TEST(Threads, TheCliDefaultIsOmpNumThreadsWhenSetLikeTheAutotuners) {

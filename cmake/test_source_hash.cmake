@@ -1,0 +1,41 @@
+# ctest source_hash_changes_with_any_source: cmake/source_hash.cmake gives the same hash for the
+# same inputs, and another one when a listed file's content, the compiler line or the flags
+# change. -DSOURCE_DIR=... -DWORK=<scratch folder>
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK}/src)
+file(WRITE ${WORK}/src/a.cpp "int a() { return 1; }\n")
+file(WRITE ${WORK}/src/b.h "#pragma once\n")
+
+function(hash_of list_text out_var)
+  file(WRITE ${WORK}/inputs.txt "${list_text}")
+  execute_process(COMMAND ${CMAKE_COMMAND} -DLIST=${WORK}/inputs.txt -DROOT=${WORK}/src
+                          -DOUTPUT=${WORK}/hash.cpp -P ${SOURCE_DIR}/cmake/source_hash.cmake
+                  RESULT_VARIABLE status)
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "source_hash.cmake failed (${status})")
+  endif()
+  file(READ ${WORK}/hash.cpp text)
+  string(REGEX MATCH "return \"([0-9a-f]+)\"" _ "${text}")
+  set(hash "${CMAKE_MATCH_1}")
+  if(hash STREQUAL "")
+    message(FATAL_ERROR "no hash in ${WORK}/hash.cpp:\n${text}")
+  endif()
+  set(${out_var} ${hash} PARENT_SCOPE)
+endfunction()
+
+set(list "compiler GNU 12.2.0\nflags -O3\nfile a.cpp\nfile b.h\n")
+hash_of("${list}" first)
+hash_of("${list}" again)
+if(NOT first STREQUAL again)
+  message(FATAL_ERROR "the same sources hash differently: ${first} vs ${again}")
+endif()
+file(WRITE ${WORK}/src/a.cpp "int a() { return 2; }\n")
+hash_of("${list}" edited)
+if(edited STREQUAL first)
+  message(FATAL_ERROR "an edited source kept the hash ${first}")
+endif()
+hash_of("compiler GNU 12.2.0\nflags -O2\nfile a.cpp\nfile b.h\n" reflagged)
+if(reflagged STREQUAL edited)
+  message(FATAL_ERROR "other flags kept the hash ${edited}")
+endif()
+message("hashes: ${first} (same twice), ${edited} after an edit, ${reflagged} with other flags")
