@@ -14,8 +14,7 @@ namespace convbp::fuzz {
 
 // Writes the input to a file private to this process and returns its path.
 inline std::string as_file(const std::uint8_t* data, std::size_t size) {
-  static const std::string path =
-      "/tmp/convbp-fuzz-" + std::to_string(::getpid()) + ".json";
+  static const std::string path = "/tmp/convbp-fuzz-" + std::to_string(::getpid()) + ".json";
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) std::abort();
   if (size > 0 && std::fwrite(data, 1, size, f) != size) std::abort();
