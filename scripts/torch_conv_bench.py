@@ -41,17 +41,18 @@ class ConvbpError(Exception):
 def find_convbp(given):
     """The convbp binary: --convbp, else $CONVBP, else a build next to these scripts
     (build-gpu/, as scripts/gpu_check.sh builds it, then build/), else convbp on PATH."""
-    if given:
-        if os.access(given, os.X_OK) and not os.path.isdir(given):
-            return given
-        raise ConvbpError("--convbp %s: not an executable file" % given)
-    if os.environ.get("CONVBP"):
-        if os.access(os.environ["CONVBP"], os.X_OK):
-            return os.environ["CONVBP"]
-        raise ConvbpError("CONVBP=%s: not an executable file" % os.environ["CONVBP"])
+    def runnable(path):
+        return os.path.isfile(path) and os.access(path, os.X_OK)
+
+    for label, path in (("--convbp", given), ("CONVBP=", os.environ.get("CONVBP"))):
+        if path:
+            if runnable(path):
+                return path
+            raise ConvbpError("%s%s%s: not an executable file" % (
+                label, "" if label.endswith("=") else " ", path))
     tried = [os.path.join(ROOT, d, "convbp") for d in ("build-gpu", "build")]
     for path in tried:
-        if os.access(path, os.X_OK):
+        if runnable(path):
             return path
     found = shutil.which("convbp")
     if found:
