@@ -18,6 +18,7 @@
 #include "config.h"
 #include "context.h"
 #include "json_input.h"
+#include "peer_formats.h"
 #include "report.h"
 #include "runner.h"
 #include "tuning.h"
@@ -46,8 +47,9 @@ docs/bad_input.md).
 constexpr const char* kRunUsage = R"(usage: convbp run [SUITE|FILE] [options]
        convbp validate [SUITE|FILE] [options]
 
-SUITE is a name under configs/ (smoke, resnet50, vgg16, mobilenet_v2, alexnet, ...) or a
-path to a convbp.config/1 JSON file (docs/config.md). Without one, the built-in default suite
+SUITE is a name under configs/ (smoke, resnet50, vgg16, mobilenet_v2, alexnet,
+torchvision_resnet50, ...) or a path to a convbp.config/1 JSON file (docs/config.md), or to a
+text file of benchdnn problem descriptors or MIOpenDriver conv command lines, one per line. Without one, the built-in default suite
 runs (configs/default.json: a representative ResNet-50 subset at batch 8).
 
 options:
@@ -61,7 +63,13 @@ options:
                        default: OMP_NUM_THREADS when set, else all cores
   --reps N             timing repetitions, 1 to 1000 (default: the suite's timing.reps)
   --problem KEY        run this one problem instead of the suite's layers, e.g.
-                       n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1
+                       n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1, or in a peer's
+                       words: a benchdnn descriptor ('--dir=BWD_D mb8ic64ih56oc64oh56kh3ph1')
+                       or an MIOpenDriver command ('conv -n 8 -c 64 -H 56 -W 56 -k 64 -y 3
+                       -x 3 -p 1 -q 1 -F 2'); a single pass it states is run (docs/config.md)
+  --benchdnn           print the cases as oneDNN benchdnn lines (--dir=BWD_D / BWD_WB and the
+                       descriptor; `benchdnn --conv --batch=FILE` runs them) and exit without
+                       measuring
   --seed N             data seed, 0 to 2^63-1 (default 1); failures print it with the key
   --dump DIR           write inputs, the fp64 reference and every output as .npy, plus
                        DIR/index.json
@@ -204,8 +212,12 @@ bool parse_shared_option(const std::string& a, const std::function<std::string()
         std::uint64_t(parse_int(a, value(), 0, std::numeric_limits<std::int64_t>::max()));
   } else if (a == "--problem") {
     try {
-      options.problem = ConvProblem::parse_key(value());
-    } catch (const InvalidProblem& e) {
+      // A key, a benchdnn descriptor or an MIOpenDriver command (peer_formats.h); a single
+      // pass it states (--dir=BWD_D, -F 2) applies unless --pass says otherwise.
+      const PeerProblem peer = parse_problem_argument(value());
+      options.problem = peer.problem;
+      if (peer.passes.size() == 1 && !options.pass) options.pass = peer.passes[0];
+    } catch (const PeerFormatError& e) {
       throw UsageError(std::string("--problem: ") + e.what());
     }
   } else if (a == "--isolate") {
@@ -259,6 +271,7 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   options.validate_only = validate_only;
   options.progress = isatty(STDERR_FILENO);
   std::string suite_arg, output;
+  bool benchdnn = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> std::string {
@@ -268,6 +281,8 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
     if (parse_shared_option(a, value, options, output)) {
     } else if (a == "--dump") {
       options.dump_dir = value();
+    } else if (a == "--benchdnn") {
+      benchdnn = true;
     } else if (!a.empty() && a[0] == '-') {
       throw UsageError("unknown option '" + a + "' (see convbp run --help)");
     } else if (suite_arg.empty()) {
@@ -277,6 +292,12 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
     }
   }
   const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
+  if (benchdnn) {  // the cases as benchdnn lines, nothing measured
+    for (const CaseSpec& c : expand_cases(suite, options)) {
+      std::cout << to_benchdnn(c.problem, c.pass, c.name) << "\n";
+    }
+    return 0;
+  }
   set_threads(options.threads);
   // Fail on an unknown pattern or an unwritable output before measuring anything.
   if (!options.impls.empty()) select_impls(options.impls, true);
