@@ -11,9 +11,12 @@ CONVBP_BUILD="${CONVBP_BUILD:-$CONVBP_ROOT/build}"
 # Recommends of libdnnl-dev, hence ocl-icd-opencl-dev. python3 runs the scripts' tests, and
 # python3-matplotlib draws the plot scripts/run writes beside its report (both are Debian's, run
 # as /usr/bin/python3: `python3` on PATH may be another interpreter without them).
+# python3-onnx lets scripts/suite_from_torch.py read ONNX models (and its test run); the
+# torchvision tracing needs python3-torch and python3-torchvision, too large to install here:
+# its test is skipped without them.
 CONVBP_PACKAGES=(cmake make g++ git libopenblas-dev libopenblas-openmp-dev nlohmann-json3-dev
                  libbenchmark-dev libgtest-dev libgmock-dev libdnnl-dev ocl-icd-opencl-dev
-                 python3 python3-matplotlib)
+                 python3 python3-matplotlib python3-onnx)
 CONVBP_PYTHON=/usr/bin/python3
 
 convbp_install() {
