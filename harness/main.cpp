@@ -49,8 +49,9 @@ constexpr const char* kRunUsage = R"(usage: convbp run [SUITE|FILE] [options]
 
 SUITE is a name under configs/ (smoke, resnet50, vgg16, mobilenet_v2, alexnet,
 torchvision_resnet50, ...) or a path to a convbp.config/1 JSON file (docs/config.md), or to a
-text file of benchdnn problem descriptors or MIOpenDriver conv command lines, one per line. Without one, the built-in default suite
-runs (configs/default.json: a representative ResNet-50 subset at batch 8).
+text file of benchdnn problem descriptors or MIOpenDriver conv command lines, one per line.
+Without one, the built-in default suite runs (configs/default.json: a representative ResNet-50
+subset at batch 8).
 
 options:
   -o, --output FILE    write the report (convbp.report/1, docs/report.md) to FILE; it is

@@ -257,8 +257,14 @@ constexpr MiopenFlag kMiopenFlags[] = {
     {'G', "gpualloc", MiopenFlag::ignored},
 };
 
+// Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on "literal" + string.
 std::string flag_label(const MiopenFlag& f) {
-  return "-" + std::string(1, f.letter) + " (--" + std::string(f.name) + ")";
+  std::string label = "-";
+  label += f.letter;
+  label += " (--";
+  label += f.name;
+  label += ")";
+  return label;
 }
 
 const MiopenFlag* find_flag(const std::string& word) {
@@ -576,17 +582,22 @@ Suite parse_problem_lines(std::string_view text, const std::string& file) {
         problems = parse_benchdnn_line(line, knobs);
       }
     } catch (const PeerFormatError& e) {
-      throw ConfigError(where + ": " + e.what());
+      // A first line that is no problem at all may be a JSON suite gone wrong: say both.
+      const bool first = suite.layers.empty() && !split_words(line).empty();
+      throw ConfigError(where + ": " + e.what() +
+                        (first ? " (read as problem lines: a JSON suite starts with '{')" : ""));
     }
     for (std::size_t i = 0; i < problems.size(); ++i) {
       PeerProblem& p = problems[i];
-      std::string name = p.name.empty()
-                             ? "line" + std::to_string(line_number) +
-                                   (problems.size() > 1 ? "." + std::to_string(i + 1) : "")
-                             : p.name;
+      std::string base = p.name;
+      if (base.empty()) {
+        base = "line";
+        base += std::to_string(line_number);
+      }
+      std::string name = base;
+      if (p.name.empty() && problems.size() > 1) name += "." + std::to_string(i + 1);
       for (int copy = 2; !names.insert(name).second; ++copy) {
-        name = (p.name.empty() ? "line" + std::to_string(line_number) : p.name) + "#" +
-               std::to_string(copy);
+        name = base + "#" + std::to_string(copy);
       }
       suite.layers.push_back(Layer{name, p.problem, 1, p.passes});
     }
@@ -612,14 +623,32 @@ std::string to_benchdnn(const ConvProblem& pr, Pass pass, const std::string& nam
   for (char ch : name) {
     quoted += std::isspace(static_cast<unsigned char>(ch)) || ch == '"' || ch == '#' ? '_' : ch;
   }
-  auto s = [](std::int64_t v) { return std::to_string(v); };
   std::string line = pass == Pass::data ? "--dir=BWD_D " : "--dir=BWD_WB ";
-  if (pr.groups != 1) line += "g" + s(pr.groups);
-  line += "mb" + s(pr.n) + "_ic" + s(pr.c) + "ih" + s(pr.h) + "iw" + s(pr.w) + "_oc" + s(pr.k) +
-          "oh" + s(pr.p()) + "ow" + s(pr.q()) + "_kh" + s(pr.r) + "kw" + s(pr.s) + "_sh" +
-          s(pr.stride_h) + "sw" + s(pr.stride_w) + "_ph" + s(pr.pad_top) + "pw" + s(pr.pad_left) +
-          "_dh" + s(pr.dilation_h - 1) + "dw" + s(pr.dilation_w - 1);
-  if (!quoted.empty()) line += "_n\"" + quoted + "\"";
+  auto add = [&](const char* entry, std::int64_t value) {
+    line += entry;
+    line += std::to_string(value);
+  };
+  if (pr.groups != 1) add("g", pr.groups);
+  add("mb", pr.n);
+  add("_ic", pr.c);
+  add("ih", pr.h);
+  add("iw", pr.w);
+  add("_oc", pr.k);
+  add("oh", pr.p());
+  add("ow", pr.q());
+  add("_kh", pr.r);
+  add("kw", pr.s);
+  add("_sh", pr.stride_h);
+  add("sw", pr.stride_w);
+  add("_ph", pr.pad_top);
+  add("pw", pr.pad_left);
+  add("_dh", pr.dilation_h - 1);  // benchdnn: 0 = no dilation
+  add("dw", pr.dilation_w - 1);
+  if (!quoted.empty()) {
+    line += "_n\"";
+    line += quoted;
+    line += "\"";
+  }
   return line;
 }
 
