@@ -18,7 +18,8 @@ The suite's `source` records the model, the library versions and this command li
 
 Exit status: 0 written, 1 the model could not be traced or read, 2 bad arguments.
 torch and torchvision are needed only for MODEL, onnx only for --onnx (Debian:
-python3-torch, python3-torchvision, python3-onnx).
+python3-torch, python3-torchvision, python3-onnx; run it with /usr/bin/python3, which has them,
+when `python3` on PATH is another interpreter).
 """
 import argparse
 import json
@@ -73,7 +74,8 @@ def torch_layers(model_name, input_chw):
         import torch
         import torchvision
     except ImportError as e:
-        raise TraceError("%s (Debian: apt-get install python3-torch python3-torchvision)" % e)
+        raise TraceError("%s (Debian: apt-get install python3-torch python3-torchvision, and run "
+                         "this script with /usr/bin/python3)" % e)
     builder = getattr(torchvision.models, model_name, None)
     if builder is None or not callable(builder) or model_name.startswith("_"):
         known = sorted(n for n in torchvision.models.list_models(module=torchvision.models)) \
@@ -139,7 +141,8 @@ def onnx_layers(path):
         import onnx
         from onnx import shape_inference
     except ImportError as e:
-        raise TraceError("%s (Debian: apt-get install python3-onnx)" % e)
+        raise TraceError("%s (Debian: apt-get install python3-onnx, and run this script with "
+                         "/usr/bin/python3)" % e)
     try:
         model = onnx.load(path)
         inferred = shape_inference.infer_shapes(model)
@@ -259,7 +262,14 @@ def render(suite):
     """JSON with one layer per line, as the hand-written suites in configs/ are laid out."""
     lines = ["{"]
     for key in ("suite", "source", "defaults", "passes", "impls"):
-        lines.append("  %s: %s," % (json.dumps(key), json.dumps(suite[key], ensure_ascii=False)))
+        value = suite[key]
+        if isinstance(value, dict) and key == "source":  # one entry a line: it is read by people
+            entries = ["    %s: %s" % (json.dumps(k), json.dumps(v, ensure_ascii=False))
+                       for k, v in value.items()]
+            text = "{\n" + ",\n".join(entries) + "\n  }"
+        else:
+            text = json.dumps(value, ensure_ascii=False)
+        lines.append("  %s: %s," % (json.dumps(key), text))
     lines.append('  "layers": [')
     rows = [json.dumps(layer, ensure_ascii=False, separators=(", ", ": "))
             .replace("{", "{ ", 1)[:-1] + " }" for layer in suite["layers"]]

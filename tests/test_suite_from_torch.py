@@ -7,9 +7,10 @@
 onnx: a tiny ONNX model built with onnx.helper (explicit and SAME_UPPER / SAME_LOWER / VALID
 padding, strides, dilations, groups, a symbolic batch, a repeated shape, a non-Conv node and a
 weight given only as a graph input) becomes the suite expected field by field, which convbp
-accepts. torch: resnet50 traced from torchvision gives exactly the shipped
-configs/torchvision_resnet50.json, whose shapes and counts agree with the hand-written
-configs/resnet50.json from the paper. Exit 77 (ctest's SKIP_RETURN_CODE) when the library a
+accepts. torch: resnet50, mobilenet_v2, efficientnet_b0 and convnext_tiny traced from torchvision
+give exactly the shipped configs/torchvision_*.json, and those of resnet50 and mobilenet_v2 the
+shapes and counts of the hand-written configs/resnet50.json and mobilenet_v2.json (from the
+papers). Exit 77 (ctest's SKIP_RETURN_CODE) when the library a
 mode needs is not installed.
 """
 import json
@@ -140,40 +141,49 @@ def test_torch(source, convbp, work):
     except ImportError:
         print("SKIP: python3-torch or python3-torchvision is not installed")
         return SKIP
-    # Traced as the shipped suite was, into the same relative path, so that the command it
-    # records is the same too.
-    os.makedirs(os.path.join(work, "configs"), exist_ok=True)
-    result = subprocess.run(
-        [sys.executable, os.path.join(source, "scripts", "suite_from_torch.py"), "resnet50",
-         "--batch", "8", "-o", "configs/torchvision_resnet50.json"],
-        capture_output=True, text=True, cwd=work)
-    check(result.returncode == 0, "the script failed: " + result.stderr)
-    traced = json.load(open(os.path.join(work, "configs", "torchvision_resnet50.json")))
-    shipped = json.load(open(os.path.join(source, "configs", "torchvision_resnet50.json")))
-    # The versions are this machine's; everything else is the shipped file's.
-    traced["source"].pop("versions")
-    shipped["source"].pop("versions")
-    check(traced == shipped, "the trace differs from configs/torchvision_resnet50.json")
 
-    # Against the paper: every (shape, count) of configs/resnet50.json, where the
-    # hand-written suite lists the 64->256 1x1 twice (res2_branch2c and res2a_branch1).
     def shapes(suite):
+        """(shape, occurrences) of a suite, whatever its layer names and however it groups them."""
         totals = {}
         for layer in suite["layers"]:
             key = json.dumps({k: v for k, v in layer.items() if k not in ("name", "count")},
                              sort_keys=True)
             totals[key] = totals.get(key, 0) + layer.get("count", 1)
         return totals
-    paper = json.load(open(os.path.join(source, "configs", "resnet50.json")))
-    check(shapes(traced) == shapes(paper), "the trace and configs/resnet50.json differ:\n%s\n%s"
-          % (shapes(traced), shapes(paper)))
-    check(sum(l["count"] for l in traced["layers"]) == 53, "53 convolutions in ResNet-50")
+
+    # model -> (convolutions, the hand-written suite from the paper with the same shapes).
+    # configs/resnet50.json lists the 64->256 1x1 at 56x56 twice (res2_branch2c and
+    # res2a_branch1): the comparison is of shapes and counts, not of entries.
+    models = {"resnet50": (53, "resnet50"), "mobilenet_v2": (52, "mobilenet_v2"),
+              "efficientnet_b0": (81, None), "convnext_tiny": (22, None)}
+    os.makedirs(os.path.join(work, "configs"), exist_ok=True)
+    for model, (convolutions, paper_name) in models.items():
+        # Traced as the shipped suite was, into the same relative path, so that the command it
+        # records is the same too.
+        relative = "configs/torchvision_%s.json" % model
+        result = subprocess.run(
+            [sys.executable, os.path.join(source, "scripts", "suite_from_torch.py"), model,
+             "--batch", "8", "-o", relative], capture_output=True, text=True, cwd=work)
+        check(result.returncode == 0, "the script failed on %s: %s" % (model, result.stderr))
+        traced = json.load(open(os.path.join(work, relative)))
+        shipped = json.load(open(os.path.join(source, relative)))
+        # The versions are this machine's; everything else is the shipped file's.
+        traced["source"].pop("versions")
+        shipped["source"].pop("versions")
+        check(traced == shipped, "the trace of %s differs from %s" % (model, relative))
+        check(sum(l["count"] for l in traced["layers"]) == convolutions,
+              "%d convolutions in %s" % (convolutions, model))
+        if paper_name:
+            paper = json.load(open(os.path.join(source, "configs", paper_name + ".json")))
+            check(shapes(traced) == shapes(paper), "the trace and configs/%s.json differ:\n%s\n%s"
+                  % (paper_name, shapes(traced), shapes(paper)))
+        convbp_accepts(convbp, os.path.join(source, relative), 2 * len(traced["layers"]))
 
     result = run_script(source, ["no_such_model", "-o", os.path.join(work, "x.json")])
     check(result.returncode == 1 and "has no model 'no_such_model'" in result.stderr,
           "unknown model: " + result.stderr)
-    convbp_accepts(convbp, os.path.join(source, "configs", "torchvision_resnet50.json"), 46)
-    print("ok: resnet50 traced = configs/torchvision_resnet50.json = configs/resnet50.json")
+    print("ok: the four shipped suites trace again identically; resnet50 and mobilenet_v2 have "
+          "the shapes and counts of the paper's suites")
     return 0
 
 
