@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "json_input.h"
+#include "peer_formats.h"
 
 namespace convbp {
 
@@ -174,6 +175,32 @@ Layer parse_layer(const Reader& rd, const json& defaults, const json& entry,
   return layer;
 }
 
+// `source`: a string, or an object saying how a tool made the suite (scripts/suite_from_torch.py:
+// the model, the library versions, the command), which reports carry as one line.
+std::string parse_source(const Reader& rd, const json& v) {
+  if (!v.is_object()) {
+    if (!v.is_string()) rd.expected("source", "a non-empty string or an object", v);
+    return rd.string(v, "source");
+  }
+  rd.only_keys(v, "source", {"model", "versions", "command", "input", "notes"});
+  for (const char* key : {"model", "command"}) {
+    if (!v.contains(key)) rd.fail("source", std::string("missing required key \"") + key + "\"");
+  }
+  std::string text = rd.string(v["model"], "source.model");
+  if (v.contains("versions")) {
+    const json& versions = v["versions"];
+    if (!versions.is_object()) {
+      rd.expected("source.versions", "an object of library versions", versions);
+    }
+    for (const auto& [library, version] : versions.items()) {
+      text += ", " + library + " " + rd.string(version, "source.versions." + library);
+    }
+  }
+  if (v.contains("input")) text += "; input " + rd.string(v["input"], "source.input");
+  if (v.contains("notes")) text += "; " + rd.string(v["notes"], "source.notes");
+  return text + "; made by " + rd.string(v["command"], "source.command");
+}
+
 }  // namespace
 
 Suite parse_suite(const json& doc, const std::string& file) {
@@ -188,7 +215,7 @@ Suite parse_suite(const json& doc, const std::string& file) {
   }
   if (!doc.contains("suite")) rd.fail("", "missing required key \"suite\"");
   suite.name = rd.string(doc["suite"], "suite");
-  if (doc.contains("source")) suite.source = rd.string(doc["source"], "source");
+  if (doc.contains("source")) suite.source = parse_source(rd, doc["source"]);
 
   json defaults = json::object();
   if (doc.contains("defaults")) {
@@ -260,6 +287,8 @@ Suite load_suite(const std::string& path) {
   if (!in) throw ConfigError(name + ": cannot open config file");
   std::stringstream text;
   text << in.rdbuf();
+  // Not JSON (which starts with '{'): lines of benchdnn or MIOpenDriver problems.
+  if (is_problem_lines(text.str())) return parse_problem_lines(text.str(), path);
   json doc;
   try {
     doc = parse_json_input(text.str());

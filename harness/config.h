@@ -35,12 +35,15 @@ struct TimingSettings {
 struct Layer {
   std::string name;
   ConvProblem problem;
-  int count = 1;  // occurrences in the network
+  int count = 1;  // occurrences in the network; a network total weights the layer's time by it
+  // The passes to run; empty = the suite's. Set by problem-line suites whose lines state
+  // different passes (benchdnn --dir, MIOpenDriver -F; peer_formats.h).
+  std::vector<Pass> passes = {};
 };
 
 struct Suite {
   std::string name;
-  std::string source;  // where the shapes come from
+  std::string source;  // where the shapes come from (an object `source` in one line)
   std::string file;    // path it was loaded from, or "<built-in default>"
   std::vector<Pass> passes{Pass::data, Pass::weights};
   std::vector<std::string> impls{"*"};  // glob patterns over implementation names

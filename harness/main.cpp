@@ -19,6 +19,7 @@
 #include "config.h"
 #include "context.h"
 #include "json_input.h"
+#include "peer_formats.h"
 #include "report.h"
 #include "runner.h"
 #include "tuning.h"
@@ -48,9 +49,11 @@ docs/bad_input.md).
 constexpr const char* kRunUsage = R"(usage: convbp run [SUITE|FILE] [options]
        convbp validate [SUITE|FILE] [options]
 
-SUITE is a name under configs/ (smoke, resnet50, vgg16, mobilenet_v2, alexnet, ...) or a
-path to a convbp.config/1 JSON file (docs/config.md). Without one, the built-in default suite
-runs (configs/default.json: a representative ResNet-50 subset at batch 8).
+SUITE is a name under configs/ (smoke, resnet50, vgg16, mobilenet_v2, alexnet,
+torchvision_resnet50, ...) or a path to a convbp.config/1 JSON file (docs/config.md), or to a
+text file of benchdnn problem descriptors or MIOpenDriver conv command lines, one per line.
+Without one, the built-in default suite runs (configs/default.json: a representative ResNet-50
+subset at batch 8).
 
 options:
   -o, --output FILE    write the report (convbp.report/1, docs/report.md) to FILE; it is
@@ -63,7 +66,10 @@ options:
                        default: OMP_NUM_THREADS when set, else all cores
   --reps N             timing repetitions, 1 to 1000 (default: the suite's timing.reps)
   --problem KEY        run this one problem instead of the suite's layers, e.g.
-                       n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1
+                       n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1, or in a peer's
+                       words: a benchdnn descriptor ('--dir=BWD_D mb8ic64ih56oc64oh56kh3ph1')
+                       or an MIOpenDriver command ('conv -n 8 -c 64 -H 56 -W 56 -k 64 -y 3
+                       -x 3 -p 1 -q 1 -F 2'); a single pass it states is run (docs/config.md)
   --seed N             data seed, 0 to 2^63-1 (default 1); failures print it with the key
   --dump DIR           write inputs, the fp64 reference and every output as .npy, plus
                        DIR/index.json
@@ -105,7 +111,7 @@ implementation, its median time, GF/s and speedup over im2col_gemm.per_sample.
 )";
 
 constexpr const char* kCasesUsage =
-    R"(usage: convbp cases [SUITE|FILE] [--problem KEY] [--pass data|weights] [--json]
+    R"(usage: convbp cases [SUITE|FILE] [--problem KEY] [--pass data|weights] [--json|--benchdnn]
 
 Prints the cases `convbp run` with the same arguments would measure, without measuring: per
 layer and pass, the case name, the pass and the problem's canonical key, one case a line.
@@ -116,6 +122,9 @@ Scripts ask this rather than computing keys, output sizes or flops themselves.
                        suite's name, source and file, the passes, and per case its name, key,
                        pass, count, shape fields, output size p and q, element counts of x, w,
                        dy and db, flops and accumulation length
+  --benchdnn           the cases as oneDNN benchdnn batch-file lines (--dir=BWD_D / BWD_WB and
+                       the descriptor; `benchdnn --conv --batch=FILE` runs them, and convbp
+                       reads them back as a suite)
 )";
 
 // Whether run, validate and tune run every CPU candidate in a child process. Not by default:
@@ -220,8 +229,12 @@ bool parse_shared_option(const std::string& a, const std::function<std::string()
         std::uint64_t(parse_int(a, value(), 0, std::numeric_limits<std::int64_t>::max()));
   } else if (a == "--problem") {
     try {
-      options.problem = ConvProblem::parse_key(value());
-    } catch (const InvalidProblem& e) {
+      // A key, a benchdnn descriptor or an MIOpenDriver command (peer_formats.h); a single
+      // pass it states (--dir=BWD_D, -F 2) applies unless --pass says otherwise.
+      const PeerProblem peer = parse_problem_argument(value());
+      options.problem = peer.problem;
+      if (peer.passes.size() == 1 && !options.pass) options.pass = peer.passes[0];
+    } catch (const PeerFormatError& e) {
       throw UsageError(std::string("--problem: ") + e.what());
     }
   } else if (a == "--isolate") {
@@ -334,7 +347,7 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
 int cmd_cases(const std::vector<std::string>& args) {
   RunOptions options;
   std::string suite_arg;
-  bool json = false;
+  bool json = false, benchdnn = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> std::string {
@@ -343,16 +356,11 @@ int cmd_cases(const std::vector<std::string>& args) {
     };
     if (a == "--json") {
       json = true;
-    } else if (a == "--pass") {
-      const std::string v = value();
-      options.pass = parse_pass(v);
-      if (!options.pass) throw UsageError("--pass: expected data or weights, got '" + v + "'");
-    } else if (a == "--problem") {
-      try {
-        options.problem = ConvProblem::parse_key(value());
-      } catch (const InvalidProblem& e) {
-        throw UsageError(std::string("--problem: ") + e.what());
-      }
+    } else if (a == "--benchdnn") {
+      benchdnn = true;
+    } else if (a == "--pass" || a == "--problem") {
+      std::string unused_output;
+      parse_shared_option(a, value, options, unused_output);
     } else if (!a.empty() && a[0] == '-') {
       throw UsageError("unknown option '" + a + "' (see convbp cases --help)");
     } else if (suite_arg.empty()) {
@@ -363,7 +371,12 @@ int cmd_cases(const std::vector<std::string>& args) {
   }
   const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
   const std::vector<CaseSpec> cases = expand_cases(suite, options);
-  std::cout << (json ? cases_json(suite, cases) : cases_text(cases));
+  if (json && benchdnn) throw UsageError("--json and --benchdnn: choose one output");
+  if (benchdnn) {
+    for (const CaseSpec& c : cases) std::cout << to_benchdnn(c.problem, c.pass, c.name) << "\n";
+  } else {
+    std::cout << (json ? cases_json(suite, cases) : cases_text(cases));
+  }
   return 0;
 }
 

@@ -65,7 +65,8 @@ std::vector<CaseSpec> expand_cases(const Suite& suite, const RunOptions& options
   if (options.problem) layers = {Layer{options.problem->key(), *options.problem, 1}};
   std::vector<CaseSpec> cases;
   for (const Layer& layer : layers) {
-    for (Pass pass : passes) {
+    const bool own_passes = !options.pass && !layer.passes.empty();
+    for (Pass pass : own_passes ? layer.passes : passes) {
       cases.push_back({suite.name + ":" + layer.name, layer.problem, pass, layer.count});
     }
   }
