@@ -64,8 +64,7 @@ void TunedPlan::run(const Tensors& tensors, void* workspace) {
 }
 
 void TunedPlan::run(const Tensors& tensors) {
-  // A device plan allocates its workspace on the device itself.
-  const std::size_t bytes = backward_->device() == Device::cpu ? workspace_bytes() : 0;
+  const std::size_t bytes = plan_->host_workspace_bytes();  // backward.h's workspace contract
   if (bytes > 0 && !own_workspace_) own_workspace_.reset(new unsigned char[bytes]);
   run(tensors, own_workspace_.get());
 }
@@ -134,7 +133,9 @@ struct Autotuner::State {
   std::unique_ptr<TunedPlan> fallback(const ConvProblem& problem, Pass pass,
                                       const std::string& why) {
     const Constraints& c = options.constraints;
-    for (const std::string& name : options.fallback) {
+    const std::vector<std::string> order =
+        options.fallback.empty() ? default_fallbacks() : options.fallback;
+    for (const std::string& name : order) {
       const Backward* b = find_backward(name);
       if (!b || !b->available().ok || !b->supports(problem, pass).ok) continue;
       std::unique_ptr<Plan> plan;
@@ -290,7 +291,7 @@ Autotuner::Autotuner(std::string database_path, AutotunerOptions options)
   s.fingerprint = machine_fingerprint(threads());
   if (s.options.impls.empty()) {
     for (const Backward* b : registry()) {
-      if (b->name() != "naive") s.candidates.push_back(b);
+      if (!b->roles().reference) s.candidates.push_back(b);
     }
   } else {
     s.candidates = select_impls(s.options.impls, true);

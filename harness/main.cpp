@@ -26,6 +26,21 @@ namespace {
 
 using namespace convbp;
 
+// Bad command-line input (exit status 2), as opposed to a failure while running. The library's
+// own input errors (ConfigError, SelectionError) map to the same status in main().
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The speedup column's baselines: one per device, as the implementations declare them
+// (Roles::baseline).
+std::vector<std::string> baseline_names() {
+  std::vector<std::string> names;
+  for (const Backward* b : baselines()) names.push_back(b->name());
+  return names;
+}
+
 constexpr const char* kUsage = R"(usage: convbp <command> [options]
 
 Validates convolution backward-pass implementations against an fp64 reference, times the
@@ -289,8 +304,7 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   };
   const Report report = run_suite(suite, options, save);
   save(report);
-  std::cout << (validate_only ? validation_table(report)
-                              : winners_table(report, "im2col_gemm.per_sample"))
+  std::cout << (validate_only ? validation_table(report) : winners_table(report, baseline_names()))
             << std::flush;
   int failures = 0;
   for (const Case& c : report.cases) {
@@ -334,7 +348,7 @@ int cmd_show(const std::vector<std::string>& args) {
   } catch (const std::runtime_error& e) {
     throw UsageError(e.what());
   }
-  std::cout << (all ? results_table(report) : winners_table(report, "im2col_gemm.per_sample"));
+  std::cout << (all ? results_table(report) : winners_table(report, baseline_names()));
   if (!report.complete) std::cout << "(incomplete report: the run was interrupted)\n";
   return 0;
 }
@@ -482,6 +496,9 @@ int main(int argc, char** argv) {
     std::cerr << "convbp: " << e.what() << "\n";
     return 2;
   } catch (const ConfigError& e) {
+    std::cerr << "convbp: " << e.what() << "\n";
+    return 2;
+  } catch (const SelectionError& e) {
     std::cerr << "convbp: " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {

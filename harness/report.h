@@ -83,8 +83,10 @@ void check_writable(const std::string& path);
 Report read_report(const std::string& path);
 
 // The winners table: one row per case with the best implementation, its time and GF/s, and
-// its speedup over `baseline` (im2col_gemm.per_sample).
-std::string winners_table(const Report& report, const std::string& baseline);
+// its speedup over the first of `baselines` with an ok result in the case (the CLI passes the
+// implementations with Roles::baseline, one per device: im2col_gemm.per_sample on the CPU,
+// cudnn.algo0.fp32 on the GPU).
+std::string winners_table(const Report& report, const std::vector<std::string>& baselines);
 
 // Every result of every case, correct ones fastest first, then the others with their status.
 std::string results_table(const Report& report);

@@ -17,7 +17,6 @@
 #include "data.h"
 #include "isolate.h"
 #include "json_input.h"
-#include "naive.h"
 #include "npy.h"
 
 namespace convbp {
@@ -39,8 +38,8 @@ std::vector<const Backward*> select_impls(const std::vector<std::string>& patter
       }
     }
     if (!matched && strict) {
-      throw UsageError("implementation pattern '" + pattern +
-                       "' matches no implementation (see `convbp list`)");
+      throw SelectionError("implementation pattern '" + pattern +
+                           "' matches no implementation (see `convbp list`)");
     }
   }
   // Registry order, whatever the order of the patterns; members named in full last.
@@ -83,16 +82,17 @@ struct Reference {
   std::vector<double> dx, dw, db;
 };
 
-Reference compute_reference(const ConvProblem& pr, Pass pass, const CaseData& data) {
+// The registry's reference implementation (Roles::reference), in fp64.
+Reference compute_reference(const ConvProblem& pr, Pass pass, CaseData& data) {
   Reference ref;
   if (pass == Pass::data) {
     ref.dx.resize(pr.x_elems());
-    reference_backward_data(pr, data.dy.data(), data.w.data(), ref.dx.data());
   } else {
     ref.dw.resize(pr.w_elems());
     ref.db.resize(pr.b_elems());
-    reference_backward_weights(pr, data.x.data(), data.dy.data(), ref.dw.data(), ref.db.data());
   }
+  reference_backward().run_reference(pr, pass, data.tensors(), ref.dx.data(), ref.dw.data(),
+                                     ref.db.data());
   return ref;
 }
 
@@ -282,7 +282,7 @@ class Dumper {
 // implementation that writes into its inputs cannot corrupt the reference.
 class LazyReference {
  public:
-  LazyReference(const CaseSpec& spec, const CaseData& data, Dumper& dumper)
+  LazyReference(const CaseSpec& spec, CaseData& data, Dumper& dumper)
       : spec_(spec), data_(data), dumper_(dumper) {}
   const Reference& get() {
     if (!ref_) {
@@ -294,7 +294,7 @@ class LazyReference {
 
  private:
   const CaseSpec& spec_;
-  const CaseData& data_;
+  CaseData& data_;
   Dumper& dumper_;
   std::optional<Reference> ref_;
 };
@@ -342,10 +342,16 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
     result.workspace_bytes = plan->workspace_bytes();
     result.deterministic = plan->deterministic();
     result.detail = plan->detail();
-    // A device plan allocates its own workspace on the device (backward.h).
-    Workspace workspace(b.device() == Device::cpu ? result.workspace_bytes : 0);
+    Workspace workspace(plan->host_workspace_bytes());  // backward.h's workspace contract
     void* ws = workspace.data.get();
     Tensors t = data.tensors();
+    // One call: timed by the plan itself (CUDA events) or on the host clock around run().
+    auto call = [&]() -> double {
+      if (plan->times_itself()) return plan->run_timed_ms(t, ws);
+      const auto start = Clock::now();
+      plan->run(t, ws);
+      return ms_since(start);
+    };
     // Whether the inputs are still the seed's (restoring them when not).
     auto inputs_changed = [&](const char* when) -> std::optional<Result> {
       const std::string changed = data.restore_inputs(pr);
@@ -357,9 +363,7 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
 
     data.poison_outputs();
     plan->upload(t);
-    const auto start = Clock::now();
-    const double self_ms = plan->run_timed_ms(t, ws);
-    const double single_ms = self_ms >= 0 ? self_ms : ms_since(start);
+    const double single_ms = call();
     plan->download(t);
     if (auto r = inputs_changed("first call")) return *r;
     const double plan_factor = plan->tolerance_factor();
@@ -393,7 +397,7 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
 
     if (options.validate_only) {
       poison_before_call();
-      plan->run_timed_ms(t, ws);
+      call();
       if (auto r = check_again("second call")) return *r;
       return result;
     }
@@ -403,8 +407,15 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
                                           std::to_string(timing.max_seconds_per_case));
     }
     bool last_poisoned = false;
+    // measure() times a call on the host clock itself when the call says so (a negative figure).
     result.time = measure(
-        b.name(), [&] { return plan->run_timed_ms(t, ws); }, timing,
+        b.name(),
+        [&]() -> double {
+          if (plan->times_itself()) return plan->run_timed_ms(t, ws);
+          plan->run(t, ws);
+          return -1.0;
+        },
+        timing,
         [&] {
           poison_before_call();
           last_poisoned = true;
@@ -412,7 +423,7 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
     result.gflops = pr.flops() / (result.time->median * 1e6);
     if (!last_poisoned) {  // not expected (measure counts its calls); check one more call then
       poison_before_call();
-      plan->run_timed_ms(t, ws);
+      call();
     }
     if (auto r = check_again("last timed call")) return *r;
   } catch (const std::bad_alloc&) {
@@ -572,7 +583,7 @@ Report run_suite(const Suite& suite, const RunOptions& options,
                  const std::function<void(const Report&)>& on_case) {
   const std::vector<const Backward*> impls =
       options.impls.empty() ? select_impls(suite.impls, false) : select_impls(options.impls, true);
-  if (impls.empty()) throw UsageError(suite.file + ": impls: no implementation matches");
+  if (impls.empty()) throw SelectionError(suite.file + ": impls: no implementation matches");
   const std::vector<CaseSpec> cases = expand_cases(suite, options);
   TimingSettings timing = suite.timing;
   if (options.reps) timing.reps = *options.reps;

@@ -50,6 +50,38 @@ void add_backward(std::unique_ptr<Backward> backward) {
   mutable_registry().push_back(backward.release());
 }
 
+void Backward::run_reference(const ConvProblem&, Pass, const Tensors&, double*, double*,
+                             double*) const {
+  throw std::logic_error(name() + " is not the reference (Roles::reference)");
+}
+
+const Backward& reference_backward() {
+  for (const Backward* b : registry()) {
+    if (b->roles().reference) return *b;
+  }
+  throw std::logic_error("no registered implementation is the reference (Roles::reference)");
+}
+
+std::vector<const Backward*> baselines() {
+  std::vector<const Backward*> out;
+  for (const Backward* b : registry()) {
+    if (b->roles().baseline) out.push_back(b);
+  }
+  return out;
+}
+
+std::vector<std::string> default_fallbacks() {
+  std::vector<std::pair<int, std::string>> ranked;
+  for (const Backward* b : registry()) {
+    if (b->roles().fallback > 0) ranked.emplace_back(b->roles().fallback, b->name());
+  }
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> names;
+  for (auto& [rank, name] : ranked) names.push_back(std::move(name));
+  return names;
+}
+
 bool stands_for(const std::string& selected, const std::string& impl) {
   if (selected == impl) return true;
   const auto& all = registry();
