@@ -225,14 +225,9 @@ struct Autotuner::State {
     }
 
     // 2. Tune now: the harness's own validate-and-time of one case, on a budget.
-    std::size_t runnable = 0;  // the budget is shared among what will run: a family's members
-    for (const Backward* b : candidates) {
-      if (!b->available().ok || !b->supports(problem, pass).ok) continue;
-      try {
-        runnable += std::max<std::size_t>(b->members(problem, pass).size(), 1);
-      } catch (const std::exception&) {
-        ++runnable;
-      }
+    std::size_t runnable = 0;  // the budget is shared among what will run
+    for (const Candidate& c : resolve(candidates, problem, pass)) {
+      if (c.impl->available().ok && c.impl->supports(problem, pass).ok) ++runnable;
     }
     TimingSettings timing;
     timing.warmup = 1;

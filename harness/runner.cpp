@@ -10,7 +10,6 @@
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <set>
 #include <sstream>
 
 #include "context.h"
@@ -497,20 +496,6 @@ std::optional<Result> run_isolated(const Backward& b, const CaseSpec& spec, Case
   return result;
 }
 
-// What `b` stands for on a case: a family's members, or `b` itself. A family that is
-// unavailable, declines the problem or fails to list its members runs as itself, so that its
-// one result records why.
-std::vector<const Backward*> expand(const Backward& b, const ConvProblem& pr, Pass pass) {
-  if (!b.available().ok || !b.supports(pr, pass).ok) return {&b};
-  try {
-    std::vector<const Backward*> members = b.members(pr, pass);
-    if (!members.empty()) return members;
-  } catch (const std::exception&) {
-    // measure_one plans the family itself and records its error
-  }
-  return {&b};
-}
-
 }  // namespace
 
 Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
@@ -550,29 +535,32 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
   Dumper dumper(options.dump_dir, case_index, spec);
   dumper.inputs(spec.problem, data);
   LazyReference ref(spec, data, dumper);
-  std::set<const Backward*> done;  // a member selected by name and through its family runs once
-  for (const Backward* b : impls) {
-    for (const Backward* m : expand(*b, spec.problem, spec.pass)) {
-      if (!done.insert(m).second) continue;
-      if (options.stop && options.stop->load()) {
+  const std::vector<Candidate> candidates = resolve(impls, spec.problem, spec.pass);
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const Candidate& candidate = candidates[i];
+    const Backward& m = *candidate.impl;
+    if (options.stop && options.stop->load()) {
+      c.incomplete = true;
+      break;
+    }
+    bool transient = false;
+    std::optional<Result> result = declined(m, spec, transient);
+    if (!result && options.isolate && m.device() == Device::cpu) {
+      result = run_isolated(m, spec, data, ref, timing, options, dumper, transient);
+      if (!result) {  // stopped while it ran
         c.incomplete = true;
         break;
       }
-      bool transient = false;
-      std::optional<Result> result = declined(*m, spec, transient);
-      if (!result && options.isolate && m->device() == Device::cpu) {
-        result = run_isolated(*m, spec, data, ref, timing, options, dumper, transient);
-        if (!result) {  // stopped while it ran
-          c.incomplete = true;
-          break;
-        }
-      }
-      if (!result) result = measure_one(*m, spec, data, ref, timing, options, dumper);
-      c.results.push_back(std::move(*result));
-      if (transient) c.incomplete = true;
-      if (m != b) c.results.back().family = b->name();
     }
-    if (c.incomplete) break;
+    if (!result) result = measure_one(m, spec, data, ref, timing, options, dumper);
+    result->family = candidate.family;
+    c.results.push_back(std::move(*result));
+    if (transient) c.incomplete = true;
+    // A passing failure ends the case once what was selected with it (a family's other
+    // members) has run.
+    const bool selected_with_next = i + 1 < candidates.size() && !candidate.family.empty() &&
+                                    candidates[i + 1].family == candidate.family;
+    if (c.incomplete && !selected_with_next) break;
   }
   c.best = choose_best(c.results);
   dumper.finish(options.dump_dir);

@@ -89,6 +89,30 @@ bool stands_for(const std::string& selected, const std::string& impl) {
   return it != all.end() && (*it)->member(impl) != nullptr;
 }
 
+std::vector<Candidate> resolve(const std::vector<const Backward*>& selected,
+                               const ConvProblem& problem, Pass pass) {
+  std::vector<Candidate> out;
+  auto add = [&](const Backward* b, const std::string& family) {
+    for (const Candidate& c : out) {
+      if (c.impl == b) return;
+    }
+    out.push_back({b, family});
+  };
+  for (const Backward* b : selected) {
+    std::vector<const Backward*> members;
+    if (b->available().ok && b->supports(problem, pass).ok) {
+      try {
+        members = b->members(problem, pass);
+      } catch (const std::exception&) {
+        // the harness plans the family itself and records its error
+      }
+    }
+    if (members.empty()) members = {b};
+    for (const Backward* m : members) add(m, m == b ? "" : b->name());
+  }
+  return out;
+}
+
 namespace {
 int g_threads = 0;
 }

@@ -169,6 +169,22 @@ void add_backward(std::unique_ptr<Backward> backward);
 // the same name, or a member of the family `selected`.
 bool stands_for(const std::string& selected, const std::string& impl);
 
+// One implementation that runs on a case: a selected implementation itself, or one of the
+// members a selected family offers for the problem.
+struct Candidate {
+  const Backward* impl = nullptr;
+  // The selected family `impl` is a member of ("" when `impl` was selected itself): reports
+  // and tuning databases keep it, so that a later run selecting the family finds the member.
+  std::string family;
+};
+// The one place families are resolved: the selected implementations, in order, each replaced by
+// the members it offers on (problem, pass) (Backward::members), as one flat list in which every
+// implementation appears once (a member selected by name and through its family runs once, as
+// the first). A family that is unavailable, declines the problem or fails to list its members
+// stays itself, so that its one result records why.
+std::vector<Candidate> resolve(const std::vector<const Backward*>& selected,
+                               const ConvProblem& problem, Pass pass);
+
 // The registered implementation with Roles::reference; throws std::logic_error if none.
 const Backward& reference_backward();
 // The implementations with Roles::baseline, in registry order (one per device).
