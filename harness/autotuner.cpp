@@ -81,7 +81,7 @@ void warn_once_about_blas_core() {
     if (core.chosen_by != "openblas" || !core.lesser) return;
     std::fprintf(stderr,
                  "convbp: warning: OpenBLAS runs its %s kernels on a CPU that can run %s's, so "
-                 "im2col_gemm plans are slower than they could be; start the application with "
+                 "plans on OpenBLAS are slower than they could be; start the application with "
                  "OPENBLAS_CORETYPE=%s (docs/tuning.md)\n",
                  core.running.c_str(), core.best.c_str(), core.best.c_str());
   });
@@ -249,9 +249,9 @@ struct Autotuner::State {
     // An entry where every candidate ran out of budget says nothing about the machine: keep
     // it out of the database, so that a later, more generous tuning is not blocked.
     const bool informative =
-        !c.incomplete && (!entry.results.empty() ||
-                          std::none_of(c.results.begin(), c.results.end(),
-                                       [](auto& r) { return r.status == Status::timeout; }));
+        c.complete && (!entry.results.empty() ||
+                       std::none_of(c.results.begin(), c.results.end(),
+                                    [](auto& r) { return r.status == Status::timeout; }));
     std::string saved;
     if (informative) {
       if (!path.empty() && options.save) {

@@ -48,10 +48,10 @@ struct Case {
   std::uint64_t seed = 0;
   std::vector<Result> results;
   std::optional<Best> best;
-  // Not every implementation ran to a lasting answer: stopped by a signal, or one could not run
-  // for a passing reason (a lost CUDA context). Such a case is never stored in a tuning
-  // database. Not saved in reports.
-  bool incomplete = false;
+  // Every implementation ran to a lasting answer (as Report::complete, for one case). False
+  // when stopped by a signal, or when one could not run for a passing reason (a lost CUDA
+  // context): such a case is never stored in a tuning database. Not saved in reports.
+  bool complete = true;
 };
 
 struct Report {

@@ -302,18 +302,25 @@ std::string rerun_hint(const RunOptions& options, const ConvProblem& pr) {
   return "; rerun with --seed " + std::to_string(options.seed) + " --problem " + pr.key();
 }
 
+// One candidate's result, and whether it is a lasting answer: not one of a passing failure (a
+// lost CUDA context, the harness's own fork failure), which keeps the case out of tuning
+// databases (Case::complete).
+struct Outcome {
+  Result result;
+  bool lasting = true;
+};
+
 // Why `b` does not run on this case (unavailable here, or it declines the shape), or nullopt
-// when it runs. `transient` is set when it could not run for a passing reason.
-std::optional<Result> declined(const Backward& b, const CaseSpec& spec, bool& transient) {
+// when it runs.
+std::optional<Outcome> declined(const Backward& b, const CaseSpec& spec) {
   Support s = b.available();
   if (s.ok) s = b.supports(spec.problem, spec.pass);
   if (s.ok) return std::nullopt;
-  transient = s.transient;
   Result result;
   result.impl = b.name();
   result.status = s.transient ? Status::error : Status::unsupported;
   result.why = s.why;
-  return result;
+  return Outcome{std::move(result), !s.transient};
 }
 
 // Plans, validates and times an implementation that supports the case (declined() said so).
@@ -438,9 +445,9 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
 // before the fork, so that every child inherits it instead of computing it again; the child
 // inherits the case's data too, and whatever it writes there stays in the child. nullopt when
 // options.stop was raised while waiting (the child is killed and the case incomplete).
-std::optional<Result> run_isolated(const Backward& b, const CaseSpec& spec, CaseData& data,
-                                   LazyReference& ref, const TimingSettings& timing,
-                                   const RunOptions& options, Dumper& dumper, bool& transient) {
+std::optional<Outcome> run_isolated(const Backward& b, const CaseSpec& spec, CaseData& data,
+                                    LazyReference& ref, const TimingSettings& timing,
+                                    const RunOptions& options, Dumper& dumper) {
   try {
     ref.get();
   } catch (const std::exception&) {
@@ -463,8 +470,7 @@ std::optional<Result> run_isolated(const Backward& b, const CaseSpec& spec, Case
   } catch (const std::exception& e) {  // no pipe or no fork: the harness's failure, not b's
     result.status = Status::error;
     result.why = e.what();
-    transient = true;  // keep it out of tuning databases
-    return result;
+    return Outcome{std::move(result), false};  // keep it out of tuning databases
   }
   const std::string rerun = rerun_hint(options, spec.problem);
   switch (outcome.ending) {
@@ -474,11 +480,11 @@ std::optional<Result> run_isolated(const Backward& b, const CaseSpec& spec, Case
       result.status = Status::timeout;
       result.why =
           outcome.why + " (the limit of one isolated candidate, --candidate-timeout)" + rerun;
-      return result;
+      return Outcome{std::move(result)};
     case ChildOutcome::Ending::crashed:
       result.status = Status::crashed;
       result.why = outcome.why + rerun;
-      return result;
+      return Outcome{std::move(result)};
     case ChildOutcome::Ending::answered:
       break;
   }
@@ -491,9 +497,10 @@ std::optional<Result> run_isolated(const Backward& b, const CaseSpec& spec, Case
     result.impl = b.name();
     result.status = Status::error;
     result.why = std::string("the isolated candidate's answer could not be read: ") + e.what();
-    transient = true;  // a harness failure, not the implementation's: keep it out of databases
+    // a harness failure, not the implementation's: keep it out of databases
+    return Outcome{std::move(result), false};
   }
-  return result;
+  return Outcome{std::move(result)};
 }
 
 }  // namespace
@@ -528,7 +535,7 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
       r.why = no_memory;
       c.results.push_back(std::move(r));
     }
-    c.incomplete = true;  // memory may be free on a later run: keep it out of tuning databases
+    c.complete = false;  // memory may be free on a later run: keep it out of tuning databases
     return c;
   }
   CaseData& data = *case_data;
@@ -540,27 +547,26 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
     const Candidate& candidate = candidates[i];
     const Backward& m = *candidate.impl;
     if (options.stop && options.stop->load()) {
-      c.incomplete = true;
+      c.complete = false;
       break;
     }
-    bool transient = false;
-    std::optional<Result> result = declined(m, spec, transient);
-    if (!result && options.isolate && m.device() == Device::cpu) {
-      result = run_isolated(m, spec, data, ref, timing, options, dumper, transient);
-      if (!result) {  // stopped while it ran
-        c.incomplete = true;
+    std::optional<Outcome> outcome = declined(m, spec);
+    if (!outcome && options.isolate && m.device() == Device::cpu) {
+      outcome = run_isolated(m, spec, data, ref, timing, options, dumper);
+      if (!outcome) {  // stopped while it ran
+        c.complete = false;
         break;
       }
     }
-    if (!result) result = measure_one(m, spec, data, ref, timing, options, dumper);
-    result->family = candidate.family;
-    c.results.push_back(std::move(*result));
-    if (transient) c.incomplete = true;
+    if (!outcome) outcome = Outcome{measure_one(m, spec, data, ref, timing, options, dumper)};
+    outcome->result.family = candidate.family;
+    c.results.push_back(std::move(outcome->result));
+    if (!outcome->lasting) c.complete = false;
     // A passing failure ends the case once what was selected with it (a family's other
     // members) has run.
     const bool selected_with_next = i + 1 < candidates.size() && !candidate.family.empty() &&
                                     candidates[i + 1].family == candidate.family;
-    if (c.incomplete && !selected_with_next) break;
+    if (!c.complete && !selected_with_next) break;
   }
   c.best = choose_best(c.results);
   dumper.finish(options.dump_dir);

@@ -833,12 +833,12 @@ TuneOutcome tune_suite(const Suite& suite, RunOptions options, const TuneSetting
 
   std::size_t stored_upto = 0;
   // Stores every measured case that finished: one not cut short by a signal (run_case stops
-  // between implementations when interrupted) nor holding a passing failure (Case::incomplete).
+  // between implementations when interrupted) nor holding a passing failure (Case::complete false).
   auto store_finished = [&](const Report& report) {
     for (; stored_upto < report.cases.size(); ++stored_upto) {
       const Case& c = report.cases[stored_upto];
       if (stored_upto < answered_flags.size() && answered_flags[stored_upto]) continue;
-      if (c.incomplete) continue;
+      if (!c.complete) continue;
       const std::size_t before =
           db.entry_count() + (db.find(fingerprint, c.problem, c.pass) ? 0 : 1);
       db = merge_versioned(settings.database, fingerprint, {entry_from_case(c)}, version);

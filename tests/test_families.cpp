@@ -220,7 +220,7 @@ TEST(Families, AStopBetweenTwoMembersMarksTheCaseInterrupted) {
   // m0 ran (the signal came during it); m1 and naive, after it, did not.
   ASSERT_EQ(c.results.size(), 1u);
   EXPECT_EQ(c.results[0].impl, "test.family.m0");
-  EXPECT_TRUE(c.incomplete);
+  EXPECT_FALSE(c.complete);
 }
 
 // A device that is gone for now (as after a lost CUDA context): its result is an error, and the
@@ -251,7 +251,7 @@ TEST(Families, APassingFailureIsAnErrorAndKeepsTheCaseOutOfTheDatabase) {
   ASSERT_EQ(c.results.size(), 1u);
   EXPECT_EQ(c.results[0].status, Status::error);
   EXPECT_EQ(c.results[0].why, "device lost for now");
-  EXPECT_TRUE(c.incomplete);
+  EXPECT_FALSE(c.complete);
 
   const std::string db = fresh_database("gone.json");
   AutotunerOptions options;
