@@ -730,6 +730,15 @@ TEST(Autotuner, TheDefaultIsDocumentedAndRespectsConstraints) {
   EXPECT_EQ(strict.plan(p, Pass::weights).workspace_bytes(), 0u);
 }
 
+// A glob that selects nothing reaches a host application as the library's SelectionError (an
+// invalid_argument), not as the CLI's usage error.
+TEST(Autotuner, ACandidateGlobThatMatchesNothingIsASelectionError) {
+  AutotunerOptions options;
+  options.impls = {"no_such_implementation.*"};
+  EXPECT_THROW(Autotuner("", options), SelectionError);
+  EXPECT_THROW(Autotuner("", options), std::invalid_argument);
+}
+
 TEST(Autotuner, ADatabaseEntryIsChosenUnderTheCallersConstraints) {
   const std::string db = temp_path("constraints.json");
   const ConvProblem p = ConvProblem::parse_key("n1_c4_h6_w6_k4_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
