@@ -107,13 +107,16 @@ Lists every registered implementation with its device, and for those that cannot
 machine (a missing library or device), the reason. The first line names the kernels (core)
 OpenBLAS runs and who chose them: OpenBLAS itself, the environment's OPENBLAS_CORETYPE, or
 convbp, which re-executes itself with the best core the CPU supports when OpenBLAS detected a
-lesser one and OPENBLAS_CORETYPE is not set.
+lesser one and OPENBLAS_CORETYPE is not set. The last lines name the roles the implementations
+declare: the fp64 reference, each device's speedup baseline (the winners table's last column)
+and the Autotuner's default fallbacks.
 )";
 
 constexpr const char* kShowUsage = R"(usage: convbp show REPORT [--all]
 
 Prints the winners table of a saved report: per case and pass, the fastest correct
-implementation, its median time, GF/s and speedup over im2col_gemm.per_sample.
+implementation, its median time, GF/s and speedup over its device's baseline
+(im2col_gemm.per_sample on the CPU, cudnn.algo0.fp32 on a GPU; `convbp list` marks them).
   --all    every result of every case, fastest first: status, median ms, GF/s, max_rel error
 )";
 
@@ -264,6 +267,17 @@ int cmd_list() {
         "names):\n");
     for (const std::string& f : families) std::printf("  %s\n", f.c_str());
   }
+  // The roles the implementations declare (backward.h, Roles).
+  std::string baseline_list, fallback_list;
+  for (const Backward* b : baselines()) {
+    baseline_list +=
+        (baseline_list.empty() ? "" : ", ") + b->name() + " (" + to_string(b->device()) + ")";
+  }
+  for (const std::string& name : default_fallbacks()) {
+    fallback_list += (fallback_list.empty() ? "" : ", ") + name;
+  }
+  std::printf("\nReference: %s\nSpeedup baselines: %s\nAutotuner's default fallbacks: %s\n",
+              reference_backward().name().c_str(), baseline_list.c_str(), fallback_list.c_str());
   return 0;
 }
 
