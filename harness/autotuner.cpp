@@ -95,7 +95,6 @@ struct Autotuner::State {
   nlohmann::json fingerprint;
   TuningDb db;
   std::vector<const Backward*> candidates;
-  std::vector<std::string> candidate_names;
   std::map<std::string, std::unique_ptr<TunedPlan>> plans;
   std::mutex mutex;
   int tuned = 0;
@@ -200,13 +199,14 @@ struct Autotuner::State {
     std::string miss;
     if (const TuningEntry* e = db.find(fingerprint, problem, pass)) {
       // A timeout under an on-line budget counts as tried here (drop_timeouts_from_candidates).
-      if (auto missing = missing_candidate(*e, candidate_names, true)) {
+      const std::vector<Asked> names = asked(resolve(candidates, problem, pass));
+      if (auto missing = missing_candidate(*e, names, true)) {
         miss = "the database entry did not try " + *missing;
       } else {
         std::vector<Result> results = results_of(*e);
         std::erase_if(results, [&](const Result& r) {
-          return std::none_of(candidate_names.begin(), candidate_names.end(),
-                              [&](const std::string& name) { return stands_for(name, r.impl); });
+          return std::none_of(names.begin(), names.end(),
+                              [&](const Asked& a) { return a.impl == r.impl; });
         });
         std::string reason;
         auto plan = best_of(results, problem, pass, PlanSource::database, "database hit: ", reason);
@@ -245,7 +245,7 @@ struct Autotuner::State {
     measuring.unlock();
     ++tuned;
     TuningEntry entry = entry_from_case(c);
-    drop_timeouts_from_candidates(entry);  // budget-limited: `convbp tune` measures them
+    drop_timeouts_from_candidates(entry, c);  // budget-limited: `convbp tune` measures them
     // An entry where every candidate ran out of budget says nothing about the machine: keep
     // it out of the database, so that a later, more generous tuning is not blocked.
     const bool informative =
@@ -291,7 +291,6 @@ Autotuner::Autotuner(std::string database_path, AutotunerOptions options)
   } else {
     s.candidates = select_impls(s.options.impls, true);
   }
-  for (const Backward* b : s.candidates) s.candidate_names.push_back(b->name());
   s.refresh();  // a damaged or foreign file is set aside now, before anything is planned
 }
 

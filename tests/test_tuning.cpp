@@ -281,12 +281,12 @@ TEST(TuningDb, CaseToEntryAndBackKeepsWhatSelectionNeeds) {
   EXPECT_EQ(e.rejected[0].why, "dw: 3 NaN elements");
   ASSERT_TRUE(e.best);
   EXPECT_EQ(e.best->impl, "a");
-  const Case back = case_from_entry(e, "s:l", 1, {"a", "c"});
+  const Case back = case_from_entry(e, "s:l", 1, {{"a"}, {"c"}});
   ASSERT_EQ(back.results.size(), 2u);
   EXPECT_EQ(back.results[0].impl, "a");
   EXPECT_EQ(back.results[1].status, Status::incorrect);
-  EXPECT_EQ(missing_candidate(e, {"a", "d"}), "d");
-  EXPECT_EQ(missing_candidate(e, {"a", "b"}), std::nullopt);
+  EXPECT_EQ(missing_candidate(e, {{"a"}, {"d"}}), "d");
+  EXPECT_EQ(missing_candidate(e, {{"a"}, {"b"}}), std::nullopt);
 }
 
 // --- selection -------------------------------------------------------------------------------
