@@ -15,6 +15,7 @@
 
 #include "backward.h"
 #include "blas_core.h"
+#include "cases.h"
 #include "config.h"
 #include "context.h"
 #include "json_input.h"
@@ -52,6 +53,7 @@ commands:
   validate [SUITE|FILE]      correctness only (no timing)
   show REPORT                the winners table of a saved report
   tune [SUITE|FILE] --db F   like run, keeping the winners in a tuning database (docs/tuning.md)
+  cases [SUITE|FILE]         the cases a run would measure: names, keys, output sizes, flops
 
 `convbp <command> --help` describes each command's options.
 exit status: 0 success, 1 failure while running, 2 bad input (config, key, option, path;
@@ -118,6 +120,20 @@ Prints the winners table of a saved report: per case and pass, the fastest corre
 implementation, its median time, GF/s and speedup over its device's baseline
 (im2col_gemm.per_sample on the CPU, cudnn.algo0.fp32 on a GPU; `convbp list` marks them).
   --all    every result of every case, fastest first: status, median ms, GF/s, max_rel error
+)";
+
+constexpr const char* kCasesUsage =
+    R"(usage: convbp cases [SUITE|FILE] [--problem KEY] [--pass data|weights] [--json]
+
+Prints the cases `convbp run` with the same arguments would measure, without measuring: per
+layer and pass, the case name, the pass and the problem's canonical key, one case a line.
+Scripts ask this rather than computing keys, output sizes or flops themselves.
+  --problem KEY        this one problem instead of the suite's layers (as for run)
+  --pass data|weights  only this pass
+  --json               a JSON document instead (schema convbp.cases/1, docs/config.md): the
+                       suite's name, source and file, the passes, and per case its name, key,
+                       pass, count, shape fields, output size p and q, element counts of x, w,
+                       dy and db, flops and accumulation length
 )";
 
 // Whether run, validate and tune run every CPU candidate in a child process. Not by default:
@@ -343,6 +359,42 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   return validate_only && failures > 0 ? 1 : 0;
 }
 
+int cmd_cases(const std::vector<std::string>& args) {
+  RunOptions options;
+  std::string suite_arg;
+  bool json = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
+      return args[++i];
+    };
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--pass") {
+      const std::string v = value();
+      options.pass = parse_pass(v);
+      if (!options.pass) throw UsageError("--pass: expected data or weights, got '" + v + "'");
+    } else if (a == "--problem") {
+      try {
+        options.problem = ConvProblem::parse_key(value());
+      } catch (const InvalidProblem& e) {
+        throw UsageError(std::string("--problem: ") + e.what());
+      }
+    } else if (!a.empty() && a[0] == '-') {
+      throw UsageError("unknown option '" + a + "' (see convbp cases --help)");
+    } else if (suite_arg.empty()) {
+      suite_arg = a;
+    } else {
+      throw UsageError("unexpected argument '" + a + "': only one suite");
+    }
+  }
+  const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
+  const std::vector<CaseSpec> cases = expand_cases(suite, options);
+  std::cout << (json ? cases_json(suite, cases) : cases_text(cases));
+  return 0;
+}
+
 int cmd_show(const std::vector<std::string>& args) {
   std::vector<std::string> files;
   bool all = false;
@@ -500,6 +552,10 @@ int main(int argc, char** argv) {
     if (command == "tune") {
       if (wants_help(args)) return std::cout << kTuneUsage, 0;
       return cmd_tune(args);
+    }
+    if (command == "cases") {
+      if (wants_help(args)) return std::cout << kCasesUsage, 0;
+      return cmd_cases(args);
     }
     if (command == "show") {
       if (wants_help(args)) return std::cout << kShowUsage, 0;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <sstream>
 
+#include "cases.h"
 #include "context.h"
 #include "data.h"
 #include "isolate.h"
@@ -170,23 +171,13 @@ class Dumper {
     path_ = std::filesystem::path(dir) / sub_;
     std::filesystem::create_directories(path_);
     const ConvProblem& pr = spec.problem;
-    entry_ = {{"dir", sub_},
-              {"name", spec.name},
-              {"problem", pr.key()},
-              {"pass", to_string(spec.pass)},
-              {"n", pr.n},
-              {"c", pr.c},
-              {"h", pr.h},
-              {"w", pr.w},
-              {"k", pr.k},
-              {"r", pr.r},
-              {"s", pr.s},
-              {"stride", {pr.stride_h, pr.stride_w}},
-              {"pad", {pr.pad_top, pr.pad_left, pr.pad_bottom, pr.pad_right}},
-              {"dilation", {pr.dilation_h, pr.dilation_w}},
-              {"groups", pr.groups},
-              {"inputs", nlohmann::json::object()},
-              {"outputs", nlohmann::json::object()}};
+    entry_ = nlohmann::json(problem_fields(pr));
+    entry_.update({{"dir", sub_},
+                   {"name", spec.name},
+                   {"problem", pr.key()},
+                   {"pass", to_string(spec.pass)},
+                   {"inputs", nlohmann::json::object()},
+                   {"outputs", nlohmann::json::object()}});
   }
   bool on() const { return !sub_.empty(); }
 

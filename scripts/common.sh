@@ -8,12 +8,13 @@ CONVBP_BUILD="${CONVBP_BUILD:-$CONVBP_ROOT/build}"
 # Debian packages the build needs. libdnnl-dev is optional for the build (CONVBP_WITH_ONEDNN=AUTO)
 # but installed so that the oneDNN implementations are measured; its CMake package needs the
 # OpenCL headers and loader (Debian builds oneDNN with the OpenCL GPU runtime), which are only a
-# Recommends of libdnnl-dev, hence ocl-icd-opencl-dev. python3 runs the scripts' tests, and
-# python3-matplotlib draws the plot scripts/run writes beside its report (both are Debian's, run
-# as /usr/bin/python3: `python3` on PATH may be another interpreter without them).
+# Recommends of libdnnl-dev, hence ocl-icd-opencl-dev. python3 runs the scripts' tests,
+# python3-matplotlib draws the plot scripts/run writes beside its report, and python3-scipy
+# gives scripts/compare.py its Mann-Whitney U test (all Debian's, run as /usr/bin/python3:
+# `python3` on PATH may be another interpreter without them).
 CONVBP_PACKAGES=(cmake make g++ git libopenblas-dev libopenblas-openmp-dev nlohmann-json3-dev
                  libbenchmark-dev libgtest-dev libgmock-dev libdnnl-dev ocl-icd-opencl-dev
-                 python3 python3-matplotlib)
+                 python3 python3-matplotlib python3-scipy)
 CONVBP_PYTHON=/usr/bin/python3
 
 convbp_install() {

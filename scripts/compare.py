@@ -4,15 +4,20 @@
 For every (problem, pass, implementation) timed in both reports: the relative change of the
 median, a two-sided Mann-Whitney U test on the repetitions' samples, and a verdict that needs
 both significance (p < alpha) and a minimum change (default 5%). Ends with the geometric mean
-of the time ratios. Standard library only.
+of the time ratios. Needs SciPy (Debian's python3-scipy, which scripts/run and scripts/test
+install; run with /usr/bin/python3 if `python3` on PATH is another interpreter).
 
 usage: scripts/compare.py BASELINE.json CONTENDER.json [--alpha 0.05] [--min-change 0.05]
 """
 import argparse
-import itertools
 import json
 import math
 import sys
+
+try:
+    from scipy.stats import mannwhitneyu
+except ImportError:  # said in main(), after --help
+    mannwhitneyu = None
 
 
 def load(path):
@@ -34,41 +39,11 @@ def load(path):
 
 
 def mann_whitney_p(a, b):
-    """Two-sided p-value of the Mann-Whitney U test: exact enumeration for small samples,
-    the normal approximation with tie correction otherwise."""
-    n1, n2 = len(a), len(b)
-    if n1 == 0 or n2 == 0:
-        return 1.0
-    pooled = sorted((v, i) for i, v in enumerate(a + b))
-    ranks = [0.0] * (n1 + n2)
-    i = 0
-    ties = 0.0
-    while i < len(pooled):
-        j = i
-        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[pooled[k][1]] = (i + j) / 2 + 1
-        t = j - i + 1
-        ties += t ** 3 - t
-        i = j + 1
-    u1 = sum(ranks[:n1]) - n1 * (n1 + 1) / 2
-    mean = n1 * n2 / 2
-    if n1 + n2 <= 16:
-        # Exact: the share of all rank splits whose U is at least as far from the mean.
-        observed = abs(u1 - mean)
-        extreme = total = 0
-        for chosen in itertools.combinations(range(n1 + n2), n1):
-            u = sum(ranks[k] for k in chosen) - n1 * (n1 + 1) / 2
-            total += 1
-            extreme += abs(u - mean) >= observed - 1e-9
-        return extreme / total
-    n = n1 + n2
-    var = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1)))
-    if var <= 0:
-        return 1.0
-    z = (abs(u1 - mean) - 0.5) / math.sqrt(var)
-    return math.erfc(max(z, 0) / math.sqrt(2))
+    """Two-sided p-value of the Mann-Whitney U test (SciPy's: exact for small samples without
+    ties, the normal approximation with tie and continuity corrections otherwise). Samples
+    that are all equal give no evidence of a change: p = 1."""
+    p = mannwhitneyu(a, b, alternative="two-sided").pvalue
+    return 1.0 if math.isnan(p) else float(p)
 
 
 def main():
@@ -79,6 +54,9 @@ def main():
     ap.add_argument("--min-change", type=float, default=0.05,
                     help="smallest relative change that counts (default 0.05 = 5%%)")
     args = ap.parse_args()
+    if mannwhitneyu is None:
+        sys.exit("compare.py: needs SciPy (apt-get install python3-scipy, then run with "
+                 "/usr/bin/python3)")
     _, base = load(args.baseline)
     _, cont = load(args.contender)
     common = [k for k in base if k in cont]

@@ -81,7 +81,7 @@ note "cuDNN tests exit status: $tests_status (124: stopped after 60 s)"
 step "PyTorch's choice (cudnn.benchmark, TF32 off and on)"
 torch_status=0
 timeout 90 python3 scripts/torch_conv_bench.py "$CONFIG" -o "$OUT/torch.json" \
-  > "$OUT/torch.log" 2>&1 || torch_status=$?
+  --convbp "$BUILD/convbp" > "$OUT/torch.log" 2>&1 || torch_status=$?
 tail -5 "$OUT/torch.log"
 note "torch exit status: $torch_status (124: stopped after 90 s; torch.json keeps every layer done)"
 

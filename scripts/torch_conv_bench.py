@@ -13,51 +13,78 @@ that launch latency is not counted: see time_call); the figure is the median ove
 timings after --warmup untimed calls. Writes JSON (schema convbp.torch/1) that
 scripts/gpu_compare.py reads beside a convbp report.
 
-usage: torch_conv_bench.py CONFIG -o torch.json [--reps N] [--warmup N]
+The shapes, keys and flops come from convbp itself (`convbp cases CONFIG --json`), so the
+convbp binary must be built: --convbp PATH, else $CONVBP, else build-gpu/convbp or
+build/convbp next to these scripts, else convbp on PATH. CONFIG is anything `convbp run`
+takes: a suite name under configs/ or a file.
+
+usage: torch_conv_bench.py CONFIG -o torch.json [--reps N] [--warmup N] [--convbp PATH]
+                           [--pass data|weights] [--problem KEY]
 """
 import argparse
 import json
 import math
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 
 
-def int_or_pair(value, default):
-    if value is None:
-        return default, default
-    if isinstance(value, int):
-        return value, value
-    return value[0], value[1]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def layers(config):
-    """The suite's layers as dicts of ConvProblem fields (same defaults as harness/config.cpp)."""
-    defaults = config.get("defaults", {})
+class ConvbpError(Exception):
+    """No convbp binary, or convbp refused the suite (its message says why)."""
+
+
+def find_convbp(given):
+    """The convbp binary: --convbp, else $CONVBP, else a build next to these scripts
+    (build-gpu/, as scripts/gpu_check.sh builds it, then build/), else convbp on PATH."""
+    def runnable(path):
+        return os.path.isfile(path) and os.access(path, os.X_OK)
+
+    for label, path in (("--convbp", given), ("CONVBP=", os.environ.get("CONVBP"))):
+        if path:
+            if runnable(path):
+                return path
+            raise ConvbpError("%s%s%s: not an executable file" % (
+                label, "" if label.endswith("=") else " ", path))
+    tried = [os.path.join(ROOT, d, "convbp") for d in ("build-gpu", "build")]
+    for path in tried:
+        if runnable(path):
+            return path
+    found = shutil.which("convbp")
+    if found:
+        return found
+    raise ConvbpError("no convbp binary: tried %s and PATH; build it (cmake --build build-gpu "
+                   "--target convbp; scripts/gpu_check.sh does) or pass --convbp PATH" %
+                   ", ".join(tried))
+
+
+def convbp_cases(convbp, config, extra):
+    """The suite's cases as convbp expands them (`convbp cases --json`): names, keys, shape
+    fields, output sizes and flops come from convbp (impls/problem.h), never computed here."""
+    try:
+        run = subprocess.run([convbp, "cases", config, "--json"] + extra, capture_output=True,
+                             text=True)
+    except OSError as e:
+        raise ConvbpError("cannot run %s: %s" % (convbp, e))
+    if run.returncode != 0:
+        raise ConvbpError("%s cases %s: exit %d: %s" % (convbp, config, run.returncode,
+                                                     run.stderr.strip()))
+    return json.loads(run.stdout)
+
+
+def layers(cases):
+    """The cases grouped by layer, in order (convbp lists every pass of a layer together): one
+    dict of the first case's fields per layer, with the passes it runs."""
     out = []
-    for layer in config["layers"]:
-        get = lambda key, fallback=None: layer.get(key, defaults.get(key, fallback))
-        pad = get("pad", 0)
-        if isinstance(pad, int):
-            pad = [pad] * 4
-        elif len(pad) == 2:
-            pad = [pad[0], pad[1], pad[0], pad[1]]
-        p = {
-            "name": layer.get("name", "layer"),
-            "n": get("n", 1), "c": get("c"), "h": get("h"), "k": get("k"), "r": get("r"),
-            "groups": get("groups", 1), "count": get("count", 1), "pad": pad,
-        }
-        p["w"] = get("w", p["h"])
-        p["s"] = get("s", p["r"])
-        p["stride"] = int_or_pair(get("stride"), 1)
-        p["dilation"] = int_or_pair(get("dilation"), 1)
-        pt, pl, pb, pr = pad
-        p["p"] = (p["h"] + pt + pb - ((p["r"] - 1) * p["dilation"][0] + 1)) // p["stride"][0] + 1
-        p["q"] = (p["w"] + pl + pr - ((p["s"] - 1) * p["dilation"][1] + 1)) // p["stride"][1] + 1
-        p["flops"] = 2 * p["n"] * p["k"] * p["p"] * p["q"] * (p["c"] // p["groups"]) * p["r"] * p["s"]
-        p["key"] = ("n{n}_c{c}_h{h}_w{w}_k{k}_r{r}_s{s}_st{st[0]}x{st[1]}_pad{pd[0]}x{pd[1]}x{pd[2]}x{pd[3]}"
-                    "_dil{d[0]}x{d[1]}_g{groups}").format(st=p["stride"], pd=pad, d=p["dilation"], **p)
-        out.append(p)
+    for case in cases["cases"]:
+        if out and out[-1]["name"] == case["name"] and out[-1]["problem"] == case["problem"]:
+            out[-1]["passes"].append(case["pass"])
+        else:
+            out.append(dict(case, passes=[case["pass"]]))
     return out
 
 
@@ -98,14 +125,24 @@ def main():
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--convbp", help="the convbp binary (default: $CONVBP, build-gpu/convbp, "
+                    "build/convbp, PATH)")
+    ap.add_argument("--pass", dest="pass_", choices=["data", "weights"], help="only this pass")
+    ap.add_argument("--problem", help="this one problem key instead of the suite's layers")
     args = ap.parse_args()
 
-    with open(args.config) as f:
-        config = json.load(f)
-    suite = config.get("suite", "suite")
-    passes = config.get("passes", ["data", "weights"])
-    doc = {"schema": "convbp.torch/1", "config": args.config, "suite": suite, "complete": False,
-           "cases": []}
+    doc = {"schema": "convbp.torch/1", "config": args.config, "complete": False, "cases": []}
+    extra = (["--pass", args.pass_] if args.pass_ else []) + (
+        ["--problem", args.problem] if args.problem else [])
+    try:
+        convbp = find_convbp(args.convbp)
+        cases = convbp_cases(convbp, args.config, extra)
+    except ConvbpError as e:  # said in the output too, so that the comparison says why
+        doc["error"] = str(e)
+        save(doc, args.output)
+        print("torch_conv_bench.py: %s" % e, file=sys.stderr)
+        return 2
+    doc["suite"] = cases["suite"]
     try:
         import torch
         import torch.nn.grad as grad
@@ -133,7 +170,7 @@ def main():
     def uniform(*shape):
         return torch.rand(*shape, device="cuda", generator=gen) * 2 - 1
 
-    for p in layers(config):
+    for p in layers(cases):
         pt, pl, pb, pr = p["pad"]
         if pt != pb or pl != pr:
             print("skip %s: PyTorch's conv2d takes symmetric padding only" % p["name"], file=sys.stderr)
@@ -145,8 +182,8 @@ def main():
         for tf32 in (False, True):
             torch.backends.cudnn.allow_tf32 = tf32
             torch.backends.cuda.matmul.allow_tf32 = tf32
-            for pass_ in passes:
-                case = {"name": "%s:%s" % (suite, p["name"]), "problem": p["key"], "pass": pass_,
+            for pass_ in p["passes"]:
+                case = {"name": p["name"], "problem": p["problem"], "pass": pass_,
                         "tf32": tf32, "flops": p["flops"]}
                 try:
                     if pass_ == "data":

@@ -62,6 +62,10 @@ TEST(Cli, BadInputExitsWithStatus2AndOneLineNamingTheProblemAndWritesNoReport) {
       {"run smoke --bogus", "unknown option '--bogus'"},
       {"frobnicate", "unknown command 'frobnicate'"},
       {"show /nonexistent/report.json", "cannot open report"},
+      {"cases smoke --problem n8_c64", "bad problem key 'n8_c64'"},
+      {"cases smoke --pass forward", "--pass: expected data or weights"},
+      {"cases smoke --impl naive", "unknown option '--impl'"},
+      {"cases /nonexistent.json", "/nonexistent.json: no such config file"},
   };
   for (const auto& c : cases) {
     const bool is_run = c.args.rfind("run", 0) == 0;
@@ -81,8 +85,8 @@ TEST(Cli, AnUnwritableOutputPathIsAClearErrorBeforeMeasuring) {
 }
 
 TEST(Cli, HelpIsAvailableForEveryCommand) {
-  for (const char* cmd :
-       {"--help", "list --help", "run --help", "validate --help", "show --help"}) {
+  for (const char* cmd : {"--help", "list --help", "run --help", "validate --help", "show --help",
+                          "tune --help", "cases --help"}) {
     const Outcome out = convbp(cmd);
     EXPECT_EQ(out.status, 0) << cmd;
     EXPECT_NE(out.output.find("usage: convbp"), std::string::npos) << cmd << "\n" << out.output;
@@ -170,6 +174,70 @@ TEST(Cli, ProblemKeyRunsExactlyThatProblem) {
   ASSERT_EQ(r.cases.size(), 1u);
   EXPECT_EQ(r.cases[0].problem.key(), key);
   EXPECT_EQ(r.cases[0].pass, convbp::Pass::weights);
+}
+
+// The sizes here are worked out by hand from the design's formulas, not by ConvProblem: the
+// scripts that read `convbp cases` trust these figures instead of computing them.
+TEST(Cli, CasesPrintsEveryCaseWithKeyOutputSizeElementCountsAndFlops) {
+  const std::string suite = write_file("cases.json", R"({"suite": "shapes", "source": "by hand",
+    "defaults": {"n": 2}, "passes": ["weights", "data"],
+    "layers": [{"name": "a", "c": 4, "h": 6, "w": 5, "k": 3, "r": 3, "pad": 1, "count": 3},
+               {"name": "odd", "n": 3, "c": 5, "h": 17, "w": 9, "k": 7, "r": 2, "s": 5,
+                "stride": [2, 1], "pad": [1, 0, 2, 1], "dilation": [1, 2]}]})");
+  const Outcome out = convbp("cases " + suite + " --json");
+  ASSERT_EQ(out.status, 0) << out.output;
+  const nlohmann::json doc = nlohmann::json::parse(out.output);
+  EXPECT_EQ(doc["schema"], "convbp.cases/1");
+  EXPECT_EQ(doc["suite"], "shapes");
+  EXPECT_EQ(doc["source"], "by hand");
+  EXPECT_EQ(doc["file"], suite);
+  EXPECT_EQ(doc["passes"], nlohmann::json({"weights", "data"}));
+  const nlohmann::json& cases = doc["cases"];
+  ASSERT_EQ(cases.size(), 4u) << out.output;
+  const std::string a = "n2_c4_h6_w5_k3_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1";
+  const std::string odd = "n3_c5_h17_w9_k7_r2_s5_st2x1_pad1x0x2x1_dil1x2_g1";
+  struct Expected {
+    std::string name, pass, key;
+    int count, p, q;
+    double flops;
+    std::int64_t x, w, dy, db, accumulation;
+  } expected[] = {
+      // p = (6+1+1-3)/1+1 = 6, q = (5+1+1-3)/1+1 = 5; flops = 2*n*k*p*q*(c/g)*r*s.
+      {"shapes:a", "weights", a, 3, 6, 5, 2.0 * 2 * 3 * 6 * 5 * 4 * 3 * 3, 240, 108, 180, 3, 60},
+      {"shapes:a", "data", a, 3, 6, 5, 12960, 240, 108, 180, 3, 27},
+      // p = (17+1+2-2)/2+1 = 10, q = (9+0+1-9)/1+1 = 2 (the kernel's dilated width is 9).
+      {"shapes:odd", "weights", odd, 1, 10, 2, 2.0 * 3 * 7 * 10 * 2 * 5 * 2 * 5, 3 * 5 * 17 * 9,
+       7 * 5 * 2 * 5, 3 * 7 * 10 * 2, 7, 3 * 10 * 2},
+      // Stride 2 over 2 rows: one of the kernel's rows lands on a dx row, so 7 * 1 * 5.
+      {"shapes:odd", "data", odd, 1, 10, 2, 42000, 2295, 350, 420, 7, 7 * 1 * 5}};
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const nlohmann::json& c = cases[i];
+    const Expected& e = expected[i];
+    SCOPED_TRACE(e.name + " " + e.pass);
+    EXPECT_EQ(c["name"], e.name);
+    EXPECT_EQ(c["pass"], e.pass);
+    EXPECT_EQ(c["problem"], e.key);
+    EXPECT_EQ(c["count"], e.count);
+    EXPECT_EQ(c["p"], e.p);
+    EXPECT_EQ(c["q"], e.q);
+    EXPECT_EQ(c["flops"].get<double>(), e.flops);
+    EXPECT_EQ(c["elements"], nlohmann::json({{"x", e.x}, {"w", e.w}, {"dy", e.dy}, {"db", e.db}}));
+    EXPECT_EQ(c["accumulation_length"], e.accumulation);
+  }
+  EXPECT_EQ(cases[2]["stride"], nlohmann::json({2, 1}));
+  EXPECT_EQ(cases[2]["pad"], nlohmann::json({1, 0, 2, 1}));
+  EXPECT_EQ(cases[2]["dilation"], nlohmann::json({1, 2}));
+  EXPECT_EQ(cases[2]["s"], 5);
+  EXPECT_EQ(cases[0]["s"], 3) << "s defaults to r";
+  EXPECT_EQ(cases[0]["w"], 5);
+
+  // --problem and --pass narrow the cases as they narrow a run; the text form is one line each.
+  const Outcome one = convbp("cases " + suite + " --pass data --problem " + odd);
+  ASSERT_EQ(one.status, 0) << one.output;
+  EXPECT_EQ(one.output, "shapes:" + odd + "  data  " + odd + "\n");
+  const Outcome text = convbp("cases " + suite);
+  EXPECT_EQ(text.output.substr(0, text.output.find('\n')), "shapes:a  weights  " + a);
+  EXPECT_EQ(std::count(text.output.begin(), text.output.end(), '\n'), 4) << text.output;
 }
 
 TEST(Cli, DumpWritesNpyFilesAndTheIndexDescribedInTheDesign) {

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The GPU check's two Python scripts, on any machine: scripts/torch_conv_bench.py against a
-stand-in for PyTorch (tests/stub_torch), then scripts/gpu_compare.py on its output and a
-hand-made convbp report. Proves their control flow, output schema and arithmetic, so that the
-one run on a GPU machine does not fail on a script error; the figures themselves need the GPU.
+stand-in for PyTorch (tests/stub_torch), with its shapes from the built convbp (`convbp
+cases`), then scripts/gpu_compare.py on its output and a hand-made convbp report. Proves their
+control flow, output schema and arithmetic, so that the one run on a GPU machine does not fail
+on a script error; the figures themselves need the GPU.
 
-usage: test_gpu_scripts.py SOURCE_DIR WORK_DIR
+usage: test_gpu_scripts.py SOURCE_DIR WORK_DIR CONVBP_BINARY
 """
 import json
 import math
@@ -24,14 +25,31 @@ def check(condition, message):
 
 
 def main():
-    source, work = sys.argv[1], sys.argv[2]
+    source, work, convbp = sys.argv[1], sys.argv[2], sys.argv[3]
     os.makedirs(work, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=os.path.join(source, "tests", "stub_torch"),
                STUB_TORCH_CALL_MS="0.2", PYTHONDONTWRITEBYTECODE="1")
+    env.pop("CONVBP", None)
     config = os.path.join(source, "configs", "gpu_resnet50.json")
     torch_json = os.path.join(work, "torch.json")
-    run = subprocess.run([sys.executable, os.path.join(source, "scripts", "torch_conv_bench.py"),
-                          config, "-o", torch_json, "--reps", "5", "--warmup", "1"],
+    bench = os.path.join(source, "scripts", "torch_conv_bench.py")
+
+    # Without a convbp binary there are no shapes: a clear error, and a torch.json that says it.
+    run = subprocess.run([sys.executable, bench, config, "-o", torch_json,
+                          "--convbp", os.path.join(work, "no-such-convbp")],
+                         env=env, capture_output=True, text=True)
+    check(run.returncode == 2 and "no-such-convbp: not an executable file" in run.stderr,
+          "a missing convbp: exit %d: %s" % (run.returncode, run.stderr))
+    check("no-such-convbp" in json.load(open(torch_json)).get("error", ""),
+          "torch.json does not say that convbp is missing")
+    # A suite convbp refuses: its own message, its exit status.
+    run = subprocess.run([sys.executable, bench, os.path.join(work, "no-such-suite.json"), "-o",
+                          torch_json, "--convbp", convbp], env=env, capture_output=True, text=True)
+    check(run.returncode == 2 and "no such config file" in run.stderr,
+          "a missing suite: exit %d: %s" % (run.returncode, run.stderr))
+
+    run = subprocess.run([sys.executable, bench, config, "-o", torch_json, "--reps", "5",
+                          "--warmup", "1", "--convbp", convbp],
                          env=env, capture_output=True, text=True)
     check(run.returncode == 0, "torch_conv_bench.py exit %d: %s" % (run.returncode, run.stderr))
     doc = json.load(open(torch_json))
@@ -53,6 +71,12 @@ def main():
               "tflops of %s" % case["problem"])
         if case["pass"] == "weights":
             check("dw_only_ms" in case, "weights case without dw_only_ms")
+    # Names, keys and flops are convbp's own, case for case.
+    cases = json.loads(subprocess.run([convbp, "cases", config, "--json"], capture_output=True,
+                                      text=True, check=True).stdout)["cases"]
+    expected = [(c["name"], c["problem"], c["pass"], c["flops"]) for c in cases]
+    got = [(c["name"], c["problem"], c["pass"], c["flops"]) for c in doc["cases"] if not c["tf32"]]
+    check(got == expected, "torch.json's cases differ from convbp cases:\n%s\n%s" % (got, expected))
     keys = {c["problem"] for c in doc["cases"]}
     check("n32_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1" in keys,
           "res2 3x3's key, as convbp spells it, is missing: %s" % sorted(keys))
