@@ -6,10 +6,10 @@
 //
 // The net: x0 [4,3,32,32] -conv1 3x3-> relu -> x1 [4,16,32,32] -conv2 3x3/2-> relu ->
 // x2 [4,32,16,16] -conv3 1x1-> y [4,32,16,16], loss = sum(y^2)/2, so dy = y. The forward pass
-// uses convbp's fp64 reference (a framework would use its own); the end checks conv1's weight
-// gradient, which depends on every backward step, against the fp64 reference.
+// is the example's own fp64 loops (a framework would use its own); the end checks conv1's
+// weight gradient, which depends on every backward step, against the same loops' fp64 backward
+// pass. The example includes the installed API only (<convbp/autotuner.h>).
 #include <convbp/autotuner.h>
-#include <convbp/naive.h>
 
 #include <algorithm>
 #include <cmath>
@@ -42,11 +42,44 @@ convbp::ConvProblem conv(std::int64_t n, std::int64_t c, std::int64_t hw, std::i
   return p;
 }
 
+// Calls f(x index, w index, y index) for every product of the convolution's definition
+// (groups 1 and no dilation: all this net needs).
+template <typename F>
+void for_each_product(const convbp::ConvProblem& p, F f) {
+  for (std::int64_t n = 0; n < p.n; ++n)
+    for (std::int64_t k = 0; k < p.k; ++k)
+      for (std::int64_t oh = 0; oh < p.p(); ++oh)
+        for (std::int64_t ow = 0; ow < p.q(); ++ow)
+          for (std::int64_t c = 0; c < p.c; ++c)
+            for (std::int64_t r = 0; r < p.r; ++r)
+              for (std::int64_t s = 0; s < p.s; ++s) {
+                const std::int64_t h = oh * p.stride_h - p.pad_top + r;
+                const std::int64_t w = ow * p.stride_w - p.pad_left + s;
+                if (h < 0 || h >= p.h || w < 0 || w >= p.w) continue;
+                f(((n * p.c + c) * p.h + h) * p.w + w, ((k * p.c + c) * p.r + r) * p.s + s,
+                  ((n * p.k + k) * p.p() + oh) * p.q() + ow);
+              }
+}
+
 std::vector<float> forward(const convbp::ConvProblem& p, const std::vector<float>& x,
                            const std::vector<float>& w) {
-  std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), y(p.y_elems());
-  convbp::reference_forward(p, xd.data(), wd.data(), y.data());
+  std::vector<double> y(p.y_elems());
+  for_each_product(p, [&](auto xi, auto wi, auto yi) { y[yi] += double(x[xi]) * w[wi]; });
   return {y.begin(), y.end()};
+}
+
+std::vector<double> backward_data(const convbp::ConvProblem& p, const std::vector<float>& dy,
+                                  const std::vector<float>& w) {
+  std::vector<double> dx(p.x_elems());
+  for_each_product(p, [&](auto xi, auto wi, auto yi) { dx[xi] += double(dy[yi]) * w[wi]; });
+  return dx;
+}
+
+std::vector<double> backward_weights(const convbp::ConvProblem& p, const std::vector<float>& x,
+                                     const std::vector<float>& dy) {
+  std::vector<double> dw(p.w_elems());
+  for_each_product(p, [&](auto xi, auto wi, auto yi) { dw[wi] += double(dy[yi]) * x[xi]; });
+  return dw;
 }
 
 [[noreturn]] void usage(const char* message) {
@@ -142,19 +175,14 @@ int main(int argc, char** argv) {
     const convbp::ConvProblem& p = first.problem;
     std::vector<float> dy1(p.y_elems());
     {
-      // Recompute dy1 = relu'(z1) * conv2's data pass, all in convbp's fp64 reference.
-      std::vector<double> dy3(net[2].z.begin(), net[2].z.end());
-      std::vector<float> dy3f(dy3.begin(), dy3.end());
-      std::vector<double> dx3(net[2].problem.x_elems());
-      convbp::reference_backward_data(net[2].problem, dy3f.data(), net[2].w.data(), dx3.data());
+      // Recompute dy1 = relu'(z1) * conv2's data pass, all in fp64.
+      const std::vector<double> dx3 = backward_data(net[2].problem, net[2].z, net[2].w);
       std::vector<float> dy2(dx3.size());
       for (std::size_t i = 0; i < dy2.size(); ++i) dy2[i] = net[1].z[i] > 0 ? float(dx3[i]) : 0;
-      std::vector<double> dx2(net[1].problem.x_elems());
-      convbp::reference_backward_data(net[1].problem, dy2.data(), net[1].w.data(), dx2.data());
+      const std::vector<double> dx2 = backward_data(net[1].problem, dy2, net[1].w);
       for (std::size_t i = 0; i < dy1.size(); ++i) dy1[i] = first.z[i] > 0 ? float(dx2[i]) : 0;
     }
-    std::vector<double> dw_ref(p.w_elems()), db_ref(p.b_elems());
-    convbp::reference_backward_weights(p, first.x.data(), dy1.data(), dw_ref.data(), db_ref.data());
+    const std::vector<double> dw_ref = backward_weights(p, first.x, dy1);
     double max_diff = 0, max_ref = 0;
     for (std::size_t i = 0; i < dw_ref.size(); ++i) {
       max_diff = std::max(max_diff, std::abs(double(first.dw[i]) - dw_ref[i]));

@@ -24,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     convbp::fuzz::check(false, "a report that read cannot read its own JSON", e.what());
   }
   // The tables a user sees must render too.
-  convbp::winners_table(report, "im2col_gemm.per_sample");
+  convbp::winners_table(report, {"im2col_gemm.per_sample"});
   convbp::results_table(report);
   return 0;
 }

@@ -64,8 +64,7 @@ void TunedPlan::run(const Tensors& tensors, void* workspace) {
 }
 
 void TunedPlan::run(const Tensors& tensors) {
-  // A device plan allocates its workspace on the device itself.
-  const std::size_t bytes = backward_->device() == Device::cpu ? workspace_bytes() : 0;
+  const std::size_t bytes = plan_->host_workspace_bytes();  // backward.h's workspace contract
   if (bytes > 0 && !own_workspace_) own_workspace_.reset(new unsigned char[bytes]);
   run(tensors, own_workspace_.get());
 }
@@ -82,7 +81,7 @@ void warn_once_about_blas_core() {
     if (core.chosen_by != "openblas" || !core.lesser) return;
     std::fprintf(stderr,
                  "convbp: warning: OpenBLAS runs its %s kernels on a CPU that can run %s's, so "
-                 "im2col_gemm plans are slower than they could be; start the application with "
+                 "plans on OpenBLAS are slower than they could be; start the application with "
                  "OPENBLAS_CORETYPE=%s (docs/tuning.md)\n",
                  core.running.c_str(), core.best.c_str(), core.best.c_str());
   });
@@ -96,7 +95,6 @@ struct Autotuner::State {
   nlohmann::json fingerprint;
   TuningDb db;
   std::vector<const Backward*> candidates;
-  std::vector<std::string> candidate_names;
   std::map<std::string, std::unique_ptr<TunedPlan>> plans;
   std::mutex mutex;
   int tuned = 0;
@@ -134,7 +132,9 @@ struct Autotuner::State {
   std::unique_ptr<TunedPlan> fallback(const ConvProblem& problem, Pass pass,
                                       const std::string& why) {
     const Constraints& c = options.constraints;
-    for (const std::string& name : options.fallback) {
+    const std::vector<std::string> order =
+        options.fallback.empty() ? default_fallbacks() : options.fallback;
+    for (const std::string& name : order) {
       const Backward* b = find_backward(name);
       if (!b || !b->available().ok || !b->supports(problem, pass).ok) continue;
       std::unique_ptr<Plan> plan;
@@ -199,13 +199,14 @@ struct Autotuner::State {
     std::string miss;
     if (const TuningEntry* e = db.find(fingerprint, problem, pass)) {
       // A timeout under an on-line budget counts as tried here (drop_timeouts_from_candidates).
-      if (auto missing = missing_candidate(*e, candidate_names, true)) {
+      const std::vector<Asked> names = asked(resolve(candidates, problem, pass));
+      if (auto missing = missing_candidate(*e, names, true)) {
         miss = "the database entry did not try " + *missing;
       } else {
         std::vector<Result> results = results_of(*e);
         std::erase_if(results, [&](const Result& r) {
-          return std::none_of(candidate_names.begin(), candidate_names.end(),
-                              [&](const std::string& name) { return stands_for(name, r.impl); });
+          return std::none_of(names.begin(), names.end(),
+                              [&](const Asked& a) { return a.impl == r.impl; });
         });
         std::string reason;
         auto plan = best_of(results, problem, pass, PlanSource::database, "database hit: ", reason);
@@ -224,14 +225,9 @@ struct Autotuner::State {
     }
 
     // 2. Tune now: the harness's own validate-and-time of one case, on a budget.
-    std::size_t runnable = 0;  // the budget is shared among what will run: a family's members
-    for (const Backward* b : candidates) {
-      if (!b->available().ok || !b->supports(problem, pass).ok) continue;
-      try {
-        runnable += std::max<std::size_t>(b->members(problem, pass).size(), 1);
-      } catch (const std::exception&) {
-        ++runnable;
-      }
+    std::size_t runnable = 0;  // the budget is shared among what will run
+    for (const Candidate& c : resolve(candidates, problem, pass)) {
+      if (c.impl->available().ok && c.impl->supports(problem, pass).ok) ++runnable;
     }
     TimingSettings timing;
     timing.warmup = 1;
@@ -249,13 +245,13 @@ struct Autotuner::State {
     measuring.unlock();
     ++tuned;
     TuningEntry entry = entry_from_case(c);
-    drop_timeouts_from_candidates(entry);  // budget-limited: `convbp tune` measures them
+    drop_timeouts_from_candidates(entry, c);  // budget-limited: `convbp tune` measures them
     // An entry where every candidate ran out of budget says nothing about the machine: keep
     // it out of the database, so that a later, more generous tuning is not blocked.
     const bool informative =
-        !c.incomplete && (!entry.results.empty() ||
-                          std::none_of(c.results.begin(), c.results.end(),
-                                       [](auto& r) { return r.status == Status::timeout; }));
+        c.complete && (!entry.results.empty() ||
+                       std::none_of(c.results.begin(), c.results.end(),
+                                    [](auto& r) { return r.status == Status::timeout; }));
     std::string saved;
     if (informative) {
       if (!path.empty() && options.save) {
@@ -290,12 +286,11 @@ Autotuner::Autotuner(std::string database_path, AutotunerOptions options)
   s.fingerprint = machine_fingerprint(threads());
   if (s.options.impls.empty()) {
     for (const Backward* b : registry()) {
-      if (b->name() != "naive") s.candidates.push_back(b);
+      if (!b->roles().reference) s.candidates.push_back(b);
     }
   } else {
     s.candidates = select_impls(s.options.impls, true);
   }
-  for (const Backward* b : s.candidates) s.candidate_names.push_back(b->name());
   s.refresh();  // a damaged or foreign file is set aside now, before anything is planned
 }
 

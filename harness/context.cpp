@@ -12,7 +12,6 @@
 #include <sstream>
 
 #include "backward.h"
-#include "blas.h"
 #include "blas_core.h"
 
 #ifndef CONVBP_VERSION
@@ -112,21 +111,10 @@ double measure_avx512_peak_gflops(int threads) {
 
 namespace {
 
-const char* openblas_threading() {
-  switch (openblas_get_parallel()) {
-    case 0:
-      return "sequential";
-    case 1:
-      return "pthreads";
-    default:
-      return "openmp";
-  }
-}
-
+// Each implementation names the libraries it runs on (im2col_gemm: OpenBLAS, its core and
+// threading; onednn; cudnn).
 nlohmann::json library_versions() {
-  nlohmann::json libraries = {{"openblas", openblas_get_config()},
-                              {"openblas_core", openblas_get_corename()},
-                              {"openblas_threading", openblas_threading()}};
+  nlohmann::json libraries = nlohmann::json::object();
   for (const Backward* b : registry()) {
     for (const auto& [name, version] : b->library_versions()) libraries[name] = version;
   }

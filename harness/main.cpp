@@ -28,6 +28,21 @@ namespace {
 
 using namespace convbp;
 
+// Bad command-line input (exit status 2), as opposed to a failure while running. The library's
+// own input errors (ConfigError, SelectionError) map to the same status in main().
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The speedup column's baselines: one per device, as the implementations declare them
+// (Roles::baseline).
+std::vector<std::string> baseline_names() {
+  std::vector<std::string> names;
+  for (const Backward* b : baselines()) names.push_back(b->name());
+  return names;
+}
+
 constexpr const char* kUsage = R"(usage: convbp <command> [options]
 
 Validates convolution backward-pass implementations against an fp64 reference, times the
@@ -100,13 +115,16 @@ Lists every registered implementation with its device, and for those that cannot
 machine (a missing library or device), the reason. The first line names the kernels (core)
 OpenBLAS runs and who chose them: OpenBLAS itself, the environment's OPENBLAS_CORETYPE, or
 convbp, which re-executes itself with the best core the CPU supports when OpenBLAS detected a
-lesser one and OPENBLAS_CORETYPE is not set.
+lesser one and OPENBLAS_CORETYPE is not set. The last lines name the roles the implementations
+declare: the fp64 reference, each device's speedup baseline (the winners table's last column)
+and the Autotuner's default fallbacks.
 )";
 
 constexpr const char* kShowUsage = R"(usage: convbp show REPORT [--all]
 
 Prints the winners table of a saved report: per case and pass, the fastest correct
-implementation, its median time, GF/s and speedup over im2col_gemm.per_sample.
+implementation, its median time, GF/s and speedup over its device's baseline
+(im2col_gemm.per_sample on the CPU, cudnn.algo0.fp32 on a GPU; `convbp list` marks them).
   --all    every result of every case, fastest first: status, median ms, GF/s, max_rel error
 )";
 
@@ -278,6 +296,17 @@ int cmd_list() {
         "names):\n");
     for (const std::string& f : families) std::printf("  %s\n", f.c_str());
   }
+  // The roles the implementations declare (backward.h, Roles).
+  std::string baseline_list, fallback_list;
+  for (const Backward* b : baselines()) {
+    baseline_list +=
+        (baseline_list.empty() ? "" : ", ") + b->name() + " (" + to_string(b->device()) + ")";
+  }
+  for (const std::string& name : default_fallbacks()) {
+    fallback_list += (fallback_list.empty() ? "" : ", ") + name;
+  }
+  std::printf("\nReference: %s\nSpeedup baselines: %s\nAutotuner's default fallbacks: %s\n",
+              reference_backward().name().c_str(), baseline_list.c_str(), fallback_list.c_str());
   return 0;
 }
 
@@ -318,8 +347,7 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   };
   const Report report = run_suite(suite, options, save);
   save(report);
-  std::cout << (validate_only ? validation_table(report)
-                              : winners_table(report, "im2col_gemm.per_sample"))
+  std::cout << (validate_only ? validation_table(report) : winners_table(report, baseline_names()))
             << std::flush;
   int failures = 0;
   for (const Case& c : report.cases) {
@@ -399,7 +427,7 @@ int cmd_show(const std::vector<std::string>& args) {
   } catch (const std::runtime_error& e) {
     throw UsageError(e.what());
   }
-  std::cout << (all ? results_table(report) : winners_table(report, "im2col_gemm.per_sample"));
+  std::cout << (all ? results_table(report) : winners_table(report, baseline_names()));
   if (!report.complete) std::cout << "(incomplete report: the run was interrupted)\n";
   return 0;
 }
@@ -551,6 +579,9 @@ int main(int argc, char** argv) {
     std::cerr << "convbp: " << e.what() << "\n";
     return 2;
   } catch (const ConfigError& e) {
+    std::cerr << "convbp: " << e.what() << "\n";
+    return 2;
+  } catch (const SelectionError& e) {
     std::cerr << "convbp: " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {

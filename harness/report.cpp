@@ -407,21 +407,26 @@ std::string pad_left(std::string s, std::size_t width) {
 
 }  // namespace
 
-std::string winners_table(const Report& report, const std::string& baseline) {
+std::string winners_table(const Report& report, const std::vector<std::string>& baselines) {
   struct Row {
     std::string name, pass, best, time, gflops, speedup, note;
   };
   std::vector<Row> rows;
-  rows.push_back({"case", "pass", "best", "ms", "GF/s", "vs " + baseline, ""});
+  std::vector<std::string> used;  // the baselines the rows compare with, for the header
+  rows.push_back({"case", "pass", "best", "ms", "GF/s", "", ""});
   for (const Case& c : report.cases) {
     Row row{c.name, to_string(c.pass), "-", "-", "-", "-", ""};
     if (c.best) {
       row.best = c.best->impl;
       row.time = fixed(c.best->time_ms, 3);
       row.gflops = fixed(c.flops / (c.best->time_ms * 1e6), 1);
-      for (const Result& r : c.results) {
-        if (r.impl == baseline && r.status == Status::ok && r.time) {
+      bool compared = false;
+      for (const std::string& baseline : baselines) {
+        for (const Result& r : c.results) {
+          if (compared || r.impl != baseline || r.status != Status::ok || !r.time) continue;
           row.speedup = fixed(r.time->median / c.best->time_ms, 2) + "x";
+          compared = true;
+          if (std::find(used.begin(), used.end(), baseline) == used.end()) used.push_back(baseline);
         }
       }
       if (c.best->tie) row.note = "tie with " + c.best->runner_up;
@@ -429,6 +434,10 @@ std::string winners_table(const Report& report, const std::string& baseline) {
       row.note = "no correct implementation";
     }
     rows.push_back(row);
+  }
+  if (used.empty() && !baselines.empty()) used.push_back(baselines.front());
+  for (const std::string& baseline : used) {
+    rows.front().speedup += (rows.front().speedup.empty() ? "vs " : " or ") + baseline;
   }
   std::size_t wn = 0, wp = 0, wb = 0, wt = 0, wg = 0, ws = 0;
   for (const Row& r : rows) {

@@ -48,10 +48,10 @@ struct Case {
   std::uint64_t seed = 0;
   std::vector<Result> results;
   std::optional<Best> best;
-  // Not every implementation ran to a lasting answer: stopped by a signal, or one could not run
-  // for a passing reason (a lost CUDA context). Such a case is never stored in a tuning
-  // database. Not saved in reports.
-  bool incomplete = false;
+  // Every implementation ran to a lasting answer (as Report::complete, for one case). False
+  // when stopped by a signal, or when one could not run for a passing reason (a lost CUDA
+  // context): such a case is never stored in a tuning database. Not saved in reports.
+  bool complete = true;
 };
 
 struct Report {
@@ -83,8 +83,10 @@ void check_writable(const std::string& path);
 Report read_report(const std::string& path);
 
 // The winners table: one row per case with the best implementation, its time and GF/s, and
-// its speedup over `baseline` (im2col_gemm.per_sample).
-std::string winners_table(const Report& report, const std::string& baseline);
+// its speedup over the first of `baselines` with an ok result in the case (the CLI passes the
+// implementations with Roles::baseline, one per device: im2col_gemm.per_sample on the CPU,
+// cudnn.algo0.fp32 on the GPU).
+std::string winners_table(const Report& report, const std::vector<std::string>& baselines);
 
 // Every result of every case, correct ones fastest first, then the others with their status.
 std::string results_table(const Report& report);

@@ -10,7 +10,6 @@
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <set>
 #include <sstream>
 
 #include "cases.h"
@@ -18,7 +17,6 @@
 #include "data.h"
 #include "isolate.h"
 #include "json_input.h"
-#include "naive.h"
 #include "npy.h"
 
 namespace convbp {
@@ -40,8 +38,8 @@ std::vector<const Backward*> select_impls(const std::vector<std::string>& patter
       }
     }
     if (!matched && strict) {
-      throw UsageError("implementation pattern '" + pattern +
-                       "' matches no implementation (see `convbp list`)");
+      throw SelectionError("implementation pattern '" + pattern +
+                           "' matches no implementation (see `convbp list`)");
     }
   }
   // Registry order, whatever the order of the patterns; members named in full last.
@@ -85,16 +83,17 @@ struct Reference {
   std::vector<double> dx, dw, db;
 };
 
-Reference compute_reference(const ConvProblem& pr, Pass pass, const CaseData& data) {
+// The registry's reference implementation (Roles::reference), in fp64.
+Reference compute_reference(const ConvProblem& pr, Pass pass, CaseData& data) {
   Reference ref;
   if (pass == Pass::data) {
     ref.dx.resize(pr.x_elems());
-    reference_backward_data(pr, data.dy.data(), data.w.data(), ref.dx.data());
   } else {
     ref.dw.resize(pr.w_elems());
     ref.db.resize(pr.b_elems());
-    reference_backward_weights(pr, data.x.data(), data.dy.data(), ref.dw.data(), ref.db.data());
   }
+  reference_backward().run_reference(pr, pass, data.tensors(), ref.dx.data(), ref.dw.data(),
+                                     ref.db.data());
   return ref;
 }
 
@@ -274,7 +273,7 @@ class Dumper {
 // implementation that writes into its inputs cannot corrupt the reference.
 class LazyReference {
  public:
-  LazyReference(const CaseSpec& spec, const CaseData& data, Dumper& dumper)
+  LazyReference(const CaseSpec& spec, CaseData& data, Dumper& dumper)
       : spec_(spec), data_(data), dumper_(dumper) {}
   const Reference& get() {
     if (!ref_) {
@@ -286,7 +285,7 @@ class LazyReference {
 
  private:
   const CaseSpec& spec_;
-  const CaseData& data_;
+  CaseData& data_;
   Dumper& dumper_;
   std::optional<Reference> ref_;
 };
@@ -295,18 +294,25 @@ std::string rerun_hint(const RunOptions& options, const ConvProblem& pr) {
   return "; rerun with --seed " + std::to_string(options.seed) + " --problem " + pr.key();
 }
 
+// One candidate's result, and whether it is a lasting answer: not one of a passing failure (a
+// lost CUDA context, the harness's own fork failure), which keeps the case out of tuning
+// databases (Case::complete).
+struct Outcome {
+  Result result;
+  bool lasting = true;
+};
+
 // Why `b` does not run on this case (unavailable here, or it declines the shape), or nullopt
-// when it runs. `transient` is set when it could not run for a passing reason.
-std::optional<Result> declined(const Backward& b, const CaseSpec& spec, bool& transient) {
+// when it runs.
+std::optional<Outcome> declined(const Backward& b, const CaseSpec& spec) {
   Support s = b.available();
   if (s.ok) s = b.supports(spec.problem, spec.pass);
   if (s.ok) return std::nullopt;
-  transient = s.transient;
   Result result;
   result.impl = b.name();
   result.status = s.transient ? Status::error : Status::unsupported;
   result.why = s.why;
-  return result;
+  return Outcome{std::move(result), !s.transient};
 }
 
 // Plans, validates and times an implementation that supports the case (declined() said so).
@@ -334,10 +340,16 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
     result.workspace_bytes = plan->workspace_bytes();
     result.deterministic = plan->deterministic();
     result.detail = plan->detail();
-    // A device plan allocates its own workspace on the device (backward.h).
-    Workspace workspace(b.device() == Device::cpu ? result.workspace_bytes : 0);
+    Workspace workspace(plan->host_workspace_bytes());  // backward.h's workspace contract
     void* ws = workspace.data.get();
     Tensors t = data.tensors();
+    // One call: timed by the plan itself (CUDA events) or on the host clock around run().
+    auto call = [&]() -> double {
+      if (plan->times_itself()) return plan->run_timed_ms(t, ws);
+      const auto start = Clock::now();
+      plan->run(t, ws);
+      return ms_since(start);
+    };
     // Whether the inputs are still the seed's (restoring them when not).
     auto inputs_changed = [&](const char* when) -> std::optional<Result> {
       const std::string changed = data.restore_inputs(pr);
@@ -349,9 +361,7 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
 
     data.poison_outputs();
     plan->upload(t);
-    const auto start = Clock::now();
-    const double self_ms = plan->run_timed_ms(t, ws);
-    const double single_ms = self_ms >= 0 ? self_ms : ms_since(start);
+    const double single_ms = call();
     plan->download(t);
     if (auto r = inputs_changed("first call")) return *r;
     const double plan_factor = plan->tolerance_factor();
@@ -385,7 +395,7 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
 
     if (options.validate_only) {
       poison_before_call();
-      plan->run_timed_ms(t, ws);
+      call();
       if (auto r = check_again("second call")) return *r;
       return result;
     }
@@ -395,8 +405,15 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
                                           std::to_string(timing.max_seconds_per_case));
     }
     bool last_poisoned = false;
+    // measure() times a call on the host clock itself when the call says so (a negative figure).
     result.time = measure(
-        b.name(), [&] { return plan->run_timed_ms(t, ws); }, timing,
+        b.name(),
+        [&]() -> double {
+          if (plan->times_itself()) return plan->run_timed_ms(t, ws);
+          plan->run(t, ws);
+          return -1.0;
+        },
+        timing,
         [&] {
           poison_before_call();
           last_poisoned = true;
@@ -404,7 +421,7 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
     result.gflops = pr.flops() / (result.time->median * 1e6);
     if (!last_poisoned) {  // not expected (measure counts its calls); check one more call then
       poison_before_call();
-      plan->run_timed_ms(t, ws);
+      call();
     }
     if (auto r = check_again("last timed call")) return *r;
   } catch (const std::bad_alloc&) {
@@ -420,9 +437,9 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
 // before the fork, so that every child inherits it instead of computing it again; the child
 // inherits the case's data too, and whatever it writes there stays in the child. nullopt when
 // options.stop was raised while waiting (the child is killed and the case incomplete).
-std::optional<Result> run_isolated(const Backward& b, const CaseSpec& spec, CaseData& data,
-                                   LazyReference& ref, const TimingSettings& timing,
-                                   const RunOptions& options, Dumper& dumper, bool& transient) {
+std::optional<Outcome> run_isolated(const Backward& b, const CaseSpec& spec, CaseData& data,
+                                    LazyReference& ref, const TimingSettings& timing,
+                                    const RunOptions& options, Dumper& dumper) {
   try {
     ref.get();
   } catch (const std::exception&) {
@@ -445,8 +462,7 @@ std::optional<Result> run_isolated(const Backward& b, const CaseSpec& spec, Case
   } catch (const std::exception& e) {  // no pipe or no fork: the harness's failure, not b's
     result.status = Status::error;
     result.why = e.what();
-    transient = true;  // keep it out of tuning databases
-    return result;
+    return Outcome{std::move(result), false};  // keep it out of tuning databases
   }
   const std::string rerun = rerun_hint(options, spec.problem);
   switch (outcome.ending) {
@@ -456,11 +472,11 @@ std::optional<Result> run_isolated(const Backward& b, const CaseSpec& spec, Case
       result.status = Status::timeout;
       result.why =
           outcome.why + " (the limit of one isolated candidate, --candidate-timeout)" + rerun;
-      return result;
+      return Outcome{std::move(result)};
     case ChildOutcome::Ending::crashed:
       result.status = Status::crashed;
       result.why = outcome.why + rerun;
-      return result;
+      return Outcome{std::move(result)};
     case ChildOutcome::Ending::answered:
       break;
   }
@@ -473,23 +489,10 @@ std::optional<Result> run_isolated(const Backward& b, const CaseSpec& spec, Case
     result.impl = b.name();
     result.status = Status::error;
     result.why = std::string("the isolated candidate's answer could not be read: ") + e.what();
-    transient = true;  // a harness failure, not the implementation's: keep it out of databases
+    // a harness failure, not the implementation's: keep it out of databases
+    return Outcome{std::move(result), false};
   }
-  return result;
-}
-
-// What `b` stands for on a case: a family's members, or `b` itself. A family that is
-// unavailable, declines the problem or fails to list its members runs as itself, so that its
-// one result records why.
-std::vector<const Backward*> expand(const Backward& b, const ConvProblem& pr, Pass pass) {
-  if (!b.available().ok || !b.supports(pr, pass).ok) return {&b};
-  try {
-    std::vector<const Backward*> members = b.members(pr, pass);
-    if (!members.empty()) return members;
-  } catch (const std::exception&) {
-    // measure_one plans the family itself and records its error
-  }
-  return {&b};
+  return Outcome{std::move(result)};
 }
 
 }  // namespace
@@ -524,36 +527,38 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
       r.why = no_memory;
       c.results.push_back(std::move(r));
     }
-    c.incomplete = true;  // memory may be free on a later run: keep it out of tuning databases
+    c.complete = false;  // memory may be free on a later run: keep it out of tuning databases
     return c;
   }
   CaseData& data = *case_data;
   Dumper dumper(options.dump_dir, case_index, spec);
   dumper.inputs(spec.problem, data);
   LazyReference ref(spec, data, dumper);
-  std::set<const Backward*> done;  // a member selected by name and through its family runs once
-  for (const Backward* b : impls) {
-    for (const Backward* m : expand(*b, spec.problem, spec.pass)) {
-      if (!done.insert(m).second) continue;
-      if (options.stop && options.stop->load()) {
-        c.incomplete = true;
+  const std::vector<Candidate> candidates = resolve(impls, spec.problem, spec.pass);
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const Candidate& candidate = candidates[i];
+    const Backward& m = *candidate.impl;
+    if (options.stop && options.stop->load()) {
+      c.complete = false;
+      break;
+    }
+    std::optional<Outcome> outcome = declined(m, spec);
+    if (!outcome && options.isolate && m.device() == Device::cpu) {
+      outcome = run_isolated(m, spec, data, ref, timing, options, dumper);
+      if (!outcome) {  // stopped while it ran
+        c.complete = false;
         break;
       }
-      bool transient = false;
-      std::optional<Result> result = declined(*m, spec, transient);
-      if (!result && options.isolate && m->device() == Device::cpu) {
-        result = run_isolated(*m, spec, data, ref, timing, options, dumper, transient);
-        if (!result) {  // stopped while it ran
-          c.incomplete = true;
-          break;
-        }
-      }
-      if (!result) result = measure_one(*m, spec, data, ref, timing, options, dumper);
-      c.results.push_back(std::move(*result));
-      if (transient) c.incomplete = true;
-      if (m != b) c.results.back().family = b->name();
     }
-    if (c.incomplete) break;
+    if (!outcome) outcome = Outcome{measure_one(m, spec, data, ref, timing, options, dumper)};
+    outcome->result.family = candidate.family;
+    c.results.push_back(std::move(outcome->result));
+    if (!outcome->lasting) c.complete = false;
+    // A passing failure ends the case once what was selected with it (a family's other
+    // members) has run.
+    const bool selected_with_next = i + 1 < candidates.size() && !candidate.family.empty() &&
+                                    candidates[i + 1].family == candidate.family;
+    if (!c.complete && !selected_with_next) break;
   }
   c.best = choose_best(c.results);
   dumper.finish(options.dump_dir);
@@ -564,7 +569,7 @@ Report run_suite(const Suite& suite, const RunOptions& options,
                  const std::function<void(const Report&)>& on_case) {
   const std::vector<const Backward*> impls =
       options.impls.empty() ? select_impls(suite.impls, false) : select_impls(options.impls, true);
-  if (impls.empty()) throw UsageError(suite.file + ": impls: no implementation matches");
+  if (impls.empty()) throw SelectionError(suite.file + ": impls: no implementation matches");
   const std::vector<CaseSpec> cases = expand_cases(suite, options);
   TimingSettings timing = suite.timing;
   if (options.reps) timing.reps = *options.reps;

@@ -15,12 +15,6 @@
 
 namespace convbp {
 
-// Bad command-line or config input (exit status 2), as opposed to a failure while running.
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 struct CaseSpec;
 
 struct RunOptions {
@@ -56,8 +50,8 @@ struct CaseSpec {
 };
 
 // The implementations the patterns select, in registry order. With `strict` (patterns typed on
-// the command line) a pattern that matches nothing is a UsageError; a suite's patterns may
-// name families this build lacks (a suite serves CPU-only and GPU builds alike).
+// the command line) a pattern that matches nothing is a SelectionError (backward.h); a suite's
+// patterns may name families this build lacks (a suite serves CPU-only and GPU builds alike).
 std::vector<const Backward*> select_impls(const std::vector<std::string>& patterns, bool strict);
 
 // The wall-clock limit of one isolated candidate: options.candidate_timeout_s when set, else
@@ -74,7 +68,8 @@ std::vector<CaseSpec> expand_cases(const Suite& suite, const RunOptions& options
 Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
               const TimingSettings& timing, const RunOptions& options, int case_index);
 
-// Runs the whole suite. `on_case` is called after each finished case with the report so far
+// Runs the whole suite (SelectionError when the suite's and options' patterns select nothing).
+// `on_case` is called after each finished case with the report so far
 // (complete = false), so the caller can save it; the returned report is complete unless
 // options.stop was raised.
 Report run_suite(const Suite& suite, const RunOptions& options,

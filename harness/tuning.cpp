@@ -556,12 +556,14 @@ TuningEntry merge_entries(const TuningEntry& old, TuningEntry fresh) {
   return fresh;
 }
 
-void drop_timeouts_from_candidates(TuningEntry& entry) {
-  for (const RejectedResult& x : entry.rejected) {
-    if (x.status != Status::timeout) continue;
-    // The implementation, and the family that stands for it: an entry that lists the family
-    // would cover the timed-out member for `convbp tune`.
-    std::erase_if(entry.candidates, [&](const std::string& c) { return stands_for(c, x.impl); });
+void drop_timeouts_from_candidates(TuningEntry& entry, const Case& measured) {
+  for (const Result& r : measured.results) {
+    if (r.status != Status::timeout) continue;
+    // The implementation, and the name it was selected under: an entry that lists that name
+    // would cover the timed-out implementation for `convbp tune`.
+    std::erase_if(entry.candidates, [&](const std::string& c) {
+      return c == r.impl || (!r.family.empty() && c == r.family);
+    });
   }
 }
 
@@ -589,8 +591,14 @@ std::vector<Result> results_of(const TuningEntry& entry) {
   return out;
 }
 
+std::vector<Asked> asked(const std::vector<Candidate>& candidates) {
+  std::vector<Asked> out;
+  for (const Candidate& c : candidates) out.emplace_back(c.impl->name(), c.family);
+  return out;
+}
+
 Case case_from_entry(const TuningEntry& entry, const std::string& name, int count,
-                     const std::vector<std::string>& selected) {
+                     const std::vector<Asked>& asked) {
   Case c;
   c.name = name;
   c.problem = entry.problem;
@@ -598,19 +606,19 @@ Case case_from_entry(const TuningEntry& entry, const std::string& name, int coun
   c.count = count;
   c.flops = entry.problem.flops();
   const std::vector<Result> ok = results_of(entry);
-  // Each selected implementation's results: its own, or its members' (a family); each once.
+  // Each asked implementation's result, under the name it was selected under; each once.
   std::set<std::string> taken;
-  for (const std::string& impl : selected) {
+  for (const Asked& a : asked) {
     for (const Result& r : ok) {
-      if (!stands_for(impl, r.impl) || !taken.insert(r.impl).second) continue;
+      if (r.impl != a.impl || !taken.insert(r.impl).second) continue;
       c.results.push_back(r);
-      if (r.impl != impl) c.results.back().family = impl;
+      c.results.back().family = a.family;
     }
     for (const RejectedResult& x : entry.rejected) {
-      if (!stands_for(impl, x.impl) || !taken.insert(x.impl).second) continue;
+      if (x.impl != a.impl || !taken.insert(x.impl).second) continue;
       Result result;
       result.impl = x.impl;
-      if (x.impl != impl) result.family = impl;
+      result.family = a.family;
       result.status = x.status;
       result.why = x.why;
       c.results.push_back(std::move(result));
@@ -621,20 +629,20 @@ Case case_from_entry(const TuningEntry& entry, const std::string& name, int coun
 }
 
 std::optional<std::string> missing_candidate(const TuningEntry& entry,
-                                             const std::vector<std::string>& selected,
-                                             bool timeouts_count) {
-  for (const std::string& impl : selected) {
-    if (std::find(entry.candidates.begin(), entry.candidates.end(), impl) !=
-        entry.candidates.end()) {
-      continue;
-    }
+                                             const std::vector<Asked>& asked, bool timeouts_count) {
+  auto listed = [&](const std::string& name) {
+    return !name.empty() && std::find(entry.candidates.begin(), entry.candidates.end(), name) !=
+                                entry.candidates.end();
+  };
+  for (const Asked& a : asked) {
+    if (listed(a.impl) || listed(a.family)) continue;
     if (timeouts_count &&
         std::any_of(entry.rejected.begin(), entry.rejected.end(), [&](const RejectedResult& x) {
-          return x.status == Status::timeout && stands_for(impl, x.impl);
+          return x.status == Status::timeout && x.impl == a.impl;
         })) {
       continue;
     }
-    return impl;
+    return a.impl;
   }
   return std::nullopt;
 }
@@ -818,8 +826,7 @@ TuneOutcome tune_suite(const Suite& suite, RunOptions options, const TuneSetting
     }
     const TuningEntry* e = db.find(fingerprint, spec.problem, spec.pass);
     if (!e) return std::nullopt;
-    std::vector<std::string> names;
-    for (const Backward* b : impls) names.push_back(b->name());
+    const std::vector<Asked> names = asked(resolve(impls, spec.problem, spec.pass));
     if (auto missing = missing_candidate(*e, names)) {
       out.notes.push_back(spec.name + " " + to_string(spec.pass) + ": the entry did not try " +
                           *missing + ": tuned again");
@@ -833,12 +840,12 @@ TuneOutcome tune_suite(const Suite& suite, RunOptions options, const TuneSetting
 
   std::size_t stored_upto = 0;
   // Stores every measured case that finished: one not cut short by a signal (run_case stops
-  // between implementations when interrupted) nor holding a passing failure (Case::incomplete).
+  // between implementations when interrupted) nor holding a passing failure (Case::complete false).
   auto store_finished = [&](const Report& report) {
     for (; stored_upto < report.cases.size(); ++stored_upto) {
       const Case& c = report.cases[stored_upto];
       if (stored_upto < answered_flags.size() && answered_flags[stored_upto]) continue;
-      if (c.incomplete) continue;
+      if (!c.complete) continue;
       const std::size_t before =
           db.entry_count() + (db.find(fingerprint, c.problem, c.pass) ? 0 : 1);
       db = merge_versioned(settings.database, fingerprint, {entry_from_case(c)}, version);

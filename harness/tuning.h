@@ -110,22 +110,35 @@ TuningEntry merge_entries(const TuningEntry& old, TuningEntry fresh);
 
 // The Autotuner's timeouts come from its small on-line budget (AutotunerOptions::tune_seconds
 // shared among the candidates) and say nothing permanent. They stay in `rejected`, but leave
-// `candidates` (with the family a timed-out member belongs to), so that the entry does not
-// cover them for `convbp tune`, which measures them with its full budget; the Autotuner counts
-// them as tried (missing_candidate with `timeouts_count`), so that it does not tune the shape
-// again at every start.
-void drop_timeouts_from_candidates(TuningEntry& entry);
+// `candidates` (with the name a timed-out implementation was selected under), so that the entry
+// does not cover them for `convbp tune`, which measures them with its full budget; the
+// Autotuner counts them as tried (missing_candidate with `timeouts_count`), so that it does not
+// tune the shape again at every start. `entry` is entry_from_case(measured).
+void drop_timeouts_from_candidates(TuningEntry& entry, const Case& measured);
 
-// A finished case as a database entry (candidates: every implementation it tried), and back
-// (limited to the implementations in `selected`, which the entry must cover).
+// What a lookup asks a database entry about: one implementation by name, and the name it was
+// selected under when it is a family's member (Candidate in backward.h, by name).
+struct Asked {
+  Asked(std::string impl, std::string family = "")
+      : impl(std::move(impl)), family(std::move(family)) {}
+  std::string impl;
+  std::string family;
+};
+// The registry's resolved candidates (resolve() in backward.h), by name.
+std::vector<Asked> asked(const std::vector<Candidate>& candidates);
+
+// A finished case as a database entry (candidates: every implementation it tried, and the name
+// each was selected under), and back (limited to the implementations in `asked`, which the
+// entry must cover).
 TuningEntry entry_from_case(const Case& c);
 Case case_from_entry(const TuningEntry& entry, const std::string& name, int count,
-                     const std::vector<std::string>& selected);
-// Whether an entry tried every implementation in `selected`; if not, the first it lacks. With
-// `timeouts_count`, an implementation (or a family with a member) rejected as `timeout` counts
-// as tried even when it is not among the candidates (the Autotuner's rule, above).
+                     const std::vector<Asked>& asked);
+// Whether an entry tried every implementation in `asked` (listed itself, or under the name it
+// was selected under, as entries list both); if not, the first it lacks. With `timeouts_count`,
+// an implementation rejected as `timeout` counts as tried even when it is not among the
+// candidates (the Autotuner's rule, above).
 std::optional<std::string> missing_candidate(const TuningEntry& entry,
-                                             const std::vector<std::string>& selected,
+                                             const std::vector<Asked>& asked,
                                              bool timeouts_count = false);
 
 // The best result that meets the constraints (report.h choose_best on what is left: fastest

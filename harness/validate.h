@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "problem.h"
+#include "tolerance.h"
 
 namespace convbp {
 
@@ -22,11 +23,6 @@ struct ErrorStats {
   // "" when ok, else why not, in words: "dx: 12 NaN elements (first at [0,3,1,2])".
   std::string failure;
 };
-
-// Tolerance for an output of a dot-product length `accumulation_length`: rounding error of
-// fp32 summation grows like sqrt(length) for random data (Higham, ch. 3), times a family
-// factor for algorithms that round more (Winograd transforms, TF32).
-double tolerance_for(std::int64_t accumulation_length, double family_factor);
 
 // `shape` names the dimensions for messages ([n, c, h, w] of dx, ...).
 // `scale_floor` is the least scale max_rel divides by: an output of very few elements (db of

@@ -156,7 +156,17 @@ class NaivePlan final : public Plan {
 class Naive final : public Backward {
  public:
   std::string name() const override { return "naive"; }
+  // The reference, and the last fallback: it runs every valid problem.
+  Roles roles() const override { return {.reference = true, .baseline = false, .fallback = 3}; }
   Support supports(const ConvProblem&, Pass) const override { return Support::yes(); }
+  void run_reference(const ConvProblem& problem, Pass pass, const Tensors& in, double* dx,
+                     double* dw, double* db) const override {
+    if (pass == Pass::data) {
+      reference_backward_data(problem, in.dy, in.w, dx);
+    } else {
+      reference_backward_weights(problem, in.x, in.dy, dw, db);
+    }
+  }
   std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const override {
     return std::make_unique<NaivePlan>(problem, pass);
   }

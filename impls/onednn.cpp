@@ -254,8 +254,9 @@ class OnednnPlan final : public Plan {
   }
 
   // The primitive's scratchpad. The plan owns it (oneDNN's JIT kernels expect the alignment
-  // oneDNN allocates with), so the harness's buffer of this size goes unused.
+  // oneDNN allocates with), so the caller allocates none (backward.h's workspace contract).
   std::size_t workspace_bytes() const override { return scratchpad_bytes_; }
+  std::size_t host_workspace_bytes() const override { return 0; }
 
   std::string detail() const override {
     std::string layouts;

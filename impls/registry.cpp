@@ -50,11 +50,67 @@ void add_backward(std::unique_ptr<Backward> backward) {
   mutable_registry().push_back(backward.release());
 }
 
+void Backward::run_reference(const ConvProblem&, Pass, const Tensors&, double*, double*,
+                             double*) const {
+  throw std::logic_error(name() + " is not the reference (Roles::reference)");
+}
+
+const Backward& reference_backward() {
+  for (const Backward* b : registry()) {
+    if (b->roles().reference) return *b;
+  }
+  throw std::logic_error("no registered implementation is the reference (Roles::reference)");
+}
+
+std::vector<const Backward*> baselines() {
+  std::vector<const Backward*> out;
+  for (const Backward* b : registry()) {
+    if (b->roles().baseline) out.push_back(b);
+  }
+  return out;
+}
+
+std::vector<std::string> default_fallbacks() {
+  std::vector<std::pair<int, std::string>> ranked;
+  for (const Backward* b : registry()) {
+    if (b->roles().fallback > 0) ranked.emplace_back(b->roles().fallback, b->name());
+  }
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> names;
+  for (auto& [rank, name] : ranked) names.push_back(std::move(name));
+  return names;
+}
+
 bool stands_for(const std::string& selected, const std::string& impl) {
   if (selected == impl) return true;
   const auto& all = registry();
   auto it = std::find_if(all.begin(), all.end(), [&](auto* b) { return b->name() == selected; });
   return it != all.end() && (*it)->member(impl) != nullptr;
+}
+
+std::vector<Candidate> resolve(const std::vector<const Backward*>& selected,
+                               const ConvProblem& problem, Pass pass) {
+  std::vector<Candidate> out;
+  auto add = [&](const Backward* b, const std::string& family) {
+    for (const Candidate& c : out) {
+      if (c.impl == b) return;
+    }
+    out.push_back({b, family});
+  };
+  for (const Backward* b : selected) {
+    std::vector<const Backward*> members;
+    if (b->available().ok && b->supports(problem, pass).ok) {
+      try {
+        members = b->members(problem, pass);
+      } catch (const std::exception&) {
+        // the harness plans the family itself and records its error
+      }
+    }
+    if (members.empty()) members = {b};
+    for (const Backward* m : members) add(m, m == b ? "" : b->name());
+  }
+  return out;
 }
 
 namespace {

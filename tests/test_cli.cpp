@@ -98,6 +98,10 @@ TEST(Cli, ListNamesTheReferenceAndTheSeedAlgorithm) {
   EXPECT_EQ(out.status, 0);
   EXPECT_NE(out.output.find("naive"), std::string::npos);
   EXPECT_NE(out.output.find("im2col_gemm.per_sample"), std::string::npos);
+  // The roles come from the implementations (Roles), not from the CLI.
+  EXPECT_NE(out.output.find("Reference: naive"), std::string::npos) << out.output;
+  EXPECT_NE(out.output.find("Speedup baselines: im2col_gemm.per_sample (cpu)"), std::string::npos)
+      << out.output;
 }
 
 TEST(Cli, RunWritesAReportThatShowReadsBack) {

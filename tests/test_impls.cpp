@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "backward.h"
 #include "blas.h"
@@ -183,6 +184,39 @@ TEST(Im2colGemm, BatchedRestoresTheCallersOpenBlasThreadCount) {
   const int after = openblas_get_num_threads();
   set_threads(saved);
   EXPECT_EQ(after, 1) << plan->detail();
+}
+
+// Roles are properties of the implementations; the harness finds them through the registry.
+TEST(Roles, OneReferenceOneBaselinePerDeviceAndTheFallbackOrder) {
+  int references = 0;
+  for (const Backward* b : registry()) references += b->roles().reference ? 1 : 0;
+  EXPECT_EQ(references, 1);
+  EXPECT_EQ(reference_backward().name(), "naive");
+  std::set<Device> devices;
+  for (const Backward* b : baselines()) {
+    EXPECT_TRUE(devices.insert(b->device()).second) << "a second baseline on " << b->name();
+  }
+  ASSERT_FALSE(baselines().empty());
+  EXPECT_EQ(baselines().front()->name(), "im2col_gemm.per_sample");
+  const std::vector<std::string> expected = {"im2col_gemm.batched", "im2col_gemm.per_sample",
+                                             "naive"};
+  EXPECT_EQ(default_fallbacks(), expected);
+}
+
+TEST(Roles, OnlyTheReferenceRunsInFp64) {
+  const ConvProblem pr = ConvProblem::parse_key("n2_c3_h5_w5_k4_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+  std::vector<float> dy(pr.y_elems(), 1.0f), w(pr.w_elems(), 0.5f);
+  std::vector<double> dx(pr.x_elems(), -1.0);
+  Tensors in;
+  in.dy = dy.data();
+  in.w = w.data();
+  reference_backward().run_reference(pr, Pass::data, in, dx.data(), nullptr, nullptr);
+  // dx[0,0,2,2], inside the padding, sees all 9 taps of each of the 4 filters (all dy 1, w 0.5).
+  EXPECT_DOUBLE_EQ(dx[pr.w * 2 + 2], 4 * 9 * 0.5) << pr.key();
+  const Backward* other = find_backward("im2col_gemm.batched");
+  ASSERT_NE(other, nullptr);
+  EXPECT_THROW(other->run_reference(pr, Pass::data, in, dx.data(), nullptr, nullptr),
+               std::logic_error);
 }
 
 }  // namespace

@@ -101,11 +101,24 @@ TEST(Report, WinnersTableShowsBestTimeGflopsAndSpeedupOverTheBaseline) {
   baseline.time = TimeStats{3.0, 3.0, 3.0, 0.0, 5, 1, false, {3.0}};
   report.cases[0].results.push_back(baseline);
   report.cases[0].best = choose_best(report.cases[0].results);
-  const std::string table = winners_table(report, "im2col_gemm.per_sample");
+  const std::string table = winners_table(report, {"im2col_gemm.per_sample"});
   EXPECT_NE(table.find("smoke:odd"), std::string::npos) << table;
   EXPECT_NE(table.find("im2col_gemm.batched"), std::string::npos) << table;
   EXPECT_NE(table.find("2.00x"), std::string::npos) << table;
   EXPECT_NE(table.find("1.500"), std::string::npos) << table;
+}
+
+// A GPU suite has no CPU baseline result: each case compares with the first baseline it has.
+TEST(Report, WinnersTableComparesWithTheBaselineOfTheDeviceThatRan) {
+  Report report = sample_report();
+  Result gpu_baseline;
+  gpu_baseline.impl = "cudnn.algo0.fp32";
+  gpu_baseline.time = TimeStats{6.0, 6.0, 6.0, 0.0, 5, 1, false, {6.0}};
+  report.cases[0].results.push_back(gpu_baseline);
+  report.cases[0].best = choose_best(report.cases[0].results);
+  const std::string table = winners_table(report, {"im2col_gemm.per_sample", "cudnn.algo0.fp32"});
+  EXPECT_NE(table.find("vs cudnn.algo0.fp32"), std::string::npos) << table;
+  EXPECT_NE(table.find("4.00x"), std::string::npos) << table;
 }
 
 }  // namespace

@@ -281,12 +281,12 @@ TEST(TuningDb, CaseToEntryAndBackKeepsWhatSelectionNeeds) {
   EXPECT_EQ(e.rejected[0].why, "dw: 3 NaN elements");
   ASSERT_TRUE(e.best);
   EXPECT_EQ(e.best->impl, "a");
-  const Case back = case_from_entry(e, "s:l", 1, {"a", "c"});
+  const Case back = case_from_entry(e, "s:l", 1, {{"a"}, {"c"}});
   ASSERT_EQ(back.results.size(), 2u);
   EXPECT_EQ(back.results[0].impl, "a");
   EXPECT_EQ(back.results[1].status, Status::incorrect);
-  EXPECT_EQ(missing_candidate(e, {"a", "d"}), "d");
-  EXPECT_EQ(missing_candidate(e, {"a", "b"}), std::nullopt);
+  EXPECT_EQ(missing_candidate(e, {{"a"}, {"d"}}), "d");
+  EXPECT_EQ(missing_candidate(e, {{"a"}, {"b"}}), std::nullopt);
 }
 
 // --- selection -------------------------------------------------------------------------------
@@ -728,6 +728,15 @@ TEST(Autotuner, TheDefaultIsDocumentedAndRespectsConstraints) {
   options.constraints.max_workspace_bytes = 0;
   Autotuner strict("", options);
   EXPECT_EQ(strict.plan(p, Pass::weights).workspace_bytes(), 0u);
+}
+
+// A glob that selects nothing reaches a host application as the library's SelectionError (an
+// invalid_argument), not as the CLI's usage error.
+TEST(Autotuner, ACandidateGlobThatMatchesNothingIsASelectionError) {
+  AutotunerOptions options;
+  options.impls = {"no_such_implementation.*"};
+  EXPECT_THROW(Autotuner("", options), SelectionError);
+  EXPECT_THROW(Autotuner("", options), std::invalid_argument);
 }
 
 TEST(Autotuner, ADatabaseEntryIsChosenUnderTheCallersConstraints) {

@@ -109,6 +109,8 @@ class DevicePlan : public Plan {
   ~DevicePlan() override;
 
   std::size_t workspace_bytes() const override { return workspace_.bytes(); }
+  // The workspace is device memory the plan holds (backward.h's workspace contract).
+  std::size_t host_workspace_bytes() const override { return 0; }
   bool times_itself() const override { return true; }
   void upload(const Tensors& host) override;
   void run(const Tensors& host, void* workspace) override;

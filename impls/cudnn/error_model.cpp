@@ -6,7 +6,7 @@
 #include <iterator>
 #include <limits>
 
-#include "validate.h"
+#include "tolerance.h"
 
 namespace convbp::cudnn {
 namespace {

@@ -51,7 +51,7 @@ AlgorithmClass legacy_class(const std::string& algorithm, bool tensor_op_math);
 // with u = 2^-24. Reasoning and measurements: docs/cudnn.md.
 double error_bound(const AlgorithmClass& cls, const ConvProblem& problem, Pass pass);
 
-// error_bound as a factor on the harness's fp32 bound (harness/validate.cpp tolerance_for):
+// error_bound as a factor on the harness's fp32 bound (impls/tolerance.cpp tolerance_for):
 // what Plan::tolerance_factor returns.
 double tolerance_factor(const AlgorithmClass& cls, const ConvProblem& problem, Pass pass);
 

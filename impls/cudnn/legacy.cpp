@@ -107,6 +107,12 @@ class LegacyBackward final : public CudnnBackward {
   std::string name() const override {
     return std::string("cudnn.") + a_.name + (tf32_ ? ".tf32" : ".fp32");
   }
+  // ALGO_0 in strict fp32, cuDNN's plainest algorithm for both passes, is what the speedup
+  // column compares with on the GPU (as im2col_gemm.per_sample is on the CPU).
+  Roles roles() const override {
+    return {
+        .reference = false, .baseline = a_.name == std::string("algo0") && !tf32_, .fallback = 0};
+  }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
     const int algo = algo_for(pass);

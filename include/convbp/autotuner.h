@@ -49,12 +49,15 @@ struct AutotunerOptions {
   // Validation against the fp64 reference comes on top.
   double tune_seconds = 5.0;
   // Candidate implementations (globs over names, as `convbp tune --impl`). Empty: every
-  // registered implementation except the fp64 reference `naive`.
+  // registered implementation except the fp64 reference (Roles::reference). A pattern that
+  // matches nothing is a SelectionError (backward.h), thrown by the constructor.
   std::vector<std::string> impls;
-  // The default: the first of these that supports the shape and meets the constraints
-  // (max_rel_error cannot be checked without measuring: these are all direct-summation
-  // algorithms, whose error is fp32 rounding only).
-  std::vector<std::string> fallback = {"im2col_gemm.batched", "im2col_gemm.per_sample", "naive"};
+  // The default: the first of these that supports the shape and meets the constraints. Empty:
+  // the implementations' own fallback order (Roles::fallback, default_fallbacks() in
+  // backward.h: im2col_gemm.batched, im2col_gemm.per_sample, naive). max_rel_error cannot be
+  // checked without measuring: fallbacks are direct-summation algorithms, whose error is fp32
+  // rounding only.
+  std::vector<std::string> fallback;
   Constraints constraints;
   // Threads for every library. 0: keep the process's setting (convbp::threads()). The thread
   // count is part of the fingerprint, so entries tuned with another count are not used.

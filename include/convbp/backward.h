@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,30 @@ struct Support {
   static Support not_now(std::string why) { return {false, std::move(why), true}; }
 };
 
+// What an implementation is to the harness besides an algorithm. Each role is a property the
+// implementation declares where it is defined; the harness finds them through the registry
+// (reference_backward(), baselines(), default_fallbacks()) and never names an implementation.
+struct Roles {
+  // The fp64 reference every result is validated against (it overrides
+  // Backward::run_reference). Exactly one registered implementation has it.
+  bool reference = false;
+  // The baseline of the winners table's speedup column on its device() (at most one per
+  // device), so that a GPU suite is compared with a GPU baseline.
+  bool baseline = false;
+  // Place in the Autotuner's default fallback order (1 first, then 2, ...); 0: not a fallback.
+  // A fallback is a direct-summation algorithm, whose error is fp32 rounding only, so that it
+  // meets any max_rel_error constraint without being measured.
+  int fallback = 0;
+};
+
+// Patterns that select no implementation (`convbp run --impl`, AutotunerOptions::impls).
+// The library's own error type, distinct from a failure while running: the CLI maps it to
+// exit status 2, an application catches it as std::invalid_argument.
+class SelectionError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
 // Host buffers, NCHW fp32: x, dx [n, c, h, w]; w, dw [k, c/g, r, s]; dy [n, k, p, q]; db [k].
 // A data-pass plan reads dy and w and overwrites dx; a weights-pass plan reads x and dy and
 // overwrites dw and db. Every output element must be written (outputs arrive NaN-poisoned).
@@ -43,10 +68,23 @@ struct Tensors {
   float* db = nullptr;
 };
 
+// A planned pass. The contract, in call order (the harness and the Autotuner keep it):
+//
+//   1. upload(host)         untimed: a device plan copies the inputs to its own buffers
+//   2. run(host, workspace) the validated call, outputs NaN-poisoned before it
+//   3. run(host, workspace) the timed calls (run_timed_ms instead when times_itself())
+//   4. download(host)       untimed: a device plan copies its outputs back into `host`
+//
+// Workspace: the caller allocates host_workspace_bytes() bytes of host memory, once per plan,
+// and passes them as `workspace` to every call; a plan that holds its own workspace (device
+// memory, a library's aligned scratchpad) says 0 there and ignores the pointer. Either way
+// workspace_bytes() is what the plan uses, for the report and the constraints.
 class Plan {
  public:
   virtual ~Plan() = default;
   virtual std::size_t workspace_bytes() const { return 0; }
+  // What the caller allocates and passes as `workspace` (see above).
+  virtual std::size_t host_workspace_bytes() const { return workspace_bytes(); }
   virtual bool deterministic() const { return true; }
   // What the plan actually runs, for the report (a library's kernel name, a caveat).
   virtual std::string detail() const { return ""; }
@@ -56,18 +94,17 @@ class Plan {
 
   // Untimed: a device plan copies the inputs to its own buffers here; CPU plans need nothing.
   virtual void upload(const Tensors& /*host*/) {}
-  // The timed call: overwrites the outputs. CPU plans use `host`; device plans their own
-  // buffers (uploaded before). `workspace` has workspace_bytes() bytes (device memory for a
-  // device plan, which allocates it itself and ignores this pointer).
+  // The call: overwrites the outputs. CPU plans use `host`; device plans their own buffers
+  // (uploaded before).
   virtual void run(const Tensors& host, void* workspace) = 0;
   // Untimed: a device plan copies its outputs back into `host`; CPU plans need nothing.
   virtual void download(const Tensors& /*host*/) {}
   // Device plans time themselves (CUDA events): times_itself() is true and run_timed_ms runs
-  // once and returns milliseconds. CPU plans are timed on the host clock around run().
+  // once and returns milliseconds. Other plans are timed on the host clock around run(), and
+  // run_timed_ms is not called.
   virtual bool times_itself() const { return false; }
-  virtual double run_timed_ms(const Tensors& host, void* workspace) {
-    run(host, workspace);
-    return -1.0;
+  virtual double run_timed_ms(const Tensors& /*host*/, void* /*workspace*/) {
+    throw std::logic_error("run_timed_ms called on a plan that does not time itself");
   }
 };
 
@@ -93,6 +130,14 @@ class Backward {
   // Device implementations: the device's name and driver, for the report's context.
   virtual std::string device_description() const { return ""; }
 
+  // What the implementation is to the harness besides an algorithm (Roles).
+  virtual Roles roles() const { return {}; }
+  // Roles::reference only: the pass from the inputs of `in`, every product accumulated in
+  // double and the outputs kept in double: dx for the data pass, dw and db for the weights
+  // pass (same layouts as Tensors). Others throw std::logic_error.
+  virtual void run_reference(const ConvProblem& problem, Pass pass, const Tensors& in, double* dx,
+                             double* dw, double* db) const;
+
   // Families whose members depend on the problem (cuDNN's engine configurations: which engines
   // and knob settings cuDNN offers depends on the shape, the pass, the GPU and the version).
   // members() lists the implementations the family stands for on (problem, pass), each with
@@ -111,8 +156,8 @@ class Backward {
   virtual std::string members_named() const { return ""; }
 };
 
-// Every registered implementation, in impl_list.inc order (the reference `naive` first), then
-// those added by add_backward().
+// Every registered implementation, in impl_list.inc order (the reference first), then those
+// added by add_backward().
 const std::vector<const Backward*>& registry();
 // A registered implementation, or a family's member (Backward::member), by name; nullptr if none.
 const Backward* find_backward(const std::string& name);
@@ -123,6 +168,30 @@ void add_backward(std::unique_ptr<Backward> backward);
 // Whether a result recorded under `impl` belongs to the selected implementation `selected`:
 // the same name, or a member of the family `selected`.
 bool stands_for(const std::string& selected, const std::string& impl);
+
+// One implementation that runs on a case: a selected implementation itself, or one of the
+// members a selected family offers for the problem.
+struct Candidate {
+  const Backward* impl = nullptr;
+  // The selected family `impl` is a member of ("" when `impl` was selected itself): reports
+  // and tuning databases keep it, so that a later run selecting the family finds the member.
+  std::string family;
+};
+// The one place families are resolved: the selected implementations, in order, each replaced by
+// the members it offers on (problem, pass) (Backward::members), as one flat list in which every
+// implementation appears once (a member selected by name and through its family runs once, as
+// the first). A family that is unavailable, declines the problem or fails to list its members
+// stays itself, so that its one result records why.
+std::vector<Candidate> resolve(const std::vector<const Backward*>& selected,
+                               const ConvProblem& problem, Pass pass);
+
+// The registered implementation with Roles::reference; throws std::logic_error if none.
+const Backward& reference_backward();
+// The implementations with Roles::baseline, in registry order (one per device).
+std::vector<const Backward*> baselines();
+// The names of the implementations with a Roles::fallback place, in that order: the Autotuner's
+// default when AutotunerOptions::fallback is empty.
+std::vector<std::string> default_fallbacks();
 
 // Thread count applied to every library (OpenBLAS, OpenMP, oneDNN). 0 = library default.
 void set_threads(int threads);
