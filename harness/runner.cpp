@@ -15,10 +15,12 @@
 
 #include "context.h"
 #include "data.h"
+#include "io.h"
 #include "isolate.h"
 #include "json_input.h"
 #include "naive.h"
 #include "npy.h"
+#include "selection.h"
 
 namespace convbp {
 
