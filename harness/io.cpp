@@ -32,8 +32,12 @@ fs::path folder_of(const fs::path& target) {
 
 // The temp file write_json_atomic writes before renaming it over the target.
 fs::path temp_of(const fs::path& target) {
-  return folder_of(target) /
-         ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()));
+  // Appending (rather than chaining operator+) keeps GCC 12's -Wrestrict false positive away.
+  std::string name = ".";
+  name += target.filename().string();
+  name += ".tmp.";
+  name += std::to_string(::getpid());
+  return folder_of(target) / name;
 }
 
 // The folder a file is written into must exist: "NAME: cannot write: directory D does not exist".
