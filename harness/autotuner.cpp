@@ -9,6 +9,7 @@
 #include "blas_core.h"
 #include "context.h"
 #include "runner.h"
+#include "selection.h"
 #include "timing.h"
 #include "tuning.h"
 
@@ -143,8 +144,10 @@ struct Autotuner::State {
       } catch (const std::exception&) {
         continue;
       }
-      if (c.max_workspace_bytes && plan->workspace_bytes() > *c.max_workspace_bytes) continue;
-      if (c.deterministic_only && !plan->deterministic()) continue;
+      // A default's error is not measured: the constraints on what a plan shows apply.
+      Constraints shown = c;
+      shown.max_rel_error.reset();
+      if (constraint_violation(shown, plan->workspace_bytes(), plan->deterministic(), {})) continue;
       return std::make_unique<TunedPlan>(problem, pass, *b, std::move(plan), PlanSource::fallback,
                                          "default (" + why + ")", 0.0);
     }

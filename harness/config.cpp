@@ -1,9 +1,8 @@
 #include "config.h"
 
 #include <filesystem>
-#include <fstream>
+#include <optional>
 #include <set>
-#include <sstream>
 
 #include "json_input.h"
 #include "peer_formats.h"
@@ -16,125 +15,48 @@ namespace {
 
 using nlohmann::json;
 
-class Reader {
- public:
-  explicit Reader(std::string file) : file_(std::move(file)) {}
+const std::vector<std::string> kShapeKeys = {"n", "c",      "h",   "w",        "k",      "r",
+                                             "s", "stride", "pad", "dilation", "groups", "count"};
 
-  [[noreturn]] void fail(const std::string& path, const std::string& message) const {
-    throw ConfigError(file_ + ": " + (path.empty() ? "" : path + ": ") + message);
-  }
-  [[noreturn]] void expected(const std::string& path, const std::string& what,
-                             const json& got) const {
-    fail(path, "expected " + what + ", got " + brief(got));
-  }
+// An int, or an array of exactly one of the `lengths` sizes, each element an int >= min.
+std::vector<std::int64_t> int_or_array(const JsonReader& v, std::int64_t min,
+                                       const std::string& what,
+                                       std::initializer_list<std::size_t> lengths) {
+  if (v.raw().is_number_integer()) return {v.integer(min, kMaxDim)};
+  bool length_ok = false;
+  for (std::size_t l : lengths) length_ok |= v.raw().is_array() && v.raw().size() == l;
+  if (!length_ok) v.expected(what);
+  std::vector<std::int64_t> out;
+  for (std::size_t i = 0; i < v.size(); ++i) out.push_back(v[i].integer(min, kMaxDim));
+  return out;
+}
 
-  void only_keys(const json& object, const std::string& path,
-                 const std::set<std::string>& allowed) const {
-    for (const auto& [key, value] : object.items()) {
-      if (!allowed.count(key)) {
-        std::string list;
-        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        fail(join(path, key), "unknown key (allowed: " + list + ")");
-      }
-    }
-  }
-
-  // An integer in [min, max]: a fraction, a string or a value out of range (an unsigned one
-  // too large for 64 signed bits included) is an error, never truncated.
-  std::int64_t integer(const json& v, const std::string& path, std::int64_t min,
-                       std::int64_t max) const {
-    if (v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t(max)) {
-      expected(path, "an integer <= " + std::to_string(max), v);
-    }
-    if (!v.is_number_integer() || v.get<std::int64_t>() < min) {
-      expected(path, "an integer >= " + std::to_string(min), v);
-    }
-    if (v.get<std::int64_t>() > max) expected(path, "an integer <= " + std::to_string(max), v);
-    return v.get<std::int64_t>();
-  }
-
-  double number(const json& v, const std::string& path, double min, double max) const {
-    if (!v.is_number() || v.get<double>() < min) {
-      expected(path, "a number >= " + decimal(min), v);
-    }
-    if (v.get<double>() > max) expected(path, "a number <= " + decimal(max), v);
-    return v.get<double>();
-  }
-
-  static std::string decimal(double v) {
-    std::ostringstream text;
-    text << v;
-    return text.str();
-  }
-
-  std::string string(const json& v, const std::string& path) const {
-    if (!v.is_string() || v.get<std::string>().empty()) expected(path, "a non-empty string", v);
-    return v.get<std::string>();
-  }
-
-  // An int, or an array of exactly one of the `lengths` sizes, each element an int >= min.
-  std::vector<std::int64_t> int_or_array(const json& v, const std::string& path, std::int64_t min,
-                                         const std::string& what,
-                                         std::initializer_list<std::size_t> lengths) const {
-    if (v.is_number_integer()) return {integer(v, path, min, kMaxDim)};
-    bool length_ok = false;
-    for (std::size_t l : lengths) length_ok |= v.is_array() && v.size() == l;
-    if (!length_ok) expected(path, what, v);
-    std::vector<std::int64_t> out;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      out.push_back(integer(v[i], path + "[" + std::to_string(i) + "]", min, kMaxDim));
-    }
-    return out;
-  }
-
-  static std::string join(const std::string& path, const std::string& key) {
-    return path.empty() ? key : path + "." + key;
-  }
-
-  const std::string& file() const { return file_; }
-
- private:
-  std::string file_;
-};
-
-const std::set<std::string> kShapeKeys = {"n", "c",      "h",   "w",        "k",      "r",
-                                          "s", "stride", "pad", "dilation", "groups", "count"};
-
-Layer parse_layer(const Reader& rd, const json& defaults, const json& entry,
-                  const std::string& path) {
-  if (!entry.is_object()) rd.expected(path, "an object describing a layer", entry);
-  std::set<std::string> allowed = kShapeKeys;
-  allowed.insert("name");
-  rd.only_keys(entry, path, allowed);
+Layer parse_layer(const JsonReader& defaults, const JsonReader& entry) {
+  if (!entry.raw().is_object()) entry.expected("an object describing a layer");
+  std::vector<std::string> allowed = kShapeKeys;
+  allowed.push_back("name");
+  entry.only_keys(allowed);
 
   // A key given in the layer wins over the suite defaults; errors name where the value came from.
-  auto lookup = [&](const std::string& key, std::string* where) -> const json* {
-    if (entry.contains(key)) {
-      *where = path + "." + key;
-      return &entry[key];
-    }
-    if (defaults.contains(key)) {
-      *where = "defaults." + key;
-      return &defaults[key];
-    }
-    return nullptr;
+  auto lookup = [&](const std::string& key) -> std::optional<JsonReader> {
+    if (entry.contains(key)) return entry[key];
+    if (defaults.contains(key)) return defaults[key];
+    return std::nullopt;
   };
   auto required_int = [&](const std::string& key, const std::string& fallback_key) {
-    std::string where;
-    const json* v = lookup(key, &where);
-    if (!v && !fallback_key.empty()) v = lookup(fallback_key, &where);
-    if (!v) rd.fail(path, "missing required key \"" + key + "\"");
-    return rd.integer(*v, where, 1, kMaxDim);
+    std::optional<JsonReader> v = lookup(key);
+    if (!v && !fallback_key.empty()) v = lookup(fallback_key);
+    if (!v) entry.fail("missing required key \"" + key + "\"");
+    return v->integer(1, kMaxDim);
   };
   auto optional_int = [&](const std::string& key, std::int64_t fallback, std::int64_t min,
                           std::int64_t max) {
-    std::string where;
-    const json* v = lookup(key, &where);
-    return v ? rd.integer(*v, where, min, max) : fallback;
+    const std::optional<JsonReader> v = lookup(key);
+    return v ? v->integer(min, max) : fallback;
   };
 
   Layer layer;
-  layer.name = entry.contains("name") ? rd.string(entry["name"], path + ".name") : path;
+  layer.name = entry.contains("name") ? entry["name"].non_empty_string() : entry.path();
   ConvProblem& pr = layer.problem;
   pr.n = optional_int("n", 1, 1, kMaxDim);
   pr.c = required_int("c", "");
@@ -146,20 +68,18 @@ Layer parse_layer(const Reader& rd, const json& defaults, const json& entry,
   pr.groups = optional_int("groups", 1, 1, kMaxDim);
   layer.count = int(optional_int("count", 1, 1, kMaxCount));
 
-  std::string where;
-  if (const json* v = lookup("stride", &where)) {
-    auto st = rd.int_or_array(*v, where, 1, "an integer >= 1 or [h, w]", {2});
+  if (const auto v = lookup("stride")) {
+    auto st = int_or_array(*v, 1, "an integer >= 1 or [h, w]", {2});
     pr.stride_h = st[0];
     pr.stride_w = st.size() == 2 ? st[1] : st[0];
   }
-  if (const json* v = lookup("dilation", &where)) {
-    auto dil = rd.int_or_array(*v, where, 1, "an integer >= 1 (1 = none) or [h, w]", {2});
+  if (const auto v = lookup("dilation")) {
+    auto dil = int_or_array(*v, 1, "an integer >= 1 (1 = none) or [h, w]", {2});
     pr.dilation_h = dil[0];
     pr.dilation_w = dil.size() == 2 ? dil[1] : dil[0];
   }
-  if (const json* v = lookup("pad", &where)) {
-    auto pad = rd.int_or_array(*v, where, 0,
-                               "an integer >= 0, [h, w] or [top, left, bottom, right]", {2, 4});
+  if (const auto v = lookup("pad")) {
+    auto pad = int_or_array(*v, 0, "an integer >= 0, [h, w] or [top, left, bottom, right]", {2, 4});
     if (pad.size() == 1) pad = {pad[0], pad[0], pad[0], pad[0]};
     if (pad.size() == 2) pad = {pad[0], pad[1], pad[0], pad[1]};
     pr.pad_top = pad[0];
@@ -170,130 +90,129 @@ Layer parse_layer(const Reader& rd, const json& defaults, const json& entry,
   try {
     pr.validate();
   } catch (const InvalidProblem& e) {
-    rd.fail(path, std::string("impossible shape: ") + e.what());
+    entry.fail(std::string("impossible shape: ") + e.what());
   }
   return layer;
 }
 
 // `source`: a string, or an object saying how a tool made the suite (scripts/suite_from_torch.py:
 // the model, the library versions, the command), which reports carry as one line.
-std::string parse_source(const Reader& rd, const json& v) {
-  if (!v.is_object()) {
-    if (!v.is_string()) rd.expected("source", "a non-empty string or an object", v);
-    return rd.string(v, "source");
+std::string read_source(const JsonReader& v) {
+  if (!v.raw().is_object()) {
+    if (!v.raw().is_string()) v.expected("a non-empty string or an object");
+    return v.non_empty_string();
   }
-  rd.only_keys(v, "source", {"model", "versions", "command", "input", "notes"});
+  v.only_keys({"model", "versions", "command", "input", "notes"});
   for (const char* key : {"model", "command"}) {
-    if (!v.contains(key)) rd.fail("source", std::string("missing required key \"") + key + "\"");
+    if (!v.contains(key)) v.fail(std::string("missing required key \"") + key + "\"");
   }
-  std::string text = rd.string(v["model"], "source.model");
+  std::string text = v["model"].non_empty_string();
   if (v.contains("versions")) {
-    const json& versions = v["versions"];
-    if (!versions.is_object()) {
-      rd.expected("source.versions", "an object of library versions", versions);
-    }
-    for (const auto& [library, version] : versions.items()) {
-      text += ", " + library + " " + rd.string(version, "source.versions." + library);
+    const JsonReader versions = v["versions"];
+    if (!versions.raw().is_object()) versions.expected("an object of library versions");
+    for (const auto& [library, version] : versions.raw().items()) {
+      text += ", " + library + " " + versions[library].non_empty_string();
     }
   }
-  if (v.contains("input")) text += "; input " + rd.string(v["input"], "source.input");
-  if (v.contains("notes")) text += "; " + rd.string(v["notes"], "source.notes");
-  return text + "; made by " + rd.string(v["command"], "source.command");
+  if (v.contains("input")) text += "; input " + v["input"].non_empty_string();
+  if (v.contains("notes")) text += "; " + v["notes"].non_empty_string();
+  return text + "; made by " + v["command"].non_empty_string();
 }
 
-}  // namespace
-
-Suite parse_suite(const json& doc, const std::string& file) {
-  Reader rd(file);
-  if (!doc.is_object()) rd.expected("", "a JSON object with \"suite\" and \"layers\"", doc);
-  rd.only_keys(doc, "",
-               {"schema", "suite", "source", "defaults", "passes", "impls", "timing", "layers"});
+Suite read_suite(const JsonReader& doc) {
+  if (!doc.raw().is_object()) doc.expected("a JSON object with \"suite\" and \"layers\"");
+  doc.only_keys({"schema", "suite", "source", "defaults", "passes", "impls", "timing", "layers"});
   Suite suite;
-  suite.file = file;
-  if (doc.contains("schema") && doc["schema"] != "convbp.config/1") {
-    rd.expected("schema", "\"convbp.config/1\"", doc["schema"]);
+  if (doc.contains("schema") && doc.raw()["schema"] != "convbp.config/1") {
+    doc["schema"].expected("\"convbp.config/1\"");
   }
-  if (!doc.contains("suite")) rd.fail("", "missing required key \"suite\"");
-  suite.name = rd.string(doc["suite"], "suite");
-  if (doc.contains("source")) suite.source = parse_source(rd, doc["source"]);
+  if (!doc.contains("suite")) doc.fail("missing required key \"suite\"");
+  suite.name = doc["suite"].non_empty_string();
+  if (doc.contains("source")) suite.source = read_source(doc["source"]);
 
-  json defaults = json::object();
+  static const json kNoDefaults = json::object();
+  JsonReader defaults(kNoDefaults, "defaults", JsonDialect::config);
   if (doc.contains("defaults")) {
     defaults = doc["defaults"];
-    if (!defaults.is_object()) rd.expected("defaults", "an object of layer fields", defaults);
-    rd.only_keys(defaults, "defaults", kShapeKeys);
+    if (!defaults.raw().is_object()) defaults.expected("an object of layer fields");
+    defaults.only_keys(kShapeKeys);
   }
   if (doc.contains("passes")) {
-    const json& v = doc["passes"];
-    if (!v.is_array() || v.empty()) rd.expected("passes", "a non-empty array", v);
+    const JsonReader v = doc["passes"];
+    if (!v.raw().is_array() || v.raw().empty()) v.expected("a non-empty array");
     suite.passes.clear();
     for (std::size_t i = 0; i < v.size(); ++i) {
-      const std::string path = "passes[" + std::to_string(i) + "]";
-      auto pass = v[i].is_string() ? parse_pass(v[i].get<std::string>()) : std::nullopt;
-      if (!pass) rd.expected(path, "\"data\" or \"weights\"", v[i]);
+      auto pass = v[i].raw().is_string() ? parse_pass(v[i].string()) : std::nullopt;
+      if (!pass) v[i].expected("\"data\" or \"weights\"");
       suite.passes.push_back(*pass);
     }
   }
   if (doc.contains("impls")) {
-    const json& v = doc["impls"];
-    if (!v.is_array() || v.empty()) rd.expected("impls", "a non-empty array of name patterns", v);
+    const JsonReader v = doc["impls"];
+    if (!v.raw().is_array() || v.raw().empty()) v.expected("a non-empty array of name patterns");
     suite.impls.clear();
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      suite.impls.push_back(rd.string(v[i], "impls[" + std::to_string(i) + "]"));
-    }
+    for (std::size_t i = 0; i < v.size(); ++i) suite.impls.push_back(v[i].non_empty_string());
   }
   if (doc.contains("timing")) {
-    const json& t = doc["timing"];
-    if (!t.is_object()) rd.expected("timing", "an object", t);
-    rd.only_keys(t, "timing", {"warmup", "reps", "max_seconds_per_case", "min_rep_seconds"});
-    if (t.contains("warmup"))
-      suite.timing.warmup = int(rd.integer(t["warmup"], "timing.warmup", 0, kMaxWarmup));
-    if (t.contains("reps"))
-      suite.timing.reps = int(rd.integer(t["reps"], "timing.reps", 1, kMaxReps));
+    const JsonReader t = doc["timing"];
+    if (!t.raw().is_object()) t.expected("an object");
+    t.only_keys({"warmup", "reps", "max_seconds_per_case", "min_rep_seconds"});
+    TimingSettings& timing = suite.timing;
+    if (t.contains("warmup")) timing.warmup = int(t["warmup"].integer(0, kMaxWarmup));
+    if (t.contains("reps")) timing.reps = int(t["reps"].integer(1, kMaxReps));
     if (t.contains("max_seconds_per_case")) {
-      suite.timing.max_seconds_per_case =
-          rd.number(t["max_seconds_per_case"], "timing.max_seconds_per_case", kMinSecondsPerCase,
-                    kMaxSecondsPerCase);
+      timing.max_seconds_per_case =
+          t["max_seconds_per_case"].number(kMinSecondsPerCase, kMaxSecondsPerCase);
     }
     if (t.contains("min_rep_seconds")) {
-      suite.timing.min_rep_seconds =
-          rd.number(t["min_rep_seconds"], "timing.min_rep_seconds", 0, kMaxMinRepSeconds);
+      timing.min_rep_seconds = t["min_rep_seconds"].number(0, kMaxMinRepSeconds);
     }
   }
-  if (!doc.contains("layers")) rd.fail("", "missing required key \"layers\"");
-  const json& layers = doc["layers"];
-  if (!layers.is_array() || layers.empty()) rd.expected("layers", "a non-empty array", layers);
+  if (!doc.contains("layers")) doc.fail("missing required key \"layers\"");
+  const JsonReader layers = doc["layers"];
+  if (!layers.raw().is_array() || layers.raw().empty()) layers.expected("a non-empty array");
   std::set<std::string> names;
   for (std::size_t i = 0; i < layers.size(); ++i) {
-    const std::string path = "layers[" + std::to_string(i) + "]";
-    suite.layers.push_back(parse_layer(rd, defaults, layers[i], path));
+    suite.layers.push_back(parse_layer(defaults, layers[i]));
     if (!names.insert(suite.layers.back().name).second) {
-      rd.fail(path + ".name", "duplicate layer name \"" + suite.layers.back().name + "\"");
+      JsonReader(layers[i].raw(), layers[i].path() + ".name", JsonDialect::config)
+          .fail("duplicate layer name \"" + suite.layers.back().name + "\"");
     }
   }
   return suite;
 }
 
+}  // namespace
+
+Suite parse_suite(const json& doc, const std::string& file) {
+  try {
+    Suite suite = read_suite(JsonReader(doc, JsonDialect::config));
+    suite.file = file;
+    return suite;
+  } catch (const JsonInputError& e) {
+    throw ConfigError(file + ": " + e.what());
+  }
+}
+
 Suite load_suite(const std::string& path) {
-  namespace fs = std::filesystem;
-  const std::string name = printable(path);
   // Reports record the config's path in JSON, which must be UTF-8: refuse before measuring.
   if (!is_utf8(path)) {
-    throw ConfigError(name + ": the path is not valid UTF-8 (reports record it in JSON)");
+    throw ConfigError(printable(path) +
+                      ": the path is not valid UTF-8 (reports record it in JSON)");
   }
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) throw ConfigError(name + ": a directory, not a config file");
-  std::ifstream in(path);
-  if (!in) throw ConfigError(name + ": cannot open config file");
-  std::stringstream text;
-  text << in.rdbuf();
+  std::string text;
+  try {
+    text = read_input_file(path, "config file");
+  } catch (const JsonInputError& e) {
+    throw ConfigError(e.what());
+  }
   // Not JSON (which starts with '{'): lines of benchdnn or MIOpenDriver problems.
-  if (is_problem_lines(text.str())) return parse_problem_lines(text.str(), path);
+  if (is_problem_lines(text)) return parse_problem_lines(text, path);
   json doc;
   try {
-    doc = parse_json_input(text.str());
+    doc = parse_json_input(text);
   } catch (const JsonInputError& e) {
-    throw ConfigError(name + ": " + e.what());
+    throw ConfigError(printable(path) + ": " + e.what());
   }
   return parse_suite(doc, path);
 }

@@ -6,13 +6,13 @@
 
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "backward.h"
 #include "blas_core.h"
+#include "io.h"
 
 #ifndef CONVBP_VERSION
 #define CONVBP_VERSION "unknown"
@@ -146,13 +146,10 @@ nlohmann::json run_context(int threads) {
   const double avx512 = measure_avx512_peak_gflops(threads);
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  std::time_t now = std::time(nullptr);
-  char date[64];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   return {
       {"convbp", convbp_version()},
       {"sources", convbp_source_hash()},
-      {"date", date},
+      {"date", utc_now()},
       {"host", host},
       {"cpu",
        {{"model", cpu_model()}, {"cores", int(sysconf(_SC_NPROCESSORS_ONLN))}, {"isa", cpu_isa()}}},

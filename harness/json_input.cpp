@@ -1,8 +1,15 @@
 #include "json_input.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <set>
+#include <sstream>
+#include <system_error>
 #include <vector>
+
+#include "io.h"
 
 namespace convbp {
 
@@ -84,6 +91,175 @@ nlohmann::json parse_json_input(std::string_view text) {
     // parse_error, and out_of_range for a number no double holds (1e400).
     throw JsonInputError(std::string("malformed JSON: ") + e.what());
   }
+}
+
+std::string read_input_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw JsonInputError(printable(path) + ": a directory, not a " + what);
+  }
+  try {
+    return read_file(path);
+  } catch (const std::system_error& e) {
+    throw JsonInputError(printable(path) + ": cannot open " + what + ": " + e.code().message());
+  }
+}
+
+nlohmann::json read_json_file(const std::string& path, const std::string& what) {
+  const std::string text = read_input_file(path, what);
+  try {
+    return parse_json_input(text);
+  } catch (const JsonInputError& e) {
+    throw JsonInputError(printable(path) + ": " + e.what());
+  }
+}
+
+// --- JsonReader ------------------------------------------------------------------------------
+
+namespace {
+
+std::string decimal(double v) {
+  std::ostringstream text;
+  text << v;
+  return text.str();
+}
+
+}  // namespace
+
+JsonReader::JsonReader(const nlohmann::json& doc, JsonDialect dialect)
+    : JsonReader(doc, dialect == JsonDialect::config ? "" : "$", dialect) {}
+
+JsonReader::JsonReader(const nlohmann::json& value, std::string path, JsonDialect dialect)
+    : j_(&value), path_(std::move(path)), dialect_(dialect) {}
+
+void JsonReader::fail(const std::string& message) const {
+  // A key may hold any character JSON allows, a line break included: the message stays one line.
+  throw JsonInputError(path_.empty() ? message : printable(path_) + ": " + message);
+}
+
+void JsonReader::expected(const std::string& what) const {
+  fail("expected " + what + ", got " + brief(*j_));
+}
+
+JsonReader JsonReader::child(const nlohmann::json& value, const std::string& step) const {
+  // Appending (rather than chaining operator+) keeps GCC 12's -Wrestrict false positive away.
+  std::string path = path_;
+  if (!path.empty() && step.front() != '[') path += '.';
+  path += step;
+  return JsonReader(value, std::move(path), dialect_);
+}
+
+bool JsonReader::contains(const std::string& key) const {
+  return j_->is_object() && j_->contains(key);
+}
+
+bool JsonReader::has(const std::string& key) const {
+  return contains(key) && !(*j_)[key].is_null();
+}
+
+JsonReader JsonReader::operator[](const std::string& key) const {
+  if (!j_->is_object()) expected("an object");
+  if (!j_->contains(key)) fail("missing key \"" + key + "\"");
+  return child((*j_)[key], key);
+}
+
+void JsonReader::only_keys(const std::vector<std::string>& allowed) const {
+  if (!j_->is_object()) expected("an object");
+  for (const auto& item : j_->items()) {
+    if (std::find(allowed.begin(), allowed.end(), item.key()) != allowed.end()) continue;
+    std::vector<std::string> sorted = allowed;
+    std::sort(sorted.begin(), sorted.end());
+    std::string list;
+    for (const std::string& a : sorted) list += (list.empty() ? "" : ", ") + a;
+    child(item.value(), item.key()).fail("unknown key (allowed: " + list + ")");
+  }
+}
+
+void JsonReader::exact_keys(const std::vector<std::string>& keys) const {
+  only_keys(keys);
+  for (const std::string& key : keys) {
+    if (!j_->contains(key)) fail("missing key \"" + key + "\"");
+  }
+}
+
+std::size_t JsonReader::size() const {
+  if (!j_->is_array()) expected("an array");
+  return j_->size();
+}
+
+JsonReader JsonReader::operator[](std::size_t index) const {
+  if (index >= size()) fail("missing element [" + std::to_string(index) + "]");
+  std::string step = "[";
+  step += std::to_string(index);
+  step += ']';
+  return child((*j_)[index], step);
+}
+
+std::string JsonReader::string() const {
+  if (!j_->is_string()) expected("a string");
+  return j_->get<std::string>();
+}
+
+std::string JsonReader::non_empty_string() const {
+  if (!j_->is_string() || j_->get<std::string>().empty()) expected("a non-empty string");
+  return j_->get<std::string>();
+}
+
+bool JsonReader::boolean() const {
+  if (!j_->is_boolean()) expected("true or false");
+  return j_->get<bool>();
+}
+
+void JsonReader::out_of_range(const std::string& kind, const std::string& min,
+                              const std::string& max, bool above, bool has_min,
+                              bool has_max) const {
+  if (dialect_ == JsonDialect::config) {
+    if (above && has_max) expected(kind + " <= " + max);
+    if (has_min) expected(kind + " >= " + min);
+  } else if (has_min && has_max) {
+    expected(kind + " from " + min + " to " + max);
+  } else if (has_min) {
+    expected(kind + " >= " + min);
+  }
+  if (has_max) expected(kind + " <= " + max);
+  expected(kind);
+}
+
+double JsonReader::number(double min, double max) const {
+  const bool ok = j_->is_number() && std::isfinite(j_->get<double>());
+  const bool above = ok && j_->get<double>() > max;
+  if (!ok || above || j_->get<double>() < min) {
+    out_of_range("a number", decimal(min), decimal(max), above, std::isfinite(min),
+                 std::isfinite(max));
+  }
+  return j_->get<double>();
+}
+
+std::int64_t JsonReader::integer(std::int64_t min, std::int64_t max) const {
+  // An unsigned value beyond 64 signed bits is above any max; a float (1e19, 5.0) is no integer.
+  const bool above = (j_->is_number_unsigned() && j_->get<std::uint64_t>() > std::uint64_t(max)) ||
+                     (j_->is_number_integer() && j_->get<std::int64_t>() > max);
+  if (above || !j_->is_number_integer() || j_->get<std::int64_t>() < min) {
+    out_of_range("an integer", std::to_string(min), std::to_string(max), above, true, true);
+  }
+  return j_->get<std::int64_t>();
+}
+
+std::uint64_t JsonReader::unsigned_integer(std::uint64_t max) const {
+  const bool negative =
+      j_->is_number_integer() && !j_->is_number_unsigned() && j_->get<std::int64_t>() < 0;
+  const bool above = j_->is_number_integer() && !negative && j_->get<std::uint64_t>() > max;
+  if (!j_->is_number_integer() || negative || above) {
+    out_of_range("an integer", "0", std::to_string(max), above, true,
+                 max != std::numeric_limits<std::uint64_t>::max());
+  }
+  return j_->get<std::uint64_t>();
+}
+
+std::vector<double> JsonReader::numbers() const {
+  std::vector<double> out;
+  for (std::size_t i = 0; i < size(); ++i) out.push_back((*this)[i].number());
+  return out;
 }
 
 std::string brief(const nlohmann::json& value) {

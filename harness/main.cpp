@@ -18,10 +18,12 @@
 #include "cases.h"
 #include "config.h"
 #include "context.h"
+#include "io.h"
 #include "json_input.h"
 #include "peer_formats.h"
 #include "report.h"
 #include "runner.h"
+#include "tune.h"
 #include "tuning.h"
 
 namespace {
@@ -212,18 +214,11 @@ void check_output(const std::string& option, const std::string& path) {
 
 // The --dump folder: created now, and proved writable, so that no case is measured in vain.
 void prepare_dump_folder(const std::string& dir) {
-  const std::string name = printable(dir);
-  if (!is_utf8(dir)) {
-    throw UsageError("--dump: " + name +
-                     ": the path is not valid UTF-8 (convbp takes UTF-8 paths)");
+  try {
+    prepare_output_folder(dir, "index.json");
+  } catch (const std::runtime_error& e) {
+    throw UsageError("--dump: " + std::string(e.what()));
   }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw UsageError("--dump: " + name + ": cannot create the folder: " + ec.message());
-  if (!std::filesystem::is_directory(dir, ec)) {
-    throw UsageError("--dump: " + name + ": not a folder");
-  }
-  check_output("--dump", (std::filesystem::path(dir) / "index.json").string());
 }
 
 // The options `run`, `validate` and `tune` share. Returns false for any other argument.

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "json_input.h"
 #include "problem.h"
 #include "timing.h"
 #include "validate.h"
@@ -61,25 +62,21 @@ struct Report {
   bool complete = true;  // false when the run was interrupted
 };
 
-// Chooses the best ok result by median time; a winner whose margin is inside the noise of
-// either measurement is a tie, settled by determinism, then smaller workspace.
-std::optional<Best> choose_best(const std::vector<Result>& results);
-
 nlohmann::json to_json(const Report& report);
 // Throws std::runtime_error naming the JSON path of the first bad field.
 Report report_from_json(const nlohmann::json& doc);
+
+// A best, as in a report's cases[].best and a tuning database's entries[].best; null when none.
+nlohmann::json to_json(const std::optional<Best>& best);
+// Throws JsonInputError naming the JSON path of the first bad field.
+Best best_from_json(const JsonReader& value);
 
 // One result, as in a report's results[] (an isolated candidate's child sends it this way).
 nlohmann::json to_json(const Result& result);
 // Throws std::runtime_error naming the JSON path (under `path`) of the first bad field.
 Result result_from_json(const nlohmann::json& doc, const std::string& path = "$");
 
-// Writes to a temp file in the same directory and renames it over `path`, so a report file
-// that exists is always complete. Throws std::runtime_error with the reason on failure.
-void write_json_atomic(const std::string& path, const nlohmann::json& doc);
-// Before measuring: that write_json_atomic can write `path` (a UTF-8 name, an existing folder
-// that takes its temp file, not a folder itself). Throws std::runtime_error with the reason.
-void check_writable(const std::string& path);
+// Throws std::runtime_error naming the file, and the JSON path of the first bad field.
 Report read_report(const std::string& path);
 
 // The winners table: one row per case with the best implementation, its time and GF/s, and

@@ -15,9 +15,11 @@
 #include "cases.h"
 #include "context.h"
 #include "data.h"
+#include "io.h"
 #include "isolate.h"
 #include "json_input.h"
 #include "npy.h"
+#include "selection.h"
 
 namespace convbp {
 

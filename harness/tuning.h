@@ -7,17 +7,15 @@
 // tuners keep each other's entries and an interrupted one leaves a complete file.
 #pragma once
 
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "autotuner.h"
+#include "io.h"
 #include "report.h"
-#include "runner.h"
+#include "selection.h"
 
 namespace convbp {
 
@@ -85,8 +83,10 @@ struct TuningDb {
 nlohmann::json to_json(const TuningDb& db);
 // Throws TuningError naming `file` and the JSON path of the first bad field.
 TuningDb tuning_db_from_json(const nlohmann::json& doc, const std::string& file);
-// A missing file is an empty database; anything else that is not one is a TuningError.
-TuningDb read_tuning_db(const std::string& path);
+// A missing file is an empty database; anything else that is not one is a TuningError. In
+// `version` (when given): the version of the very file read ({} when none), so that a reader can
+// tell when another process has written since.
+TuningDb read_tuning_db(const std::string& path, FileVersion* version = nullptr);
 
 // Under the file's lock: when `path` is still not a readable tuning database, renames it to
 // PATH.unreadable-<UTC time> and returns that name; returns "" when it has become readable
@@ -96,9 +96,9 @@ std::string set_aside_unreadable(const std::string& path);
 // Merges `entries` (under `fingerprint`) into the file at `path`: under an exclusive flock on
 // path + ".lock", re-reads the file, adds the entries or merges each into the file's entry of
 // the same key and pass (merge_entries), writes it atomically. Returns the database as written
-// (with every other writer's entries).
+// (with every other writer's entries), and in `version` (when given) the version written.
 TuningDb merge_into_file(const std::string& path, const nlohmann::json& fingerprint,
-                         const std::vector<TuningEntry>& entries);
+                         const std::vector<TuningEntry>& entries, FileVersion* version = nullptr);
 
 // `fresh` measured again every implementation it lists in `candidates` (and a listed family's
 // members): its results and rejections replace `old`'s for those; what `old` holds for any
@@ -141,48 +141,10 @@ std::optional<std::string> missing_candidate(const TuningEntry& entry,
                                              const std::vector<Asked>& asked,
                                              bool timeouts_count = false);
 
-// The best result that meets the constraints (report.h choose_best on what is left: fastest
-// by median, a tie within the noise settled by determinism, then workspace), with a line per
-// ok result the constraints excluded ("onednn.winograd: workspace 3.1 MiB > 1 MiB").
-struct Selection {
-  std::optional<Best> best;
-  std::vector<std::string> excluded;
-  // "fastest of 3 correct, 12.4% ahead of im2col_gemm.batched" or "tie with X (0.3%, within
-  // noise): settled by determinism"; "no correct implementation meets the constraints ...".
-  std::string reason;
-};
-Selection select_best(const std::vector<Result>& results, const Constraints& constraints);
+// An entry's ranked results as the ok Results they were measured as.
 std::vector<Result> results_of(const TuningEntry& entry);
 
 // The fields in which two fingerprints differ: "threads 1 -> 2, convbp 0.1.0+a -> 0.1.0+b".
 std::string fingerprint_difference(const nlohmann::json& from, const nlohmann::json& to);
-
-// "1.5 MiB", "512 B".
-std::string format_bytes(std::size_t bytes);
-// "1048576", "64K", "1.5M", "2G" (powers of 1024) -> bytes; nullopt if malformed.
-std::optional<std::size_t> parse_bytes(const std::string& text);
-
-// `convbp tune`: run_suite with the database answering every case it already holds under this
-// machine's fingerprint (nothing measured for those, not even the reference), and every newly
-// finished case merged into the database at once.
-struct TuneSettings {
-  std::string database;  // path
-  Constraints constraints;
-  bool retune = false;  // measure every case again, merged into its entry (merge_entries)
-};
-struct TuneOutcome {
-  Report report;  // best: chosen under the constraints
-  int measured = 0;
-  int from_database = 0;
-  std::set<std::string> answered;  // "<key> <pass>" of cases the database answered
-  std::vector<std::string> notes;  // stale sections, entries merged from other tuners, ...
-};
-// `save_report` gets the report after each finished case (complete = false) and at the end.
-TuneOutcome tune_suite(const Suite& suite, RunOptions options, const TuneSettings& settings,
-                       const std::function<void(const Report&)>& save_report = {});
-
-// One row per case: the chosen implementation, its time, the margin over the runner-up,
-// where it came from (database / measured), and notes (tie, constraint exclusions).
-std::string tune_table(const TuneOutcome& outcome, const Constraints& constraints);
 
 }  // namespace convbp

@@ -11,6 +11,7 @@
 #include "blas.h"
 #include "data.h"
 #include "runner.h"
+#include "selection.h"
 #include "shapes.h"
 
 namespace convbp {

@@ -13,6 +13,7 @@
 
 #include "isolate.h"
 #include "runner.h"
+#include "tune.h"
 #include "tuning.h"
 
 namespace convbp {

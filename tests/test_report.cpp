@@ -5,7 +5,9 @@
 #include <fstream>
 #include <thread>
 
+#include "io.h"
 #include "report.h"
+#include "selection.h"
 #include "timing.h"
 
 namespace convbp {

@@ -30,6 +30,7 @@
 #include "naive.h"
 #include "run_binary.h"
 #include "timing.h"
+#include "tune.h"
 #include "tuning.h"
 
 extern char** environ;
