@@ -10,6 +10,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "peer_formats.h"
 #include "report.h"
 #include "runner.h"
+#include "totals.h"
 #include "tune.h"
 #include "tuning.h"
 
@@ -54,7 +56,7 @@ commands:
   list                       implementations, and why each unavailable one is unavailable
   run [SUITE|FILE]           validate + time + choose; no argument = the built-in default suite
   validate [SUITE|FILE]      correctness only (no timing)
-  show REPORT                the winners table of a saved report
+  show REPORT                the winners table and network total of a saved report
   tune [SUITE|FILE] --db F   like run, keeping the winners in a tuning database (docs/tuning.md)
   cases [SUITE|FILE]         the cases a run would measure: names, keys, output sizes, flops
 
@@ -101,6 +103,10 @@ options:
                        timing), seconds; default 60 + 10 x the suite's max_seconds_per_case
   -q, --quiet          no progress on stderr (it is off anyway when stderr is not a terminal)
 
+After the winners table, run prints the network total: the suite's backward pass, every layer
+times its count, with convbp's picks and with each single strategy used everywhere, and the
+layers that contribute most (see convbp show --help; the report keeps it as "network").
+
 Every implementation is checked against the fp64 reference on its first call and again on a
 second one (the last timed call; with validate, one more call), with outputs NaN-poisoned before
 each; writing into an input is incorrect; determinism is measured bit for bit between the two
@@ -122,12 +128,20 @@ declare: the fp64 reference, each device's speedup baseline (the winners table's
 and the Autotuner's default fallbacks.
 )";
 
-constexpr const char* kShowUsage = R"(usage: convbp show REPORT [--all]
+constexpr const char* kShowUsage = R"(usage: convbp show REPORT [--all] [--torch FILE]
 
 Prints the winners table of a saved report: per case and pass, the fastest correct
 implementation, its median time, GF/s and speedup over its device's baseline
 (im2col_gemm.per_sample on the CPU, cudnn.algo0.fp32 on a GPU; `convbp list` marks them).
-  --all    every result of every case, fastest first: status, median ms, GF/s, max_rel error
+Then the network total (as `convbp run` prints it): the backward pass of the whole suite, data
++ weights, every layer times its count, with convbp's picks and with each single strategy the
+implementations declare used everywhere (oneDNN's auto, im2col + GEMM, cuDNN's legacy
+algorithms as cudnnFind picks them), each with how many cases it covers, and the layers that
+contribute most (docs/report.md, "network").
+  --all         every result of every case, fastest first: status, median ms, GF/s, max_rel error
+  --torch FILE  add PyTorch to the network total: FILE is scripts/torch_conv_bench.py's JSON
+                (GPU; the TF32-allowed timings, PyTorch's default) or scripts/torch_cpu_bench.py's
+                (CPU), measured on the same suite
 )";
 
 constexpr const char* kCasesUsage =
@@ -342,8 +356,14 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   };
   const Report report = run_suite(suite, options, save);
   save(report);
-  std::cout << (validate_only ? validation_table(report) : winners_table(report, baseline_names()))
-            << std::flush;
+  if (validate_only) {
+    std::cout << validation_table(report);
+  } else {
+    const std::string network = network_table(network_totals(report));
+    std::cout << winners_table(report, baseline_names()) << (network.empty() ? "" : "\n")
+              << network;
+  }
+  std::cout << std::flush;
   int failures = 0;
   for (const Case& c : report.cases) {
     for (const Result& r : c.results) {
@@ -405,10 +425,15 @@ int cmd_cases(const std::vector<std::string>& args) {
 
 int cmd_show(const std::vector<std::string>& args) {
   std::vector<std::string> files;
+  std::string torch_file;
   bool all = false;
-  for (const std::string& a : args) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
     if (a == "--all") {
       all = true;
+    } else if (a == "--torch") {
+      if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
+      torch_file = args[++i];
     } else if (!a.empty() && a[0] == '-') {
       throw UsageError("unknown option '" + a + "' (see convbp show --help)");
     } else {
@@ -422,7 +447,17 @@ int cmd_show(const std::vector<std::string>& args) {
   } catch (const std::runtime_error& e) {
     throw UsageError(e.what());
   }
+  std::optional<TorchTimes> torch;
+  if (!torch_file.empty()) {
+    try {
+      torch = read_torch_times(torch_file);
+    } catch (const std::runtime_error& e) {
+      throw UsageError(std::string("--torch: ") + e.what());
+    }
+  }
   std::cout << (all ? results_table(report) : winners_table(report, baseline_names()));
+  const std::string network = network_table(network_totals(report, torch ? &*torch : nullptr));
+  if (!network.empty()) std::cout << "\n" << network;
   if (!report.complete) std::cout << "(incomplete report: the run was interrupted)\n";
   return 0;
 }
@@ -518,7 +553,9 @@ int cmd_tune(const std::vector<std::string>& args) {
   } catch (const TuningError& e) {
     throw UsageError(e.what());
   }
-  std::cout << tune_table(outcome, settings.constraints) << std::flush;
+  const std::string network = network_table(network_totals(outcome.report));
+  std::cout << tune_table(outcome, settings.constraints) << (network.empty() ? "" : "\n") << network
+            << std::flush;
   for (const std::string& note : outcome.notes) std::cerr << "note: " << note << "\n";
   std::cerr << outcome.report.cases.size() << " cases: " << outcome.measured << " measured, "
             << outcome.from_database << " from the database " << settings.database << "\n";

@@ -9,6 +9,7 @@
 
 #include "json_input.h"
 #include "table.h"
+#include "totals.h"
 
 namespace convbp {
 
@@ -57,6 +58,7 @@ json to_json(const Result& r) {
             {"workspace_bytes", r.workspace_bytes},
             {"deterministic", r.deterministic}};
   if (!r.family.empty()) j["family"] = r.family;
+  if (!r.strategy.empty()) j["strategy"] = r.strategy;
   return j;
 }
 
@@ -113,6 +115,7 @@ Result result_from(const JsonReader& rg) {
   r.workspace_bytes = std::size_t(rg["workspace_bytes"].unsigned_integer(SIZE_MAX));
   r.deterministic = rg["deterministic"].boolean();
   if (rg.has("family")) r.family = rg["family"].string();
+  if (rg.has("strategy")) r.strategy = rg["strategy"].string();
   return r;
 }
 
@@ -139,12 +142,19 @@ Result result_from_json(const json& doc, const std::string& path) {
 
 json to_json(const Report& report) {
   json cases = json::array();
-  for (const Case& c : report.cases) cases.push_back(to_json(c));
-  return {{"schema", "convbp.report/1"},
-          {"complete", report.complete},
-          {"context", report.context},
-          {"settings", report.settings},
-          {"cases", cases}};
+  bool timed = false;
+  for (const Case& c : report.cases) {
+    cases.push_back(to_json(c));
+    timed = timed || c.best.has_value();
+  }
+  json doc = {{"schema", "convbp.report/1"},
+              {"complete", report.complete},
+              {"context", report.context},
+              {"settings", report.settings},
+              {"cases", cases}};
+  // Derived from the cases, for readers (scripts/plot.py); convbp recomputes it when it reads.
+  if (timed) doc["network"] = to_json(network_totals(report));
+  return doc;
 }
 
 Report report_from_json(const json& doc) {

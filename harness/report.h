@@ -22,6 +22,8 @@ std::optional<Status> parse_status(std::string_view text);
 struct Result {
   std::string impl;
   std::string family;  // the selected family this member came from (Backward::members); "" if none
+  // The network-total strategy the implementation declared (Backward::strategy()); "" if none.
+  std::string strategy;
   Status status = Status::ok;
   std::string why;     // reason for any status but ok
   std::string detail;  // what the implementation ran (a library's kernel name, a caveat)

@@ -554,6 +554,7 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
     }
     if (!outcome) outcome = Outcome{measure_one(m, spec, data, ref, timing, options, dumper)};
     outcome->result.family = candidate.family;
+    outcome->result.strategy = m.strategy();
     c.results.push_back(std::move(outcome->result));
     if (!outcome->lasting) c.complete = false;
     // A passing failure ends the case once what was selected with it (a family's other

@@ -307,6 +307,9 @@ class Im2colGemm final : public Backward {
       : name_("im2col_gemm." + std::move(variant)), roles_(roles) {}
   std::string name() const override { return name_; }
   Roles roles() const override { return roles_; }
+  // batched everywhere is a network-total strategy: what a framework built on im2col + BLAS
+  // runs (per_sample, the seed's loop, is the speedup baseline instead).
+  std::string strategy() const override { return name_ == "im2col_gemm.batched" ? name_ : ""; }
   std::vector<std::pair<std::string, std::string>> library_versions() const override {
     return {{"openblas", openblas_get_config()},
             {"openblas_core", openblas_get_corename()},

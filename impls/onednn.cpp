@@ -369,6 +369,12 @@ class OnednnBackward final : public Backward {
 
   std::string name() const override { return name_; }
 
+  // oneDNN's own choice on NCHW tensors (reorders timed), everywhere, is a network-total
+  // strategy: what a framework that hands oneDNN its NCHW tensors and lets it pick runs.
+  std::string strategy() const override {
+    return alg_ == algorithm::convolution_auto && !native_ ? "onednn.auto" : "";
+  }
+
   Support available() const override {
     try {
       cpu_engine();

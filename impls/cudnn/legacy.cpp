@@ -113,6 +113,10 @@ class LegacyBackward final : public CudnnBackward {
     return {
         .reference = false, .baseline = a_.name == std::string("algo0") && !tf32_, .fallback = 0};
   }
+  // Every legacy algorithm, FP32 and TF32, is one network-total strategy: per case the fastest
+  // correct of them, as cudnnFind with tensor-op math allowed (PyTorch's default for
+  // convolutions) picks.
+  std::string strategy() const override { return "cudnn.find"; }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
     const int algo = algo_for(pass);

@@ -132,6 +132,12 @@ class Backward {
 
   // What the implementation is to the harness besides an algorithm (Roles).
   virtual Roles roles() const { return {}; }
+  // The whole-network comparison the implementation belongs to ("" none): besides convbp's
+  // picks, a report's network total is stated for each strategy, taking per case the fastest
+  // correct of its members, as a user who runs only that library would get (a strategy of one
+  // implementation is "it everywhere"; cuDNN's legacy algorithms are one, as cudnnFind picks
+  // among them). The harness finds strategies here and never names an implementation.
+  virtual std::string strategy() const { return ""; }
   // Roles::reference only: the pass from the inputs of `in`, every product accumulated in
   // double and the outputs kept in double: dx for the data pass, dw and db for the weights
   // pass (same layouts as Tensors). Others throw std::logic_error.
