@@ -10,9 +10,11 @@
 #        it runs out; the sweep runs only if at least 30 s are left), GPU_CONFIG (default
 #        configs/gpu_resnet50.json)
 #
-# OUTDIR receives eight files (what a device machine hands back): summary.txt (GPU, versions,
+# OUTDIR receives nine files (what a device machine hands back): summary.txt (GPU, versions,
 # each step's time and exit status), build.log (configure and build), tests.log (cuDNN tests,
-# then the sweep), torch.json and torch.log, gpu_report.json and suite.log, comparison.md.
+# then the sweep), torch.json and torch.log, gpu_report.json and suite.log, comparison.md, and
+# network.txt (the suite's network total: convbp's picks, cuDNN's legacy algorithms as
+# cudnnFind picks them, PyTorch; `convbp show REPORT --torch torch.json`).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -99,6 +101,11 @@ step "comparison"
 if [[ -f "$OUT/gpu_report.json" ]]; then
   python3 scripts/gpu_compare.py "$OUT/gpu_report.json" "$OUT/torch.json" -o "$OUT/comparison.md"
   grep -E "^Geometric" "$OUT/comparison.md" >> "$OUT/summary.txt" || true
+  # The network total with PyTorch beside it; without it when torch.json holds no timings.
+  { "$BUILD/convbp" show "$OUT/gpu_report.json" --torch "$OUT/torch.json" 2>/dev/null ||
+    "$BUILD/convbp" show "$OUT/gpu_report.json"; } | sed -n '/^network total/,$p' \
+    > "$OUT/network.txt" || true
+  head -8 "$OUT/network.txt" | tee -a "$OUT/summary.txt"
 else
   note "no report: see $OUT/suite.log"
 fi

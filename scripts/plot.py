@@ -139,7 +139,7 @@ def plot_network(plt, doc, torch, out):
                label="%s x%d" % (layer["name"].split(":", 1)[-1], layer["count"]))
         bottoms = [b + h for b, h in zip(bottoms, heights)]
     for x, s, total in zip(xs, strategies, bottoms):
-        text = "%.0f ms" % total
+        text = "%.4g ms" % total
         if s["covered"] < s["cases"]:
             text += "\ncovers %d of %d cases" % (s["covered"], s["cases"])
         ax.text(x, total, text, ha="center", va="bottom", fontsize=8)

@@ -11,7 +11,9 @@ candidates on the first call and keeps the fastest), once with TF32 off and once
 Calls are bracketed by CUDA events, as convbp's cuDNN plans are (short calls back to back, so
 that launch latency is not counted: see time_call); the figure is the median over --reps
 timings after --warmup untimed calls. Writes JSON (schema convbp.torch/1) that
-scripts/gpu_compare.py reads beside a convbp report.
+scripts/gpu_compare.py reads beside a convbp report, and `convbp show REPORT --torch FILE` adds
+to the network total (the TF32-allowed timings, PyTorch's default). scripts/torch_cpu_bench.py
+is the CPU sibling.
 
 The shapes, keys and flops come from convbp itself (`convbp cases CONFIG --json`), so the
 convbp binary must be built: --convbp PATH, else $CONVBP, else build-gpu/convbp or
