@@ -144,12 +144,12 @@ void run_samples(const ConvProblem& pr, const Dims& d, Pass pass, const Tensors&
                  std::int64_t b1, float* col, float* dw) {
   for (std::int64_t b = b0; b < b1; ++b) {
     for (std::int64_t g = 0; g < pr.groups; ++g) {
-      const float* dy_bg = t.dy + (b * pr.k + g * d.kpg) * d.pq;
+      const float* dy_bg = t.dy_as<float>() + (b * pr.k + g * d.kpg) * d.pq;
       if (pass == Pass::data) {
-        data_sample_group(pr, d, t.w + g * d.kpg * d.crs, dy_bg,
-                          t.dx + (b * pr.c + g * d.cpg) * d.in_plane, col);
+        data_sample_group(pr, d, t.w_as<float>() + g * d.kpg * d.crs, dy_bg,
+                          t.dx_as<float>() + (b * pr.c + g * d.cpg) * d.in_plane, col);
       } else {
-        weights_sample_group(pr, d, t.x + (b * pr.c + g * d.cpg) * d.in_plane, dy_bg,
+        weights_sample_group(pr, d, t.x_as<float>() + (b * pr.c + g * d.cpg) * d.in_plane, dy_bg,
                              dw + g * d.kpg * d.crs, col, b == b0 ? 0.0f : 1.0f);
       }
     }
@@ -164,8 +164,8 @@ class PerSamplePlan final : public Plan {
   std::string detail() const override { return "OpenBLAS sgemm per sample and group"; }
 
   void run(const Tensors& t, void* workspace) override {
-    run_samples(pr_, d_, pass_, t, 0, pr_.n, static_cast<float*>(workspace), t.dw);
-    if (pass_ == Pass::weights) bias_gradient(pr_, t.dy, t.db);
+    run_samples(pr_, d_, pass_, t, 0, pr_.n, static_cast<float*>(workspace), t.dw_as<float>());
+    if (pass_ == Pass::weights) bias_gradient(pr_, t.dy_as<float>(), t.db_as<float>());
   }
 
  private:
@@ -229,8 +229,8 @@ class BatchedPlan final : public Plan {
   void run(const Tensors& t, void* workspace) override {
     float* base = static_cast<float*>(workspace);
     if (workers_ <= 1) {
-      run_samples(pr_, d_, pass_, t, 0, pr_.n, base, t.dw);
-      if (pass_ == Pass::weights) bias_gradient(pr_, t.dy, t.db);
+      run_samples(pr_, d_, pass_, t, 0, pr_.n, base, t.dw_as<float>());
+      if (pass_ == Pass::weights) bias_gradient(pr_, t.dy_as<float>(), t.db_as<float>());
       return;
     }
     const std::size_t per_worker = per_worker_floats();
@@ -251,11 +251,11 @@ class BatchedPlan final : public Plan {
         for (std::int64_t i = lo; i < hi; ++i) {
           float sum = 0.0f;
           for (int wk = 0; wk < team; ++wk) sum += base[wk * per_worker + d_.col_elems + i];
-          t.dw[i] = sum;
+          t.dw_as<float>()[i] = sum;
         }
       }
     }
-    if (pass_ == Pass::weights) bias_gradient(pr_, t.dy, t.db);
+    if (pass_ == Pass::weights) bias_gradient(pr_, t.dy_as<float>(), t.db_as<float>());
   }
 
  private:
@@ -294,7 +294,10 @@ class Im2colGemm final : public Backward {
  public:
   explicit Im2colGemm(std::string variant) : name_("im2col_gemm." + std::move(variant)) {}
   std::string name() const override { return name_; }
-  Support supports(const ConvProblem& problem, Pass) const override { return gemm_fits(problem); }
+  Support supports(const ConvProblem& problem, Pass) const override {
+    if (Support s = needs_f32_nchw(problem, name()); !s.ok) return s;
+    return gemm_fits(problem);
+  }
   std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const override {
     return std::make_unique<PlanType>(problem, pass);
   }

@@ -138,12 +138,13 @@ class NaivePlan final : public Plan {
 
   void run(const Tensors& t, void*) override {
     if (pass_ == Pass::data) {
-      reference_backward_data(problem_, t.dy, t.w, out_.data());
-      std::copy(out_.begin(), out_.end(), t.dx);
+      reference_backward_data(problem_, t.dy_as<float>(), t.w_as<float>(), out_.data());
+      std::copy(out_.begin(), out_.end(), t.dx_as<float>());
     } else {
-      reference_backward_weights(problem_, t.x, t.dy, out_.data(), bias_.data());
-      std::copy(out_.begin(), out_.end(), t.dw);
-      std::copy(bias_.begin(), bias_.end(), t.db);
+      reference_backward_weights(problem_, t.x_as<float>(), t.dy_as<float>(), out_.data(),
+                                 bias_.data());
+      std::copy(out_.begin(), out_.end(), t.dw_as<float>());
+      std::copy(bias_.begin(), bias_.end(), t.db_as<float>());
     }
   }
 
@@ -156,7 +157,9 @@ class NaivePlan final : public Plan {
 class Naive final : public Backward {
  public:
   std::string name() const override { return "naive"; }
-  Support supports(const ConvProblem&, Pass) const override { return Support::yes(); }
+  Support supports(const ConvProblem& problem, Pass) const override {
+    return needs_f32_nchw(problem, name());
+  }
   std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const override {
     return std::make_unique<NaivePlan>(problem, pass);
   }

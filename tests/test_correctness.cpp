@@ -182,7 +182,7 @@ class Misbehaving final : public Backward {
   std::size_t workspace_;
 };
 
-float* first_output(const Tensors& t) { return t.dx ? t.dx : t.dw; }
+float* first_output(const Tensors& t) { return t.dx ? t.dx_as<float>() : t.dw_as<float>(); }
 
 int g_calls = 0;
 std::vector<int> g_poisoned_calls;
@@ -193,7 +193,7 @@ const Backward& misbehaving(const std::string& name) {
     add_backward(std::make_unique<Misbehaving>(
         "test.writes_its_input",
         [](const Tensors& t, int) {
-          float* dy = const_cast<float*>(t.dy);
+          float* dy = const_cast<float*>(t.dy_as<float>());
           dy[0] *= 2.0f;
           dy[5] = 3.0f;
         },
