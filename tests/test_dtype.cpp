@@ -266,6 +266,11 @@ void expect_model_admits_fp32_accumulation_and_rejects_dtype_accumulation(const 
     EXPECT_EQ(b.status, Status::incorrect)
         << b.impl << " passed; seed " << seed << " problem " << pr.key();
     ASSERT_TRUE(g.error && b.error);
+    ::testing::Test::RecordProperty(
+        std::string(tag) + ".seed" + std::to_string(seed),
+        "fp32 accumulation max_rel " + std::to_string(g.error->max_rel) + ", " + tag +
+            " accumulation max_rel " + std::to_string(b.error->max_rel) + ", tolerance " +
+            std::to_string(g.error->tolerance));
     // The margins, so that the test says how discriminating the model is.
     EXPECT_LT(g.error->max_rel, g.error->tolerance) << "seed " << seed;
     EXPECT_GT(b.error->max_rel, 1.5 * b.error->tolerance) << "seed " << seed;
