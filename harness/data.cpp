@@ -26,15 +26,12 @@ float uniform_at(std::uint64_t seed, std::size_t i) {
   return float(std::int64_t(z >> 40) - (std::int64_t{1} << 23)) * 0x1p-23f;
 }
 
-// Element i (logical order) of the stream `seed`, rounded to the dtype, at its stored position.
-void put_uniform(const ConvProblem& pr, TensorKind tensor, Buffer& b, std::uint64_t seed,
-                 std::size_t i) {
-  b.set(std::size_t(stored_index(pr, tensor, std::int64_t(i))), uniform_at(seed, i));
-}
-
-// Fills a tensor with the stream `seed`.
+// Fills a tensor with the stream `seed`: element i of the logical order, rounded to the dtype,
+// at its stored position.
 void fill(const ConvProblem& pr, TensorKind tensor, Buffer& b, std::uint64_t seed) {
-  for (std::size_t i = 0; i < b.size(); ++i) put_uniform(pr, tensor, b, seed, i);
+  const StoredIndex at(pr, tensor);
+  for (std::size_t i = 0; i < b.size(); ++i)
+    b.set(std::size_t(at(std::int64_t(i))), uniform_at(seed, i));
 }
 
 // Puts back the elements of `in` that differ from the stream; "" or what changed.
@@ -45,9 +42,10 @@ std::string restore(const ConvProblem& pr, TensorKind tensor, Buffer& in, std::u
   Buffer fresh(in.dtype(), 1);
   std::size_t changed = 0, first = 0;
   auto* stored = static_cast<unsigned char*>(in.data());
+  const StoredIndex stored_at(pr, tensor);
   for (std::size_t i = 0; i < in.size(); ++i) {
     fresh.set(0, uniform_at(seed, i));
-    const std::size_t at = std::size_t(stored_index(pr, tensor, std::int64_t(i)));
+    const std::size_t at = std::size_t(stored_at(std::int64_t(i)));
     // Bitwise: a NaN written over an input differs too.
     if (std::memcmp(stored + at * bytes, fresh.data(), bytes) != 0) {
       if (changed++ == 0) first = at;
@@ -119,9 +117,8 @@ void from_logical(const ConvProblem& pr, TensorKind tensor, const std::vector<do
 std::vector<double> to_stored_order(const ConvProblem& pr, TensorKind tensor,
                                     const std::vector<double>& v) {
   std::vector<double> out(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    out[std::size_t(stored_index(pr, tensor, std::int64_t(i)))] = v[i];
-  }
+  const StoredIndex at(pr, tensor);
+  for (std::size_t i = 0; i < v.size(); ++i) out[std::size_t(at(std::int64_t(i)))] = v[i];
   return out;
 }
 
@@ -168,16 +165,16 @@ std::string CaseData::restore_inputs(const ConvProblem& pr) {
 
 std::size_t CaseData::bytes_needed(const ConvProblem& pr, Pass pass) {
   // Inputs and outputs in the dtype, one copy of the outputs (the first call's, for the
-  // determinism check); in fp64 the reference and the logical copy of the outputs being
-  // checked, and unless the problem is f32 NCHW (which the reference reads directly) the
-  // logical copies of the inputs.
+  // determinism check), and the reference in fp64; unless the problem is f32 NCHW (which the
+  // reference and the comparison read where it lies), the logical fp64 copies of the inputs
+  // and of the output being checked.
   const std::size_t outputs =
       pass == Pass::data ? std::size_t(pr.x_elems()) : std::size_t(pr.w_elems() + pr.b_elems());
   const std::size_t inputs =
       std::size_t(pr.y_elems()) + (pass == Pass::data ? pr.w_elems() : pr.x_elems());
   const bool direct = pr.dtype == DType::f32 && pr.layout == Layout::nchw;
   return (inputs + 2 * outputs) * dtype_size(pr.dtype) +
-         ((direct ? 0 : inputs) + 2 * outputs) * sizeof(double);
+         (direct ? outputs : inputs + 2 * outputs) * sizeof(double);
 }
 
 std::size_t available_memory() {

@@ -151,11 +151,19 @@ Reference compute_reference(const ConvProblem& pr, Pass pass, const CaseData& da
 ErrorStats check(const ConvProblem& pr, Pass pass, const CaseData& data, const Reference& ref,
                  double factor) {
   const double tol = tolerance_for(pr.accumulation_length(pass), factor, pr.dtype);
-  // Outputs are compared in the reference's order (NCHW), so indices in messages are [n,c,h,w].
-  if (pass == Pass::data) {
-    return compare(to_logical(pr, TensorKind::x, data.dx), ref.dx, tol, "dx",
-                   logical_shape(pr, TensorKind::x));
-  }
+  // Outputs are compared in the reference's order (NCHW), so indices in messages are [n,c,h,w]:
+  // f32 NCHW where it lies, any other dtype or layout through its logical doubles.
+  const bool direct = pr.dtype == DType::f32 && pr.layout == Layout::nchw;
+  auto compare_output = [&](const Buffer& out, TensorKind kind, const std::vector<double>& r,
+                            const char* name, double floor) {
+    const std::vector<std::int64_t> shape = logical_shape(pr, kind);
+    if (direct) {
+      return compare(std::span<const float>(out.data_as<float>(), out.size()), r, tol, name, shape,
+                     floor);
+    }
+    return compare(to_logical(pr, kind, out), r, tol, name, shape, floor);
+  };
+  if (pass == Pass::data) return compare_output(data.dx, TensorKind::x, ref.dx, "dx", 0.0);
   // dw and db sum n*p*q terms per element (the same accumulation length). With few filters
   // their outputs are few sums that may cancel, so their scale is floored by the largest norm
   // of one filter's terms: ||dy[:, k]|| for db, and at most ||dy[:, k]|| * max|x| for dw.
@@ -171,10 +179,8 @@ ErrorStats check(const ConvProblem& pr, Pass pass, const CaseData& data, const R
     dy_norm = std::max(dy_norm, std::sqrt(sum));
   }
   for (std::size_t i = 0; i < data.x.size(); ++i) x_max = std::max(x_max, std::abs(data.x.at(i)));
-  const ErrorStats dw = compare(to_logical(pr, TensorKind::w, data.dw), ref.dw, tol, "dw",
-                                logical_shape(pr, TensorKind::w), dy_norm * x_max);
-  const ErrorStats db =
-      compare(to_logical(pr, TensorKind::b, data.db), ref.db, tol, "db", {pr.k}, dy_norm);
+  const ErrorStats dw = compare_output(data.dw, TensorKind::w, ref.dw, "dw", dy_norm * x_max);
+  const ErrorStats db = compare_output(data.db, TensorKind::b, ref.db, "db", dy_norm);
   return worse(dw, db);
 }
 

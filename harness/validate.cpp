@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <span>
 
 namespace convbp {
 
@@ -50,9 +51,9 @@ std::string index_string(std::int64_t flat, const std::vector<std::int64_t>& sha
 namespace {
 
 template <typename T>
-ErrorStats compare_values(const std::vector<T>& out, const std::vector<double>& ref,
-                          double tolerance, const std::string& output,
-                          const std::vector<std::int64_t>& shape, double scale_floor) {
+ErrorStats compare_values(std::span<const T> out, const std::vector<double>& ref, double tolerance,
+                          const std::string& output, const std::vector<std::int64_t>& shape,
+                          double scale_floor) {
   ErrorStats e;
   e.output = output;
   e.tolerance = tolerance;
@@ -105,13 +106,19 @@ ErrorStats compare_values(const std::vector<T>& out, const std::vector<double>& 
 ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref, double tolerance,
                    const std::string& output, const std::vector<std::int64_t>& shape,
                    double scale_floor) {
+  return compare_values(std::span<const float>(out), ref, tolerance, output, shape, scale_floor);
+}
+
+ErrorStats compare(std::span<const float> out, const std::vector<double>& ref, double tolerance,
+                   const std::string& output, const std::vector<std::int64_t>& shape,
+                   double scale_floor) {
   return compare_values(out, ref, tolerance, output, shape, scale_floor);
 }
 
 ErrorStats compare(const std::vector<double>& out, const std::vector<double>& ref, double tolerance,
                    const std::string& output, const std::vector<std::int64_t>& shape,
                    double scale_floor) {
-  return compare_values(out, ref, tolerance, output, shape, scale_floor);
+  return compare_values(std::span<const double>(out), ref, tolerance, output, shape, scale_floor);
 }
 
 const ErrorStats& worse(const ErrorStats& a, const ErrorStats& b) {

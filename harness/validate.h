@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,10 @@ double unit_roundoff(DType dtype);
 // reference's value ("dx: overflow to Inf at [0,3,1,2] (reference 7.1e+04)"): fp16's range
 // ends at 65504.
 ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref, double tolerance,
+                   const std::string& output, const std::vector<std::int64_t>& shape,
+                   double scale_floor = 0.0);
+// The same on a buffer of floats (an f32 NCHW output, compared where it lies).
+ErrorStats compare(std::span<const float> out, const std::vector<double>& ref, double tolerance,
                    const std::string& output, const std::vector<std::int64_t>& shape,
                    double scale_floor = 0.0);
 // The same for an output already converted to doubles (a bf16 or fp16 output, or one in

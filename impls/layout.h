@@ -38,21 +38,44 @@ inline std::vector<std::int64_t> stored_shape(const ConvProblem& pr, TensorKind 
   return shape;
 }
 
-// The stored position of the element at logical flat index i.
+// The stored position of the element at logical flat index i, with the shape worked out once
+// (the loops over every element below call it millions of times).
+class StoredIndex {
+ public:
+  StoredIndex(const ConvProblem& pr, TensorKind tensor)
+      : identity_(pr.layout == Layout::nchw || tensor == TensorKind::b) {
+    if (identity_) return;
+    if (tensor == TensorKind::x) {
+      l_[0] = pr.n, l_[1] = pr.c, l_[2] = pr.h, l_[3] = pr.w;
+    } else if (tensor == TensorKind::w) {
+      l_[0] = pr.k, l_[1] = pr.c_per_group(), l_[2] = pr.r, l_[3] = pr.s;
+    } else {
+      l_[0] = pr.n, l_[1] = pr.k, l_[2] = pr.p(), l_[3] = pr.q();
+    }
+  }
+  std::int64_t operator()(std::int64_t i) const {
+    if (identity_) return i;
+    const std::int64_t d3 = i % l_[3], d2 = (i / l_[3]) % l_[2], d1 = (i / (l_[3] * l_[2])) % l_[1],
+                       d0 = i / (l_[3] * l_[2] * l_[1]);
+    return ((d0 * l_[2] + d2) * l_[3] + d3) * l_[1] + d1;
+  }
+
+ private:
+  bool identity_;
+  std::int64_t l_[4] = {1, 1, 1, 1};
+};
+
 inline std::int64_t stored_index(const ConvProblem& pr, TensorKind tensor, std::int64_t i) {
-  if (pr.layout == Layout::nchw || tensor == TensorKind::b) return i;
-  const std::vector<std::int64_t> l = logical_shape(pr, tensor);
-  const std::int64_t d3 = i % l[3], d2 = (i / l[3]) % l[2], d1 = (i / (l[3] * l[2])) % l[1],
-                     d0 = i / (l[3] * l[2] * l[1]);
-  return ((d0 * l[2] + d2) * l[3] + d3) * l[1] + d1;
+  return StoredIndex(pr, tensor)(i);
 }
 
 // A stored buffer of `elems` elements of the problem's dtype, as logical doubles (exact).
 inline std::vector<double> load_logical(const ConvProblem& pr, TensorKind tensor, const void* data,
                                         std::size_t elems) {
   std::vector<double> v(elems);
+  const StoredIndex at(pr, tensor);
   for (std::size_t i = 0; i < elems; ++i) {
-    v[i] = load_as_double(pr.dtype, data, std::size_t(stored_index(pr, tensor, std::int64_t(i))));
+    v[i] = load_as_double(pr.dtype, data, std::size_t(at(std::int64_t(i))));
   }
   return v;
 }
@@ -60,8 +83,9 @@ inline std::vector<double> load_logical(const ConvProblem& pr, TensorKind tensor
 // Logical doubles rounded to the problem's dtype, stored in its layout.
 inline void store_logical(const ConvProblem& pr, TensorKind tensor, const std::vector<double>& v,
                           void* data) {
+  const StoredIndex at(pr, tensor);
   for (std::size_t i = 0; i < v.size(); ++i) {
-    store_from_double(pr.dtype, data, std::size_t(stored_index(pr, tensor, std::int64_t(i))), v[i]);
+    store_from_double(pr.dtype, data, std::size_t(at(std::int64_t(i))), v[i]);
   }
 }
 
