@@ -337,17 +337,17 @@ class OnednnPlan final : public Plan {
   static const float* host_pointer(const Tensors& t, const Port& port) {
     switch (port.arg) {
       case DNNL_ARG_SRC:
-        return t.x;
+        return t.x_as<float>();
       case DNNL_ARG_WEIGHTS:
-        return t.w;
+        return t.w_as<float>();
       case DNNL_ARG_DIFF_DST:
-        return t.dy;
+        return t.dy_as<float>();
       case DNNL_ARG_DIFF_SRC:
-        return t.dx;
+        return t.dx_as<float>();
       case DNNL_ARG_DIFF_WEIGHTS:
-        return t.dw;
+        return t.dw_as<float>();
       default:
-        return t.db;
+        return t.db_as<float>();
     }
   }
 
@@ -381,6 +381,7 @@ class OnednnBackward final : public Backward {
   // Asks oneDNN itself: the primitive descriptor is what decides, and creating one is cheap
   // (the JIT code is generated only when the primitive is made, in plan()).
   Support supports(const ConvProblem& problem, Pass pass) const override {
+    if (Support s = needs_f32_nchw(problem, name()); !s.ok) return s;
     try {
       const BackwardDesc desc = make_backward_desc(problem, pass, alg_);
       std::string why = known_defect(problem, pass, desc.pd(pass).impl_info_str());

@@ -351,12 +351,12 @@ void poison(const DeviceBuffer& b) {
 
 void DevicePlan::upload(const Tensors& host) {
   last_ms_ = 0;  // the next timing is the one validated: a single call
-  copy_in(dy_, host.dy);
+  copy_in(dy_, host.dy_as<float>());
   if (pass_ == Pass::data) {
-    copy_in(w_, host.w);
+    copy_in(w_, host.w_as<float>());
     poison(dx_);
   } else {
-    copy_in(x_, host.x);
+    copy_in(x_, host.x_as<float>());
     poison(dw_);
     poison(db_);
   }
@@ -402,10 +402,10 @@ double DevicePlan::run_timed_ms(const Tensors&, void*) {
 
 void DevicePlan::download(const Tensors& host) {
   if (pass_ == Pass::data) {
-    copy_out(host.dx, dx_);
+    copy_out(host.dx_as<float>(), dx_);
   } else {
-    copy_out(host.dw, dw_);
-    copy_out(host.db, db_);
+    copy_out(host.dw_as<float>(), dw_);
+    copy_out(host.db_as<float>(), db_);
   }
 }
 

@@ -678,6 +678,7 @@ class EngineMember final : public EngineEntry {
   std::string name() const override { return name_; }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
+    if (Support s = needs_f32_nchw(pr, name()); !s.ok) return s;
     if (Support s = pass_support(pr, pass); !s.ok) return s;
     if (Support s = asymmetric_padding_support(choice_.engine, pr, pass); !s.ok) return s;
     try {
@@ -729,6 +730,7 @@ class EngineFamily final : public EngineEntry {
   std::string name() const override { return tf32_ ? "cudnn.engine.tf32" : "cudnn.engine.fp32"; }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
+    if (Support s = needs_f32_nchw(pr, name()); !s.ok) return s;
     if (Support s = pass_support(pr, pass); !s.ok) return s;
     try {
       const auto o = offer(pr, pass);

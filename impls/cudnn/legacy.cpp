@@ -115,6 +115,7 @@ class LegacyBackward final : public CudnnBackward {
   }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
+    if (Support s = needs_f32_nchw(pr, name()); !s.ok) return s;
     const int algo = algo_for(pass);
     if (algo < 0) return Support::no(a_.why);
     if (Support s = legacy_api_support(pr); !s.ok) return s;
