@@ -66,6 +66,32 @@ std::string version_string() {
 
 std::string effective_isa() { return isa_name(dnnl::get_effective_cpu_isa()); }
 
+bool isa_at_least(dnnl::cpu_isa isa) {
+  const auto have = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto need = static_cast<unsigned>(isa);
+  return (have & need) == need;  // oneDNN's ISA values are nested bit masks
+}
+
+// Why oneDNN cannot have a kernel for the problem's dtype on this CPU, in words a user can act
+// on; "" when the dtype is not the reason. Asked only after oneDNN declined: oneDNN decides.
+// Measured with oneDNN 2.6.3 (docs/onednn.md): bf16 convolutions exist from avx512_core up
+// (emulated there with fp32 arithmetic, native with avx512_core_bf16, AMX tiles with
+// avx512_core_amx); f16 convolutions exist on no CPU ISA at all.
+std::string missing_kernel(const ConvProblem& pr) {
+  if (pr.dtype == DType::f16) {
+    return "oneDNN " + version_string() +
+           " has no f16 convolution on CPUs, whatever the ISA (its f16 is reorders only; "
+           "AVX512-FP16 convolution kernels, ISA avx512_core_fp16, came in oneDNN 3.x)";
+  }
+  if (pr.dtype == DType::bf16 && !isa_at_least(dnnl::cpu_isa::avx512_core)) {
+    return "oneDNN " + version_string() +
+           "'s bf16 convolutions need AVX-512 (avx512_core, "
+           "emulated; native with avx512_core_bf16, AMX with avx512_core_amx); this CPU offers " +
+           effective_isa();
+  }
+  return "";
+}
+
 const char* status_name(dnnl_status_t status) {
   switch (status) {
     case dnnl_unimplemented:
@@ -112,10 +138,27 @@ std::string layout_name(const memory::desc& md) {
   return name;
 }
 
+memory::data_type data_type_of(DType dtype) {
+  switch (dtype) {
+    case DType::bf16:
+      return memory::data_type::bf16;
+    case DType::f16:
+      return memory::data_type::f16;
+    default:
+      return memory::data_type::f32;
+  }
+}
+
 // Descriptors of one problem in oneDNN's terms. Groups put the weights in 5D (g, k/g, c/g, r, s),
-// whose plain goihw order is exactly convbp's [k, c/g, r, s]. oneDNN counts dilation from 0.
+// whose plain goihw order is exactly convbp's NCHW [k, c/g, r, s]; convbp's NHWC weights
+// [k, r, s, c/g] are oneDNN's ohwi (gohwi with groups), activations its nhwc. oneDNN counts
+// dilation from 0. Every tensor is in the problem's dtype, db included (backward.h): a bf16
+// weights pass writes dw and db in bf16, as PyTorch's autograd does (a parameter's gradient has
+// the parameter's dtype); oneDNN accumulates in f32 inside and rounds once at the end.
 struct Shape {
   memory::dims x, w, y, b, strides, dilates, pad_l, pad_r;
+  memory::data_type type;
+  bool nhwc;
   explicit Shape(const ConvProblem& pr)
       : x{pr.n, pr.c, pr.h, pr.w},
         w(pr.groups == 1 ? memory::dims{pr.k, pr.c, pr.r, pr.s}
@@ -125,17 +168,18 @@ struct Shape {
         strides{pr.stride_h, pr.stride_w},
         dilates{pr.dilation_h - 1, pr.dilation_w - 1},
         pad_l{pr.pad_top, pr.pad_left},
-        pad_r{pr.pad_bottom, pr.pad_right} {}
+        pad_r{pr.pad_bottom, pr.pad_right},
+        type(data_type_of(pr.dtype)),
+        nhwc(pr.layout == Layout::nhwc) {}
 
-  memory::desc any(const memory::dims& dims) const {
-    return {dims, memory::data_type::f32, Tag::any};
-  }
-  memory::desc plain_x() const { return {x, memory::data_type::f32, Tag::nchw}; }
-  memory::desc plain_y() const { return {y, memory::data_type::f32, Tag::nchw}; }
+  memory::desc any(const memory::dims& dims) const { return {dims, type, Tag::any}; }
+  memory::desc plain_x() const { return {x, type, nhwc ? Tag::nhwc : Tag::nchw}; }
+  memory::desc plain_y() const { return {y, type, nhwc ? Tag::nhwc : Tag::nchw}; }
   memory::desc plain_w() const {
-    return {w, memory::data_type::f32, w.size() == 4 ? Tag::oihw : Tag::goihw};
+    if (w.size() == 4) return {w, type, nhwc ? Tag::ohwi : Tag::oihw};
+    return {w, type, nhwc ? Tag::gohwi : Tag::goihw};
   }
-  memory::desc plain_b() const { return {b, memory::data_type::f32, Tag::x}; }
+  memory::desc plain_b() const { return {b, type, Tag::x}; }
 };
 
 // The backward primitive descriptor of one pass (only the one of `pass` is set). Throws
@@ -198,7 +242,7 @@ std::string known_defect(const ConvProblem& pr, Pass pass, const std::string& im
 }
 
 void poison(const memory& m) {
-  // 0xffffffff is a NaN as fp32: an element the primitive never writes fails validation.
+  // All ones is a NaN in fp32, bf16 and f16 alike: an element never written fails validation.
   std::memset(m.get_data_handle(), 0xff, m.get_desc().get_size());
 }
 
@@ -215,9 +259,9 @@ struct Port {
   Args reorder_args;
   const void* bound = nullptr;
 
-  void bind(const float* host) {
+  void bind(const void* host) {
     if (host == bound) return;
-    user.set_data_handle(const_cast<float*>(host));
+    user.set_data_handle(const_cast<void*>(host));
     bound = host;
   }
   void convert(dnnl::stream& stream) {
@@ -228,7 +272,7 @@ struct Port {
 class OnednnPlan final : public Plan {
  public:
   OnednnPlan(const ConvProblem& pr, Pass pass, algorithm alg, bool native)
-      : native_(native), stream_(cpu_engine()) {
+      : native_(native), nhwc_(pr.layout == Layout::nhwc), dtype_(pr.dtype), stream_(cpu_engine()) {
     const Shape sh(pr);
     const BackwardDesc desc = make_backward_desc(pr, pass, alg);
     const dnnl::primitive_desc& pd = desc.pd(pass);
@@ -263,9 +307,13 @@ class OnednnPlan final : public Plan {
       if (!layouts.empty()) layouts += ' ';
       layouts += std::string(port.name) + ":" + layout_name(port.lib.get_desc());
     }
-    return impl_ +
+    // oneDNN names the ISA a kernel was generated for: a bf16 kernel for plain avx512_core
+    // converts to fp32 and multiplies there (no VDPBF16PS), at about a third of native speed.
+    const bool emulated = dtype_ == DType::bf16 && impl_.size() >= 12 &&
+                          impl_.rfind(":avx512_core") == impl_.size() - 12;
+    return impl_ + (emulated ? " (bf16 emulated in fp32: no avx512_bf16 instructions)" : "") +
            (native_ ? "; primitive alone on its layouts (reorders untimed)"
-                    : "; NCHW in/out, reorders timed") +
+                    : std::string("; ") + (nhwc_ ? "NHWC" : "NCHW") + " in/out, reorders timed") +
            "; " + layouts;
   }
 
@@ -333,24 +381,26 @@ class OnednnPlan final : public Plan {
     ports_.push_back(std::move(port));
   }
 
-  static const float* host_pointer(const Tensors& t, const Port& port) {
+  static const void* host_pointer(const Tensors& t, const Port& port) {
     switch (port.arg) {
       case DNNL_ARG_SRC:
-        return t.x_as<float>();
+        return t.x;
       case DNNL_ARG_WEIGHTS:
-        return t.w_as<float>();
+        return t.w;
       case DNNL_ARG_DIFF_DST:
-        return t.dy_as<float>();
+        return t.dy;
       case DNNL_ARG_DIFF_SRC:
-        return t.dx_as<float>();
+        return t.dx;
       case DNNL_ARG_DIFF_WEIGHTS:
-        return t.dw_as<float>();
+        return t.dw;
       default:
-        return t.db_as<float>();
+        return t.db;
     }
   }
 
   bool native_;
+  bool nhwc_;
+  DType dtype_;
   dnnl::stream stream_;
   dnnl::primitive primitive_;
   std::vector<Port> ports_;
@@ -380,16 +430,16 @@ class OnednnBackward final : public Backward {
   // Asks oneDNN itself: the primitive descriptor is what decides, and creating one is cheap
   // (the JIT code is generated only when the primitive is made, in plan()).
   Support supports(const ConvProblem& problem, Pass pass) const override {
-    if (Support s = needs_f32_nchw(problem, name()); !s.ok) return s;
     try {
       const BackwardDesc desc = make_backward_desc(problem, pass, alg_);
       std::string why = known_defect(problem, pass, desc.pd(pass).impl_info_str());
       if (!why.empty()) return Support::no(std::move(why));
     } catch (const dnnl::error& e) {
+      if (std::string why = missing_kernel(problem); !why.empty()) return Support::no(why);
       return Support::no("oneDNN " + version_string() + " on " + effective_isa() + " has no " +
-                         algorithm_name(alg_) + " " + to_string(pass) +
-                         "-pass convolution for this shape (oneDNN: '" + e.what() + "', status " +
-                         status_name(e.status) + ")");
+                         to_string(problem.dtype) + " " + algorithm_name(alg_) + " " +
+                         to_string(pass) + "-pass convolution for this shape (oneDNN: '" +
+                         e.what() + "', status " + status_name(e.status) + ")");
     }
     return Support::yes();
   }
