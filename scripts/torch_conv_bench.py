@@ -1,8 +1,16 @@
 #!/usr/bin/env python3
 """Times PyTorch's own choice of cuDNN backward convolution on a convbp suite's shapes.
 
-For every layer and pass, with torch.backends.cudnn.benchmark = True (PyTorch times cuDNN's
-candidates on the first call and keeps the fastest), once with TF32 off and once with it on:
+For every layer, pass, dtype and layout of the suite ("dtypes", default ["f32"]; "layouts",
+default ["nchw"]), with torch.backends.cudnn.benchmark = True (PyTorch times cuDNN's candidates
+on the first call and keeps the fastest):
+
+  f32:        once with TF32 off and once with it on
+  bf16, f16:  under torch.autocast("cuda", dtype), on tensors of that dtype: autocast casts a
+              convolution's input and weight to the dtype in the forward pass, so its backward
+              is convolution_backward on 16-bit tensors (fp32 accumulation inside cuDNN), which
+              is what is timed here; dw and db come out in the dtype
+  nhwc:       every tensor in torch.channels_last (PyTorch then asks cuDNN for NHWC)
 
   data:    dx = torch.nn.grad.conv2d_input(...)
   weights: dw = torch.nn.grad.conv2d_weight(...) and db = dy.sum((0, 2, 3)), because convbp's
@@ -16,6 +24,7 @@ scripts/gpu_compare.py reads beside a convbp report.
 usage: torch_conv_bench.py CONFIG -o torch.json [--reps N] [--warmup N]
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -58,6 +67,28 @@ def layers(config):
         p["key"] = ("n{n}_c{c}_h{h}_w{w}_k{k}_r{r}_s{s}_st{st[0]}x{st[1]}_pad{pd[0]}x{pd[1]}x{pd[2]}x{pd[3]}"
                     "_dil{d[0]}x{d[1]}_g{groups}").format(st=p["stride"], pd=pad, d=p["dilation"], **p)
         out.append(p)
+    return out
+
+
+# convbp's dtype names and PyTorch's.
+TORCH_DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
+
+
+def typed_key(key, dtype, layout):
+    """convbp's canonical key for a dtype and layout: f32 NCHW keeps the plain key, anything
+    else appends _<dtype>_<layout> (impls/problem.h)."""
+    if dtype == "f32" and layout == "nchw":
+        return key
+    suffix = "_%s_%s" % (dtype, layout)
+    return key if key.endswith(suffix) else key + suffix
+
+
+def variants(config):
+    """(dtype, layout, tf32) in the order timed: TF32 off and on for f32, once for 16-bit."""
+    out = []
+    for dtype in config.get("dtypes", ["f32"]):
+        for layout in config.get("layouts", ["nchw"]):
+            out += [(dtype, layout, tf32) for tf32 in ((False, True) if dtype == "f32" else (False,))]
     return out
 
 
@@ -124,7 +155,9 @@ def main():
         "torch_cuda": torch.version.cuda,
         "torch_cudnn": str(torch.backends.cudnn.version()),
         "device": torch.cuda.get_device_name(0),
-        "settings": {"cudnn.benchmark": True, "warmup": args.warmup, "reps": args.reps},
+        "settings": {"cudnn.benchmark": True, "warmup": args.warmup, "reps": args.reps,
+                     "dtypes": config.get("dtypes", ["f32"]),
+                     "layouts": config.get("layouts", ["nchw"])},
     })
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.deterministic = False
@@ -139,35 +172,49 @@ def main():
             print("skip %s: PyTorch's conv2d takes symmetric padding only" % p["name"], file=sys.stderr)
             continue
         kw = dict(stride=p["stride"], padding=(pt, pl), dilation=p["dilation"], groups=p["groups"])
-        x = uniform(p["n"], p["c"], p["h"], p["w"])
-        w = uniform(p["k"], p["c"] // p["groups"], p["r"], p["s"])
-        dy = uniform(p["n"], p["k"], p["p"], p["q"])
-        for tf32 in (False, True):
+        x32 = uniform(p["n"], p["c"], p["h"], p["w"])
+        w32 = uniform(p["k"], p["c"] // p["groups"], p["r"], p["s"])
+        dy32 = uniform(p["n"], p["k"], p["p"], p["q"])
+        for dtype, layout, tf32 in variants(config):
             torch.backends.cudnn.allow_tf32 = tf32
             torch.backends.cuda.matmul.allow_tf32 = tf32
+            torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
+
+            def prepare(t):
+                t = t.to(torch_dtype)
+                return t.contiguous(memory_format=torch.channels_last) if layout == "nhwc" else t
+
+            x, w, dy = prepare(x32), prepare(w32), prepare(dy32)
+            # Only bf16 and f16 run under autocast; f32 stays as before (TF32 per allow_tf32).
+            autocast = (lambda: torch.autocast("cuda", dtype=torch_dtype)) if dtype != "f32" else None
             for pass_ in passes:
-                case = {"name": "%s:%s" % (suite, p["name"]), "problem": p["key"], "pass": pass_,
-                        "tf32": tf32, "flops": p["flops"]}
+                case = {"name": "%s:%s" % (suite, p["name"]),
+                        "problem": typed_key(p["key"], dtype, layout), "pass": pass_,
+                        "tf32": tf32, "dtype": dtype, "layout": layout,
+                        "autocast": dtype != "f32", "flops": p["flops"]}
+                context = autocast() if autocast else contextlib.nullcontext()
                 try:
-                    if pass_ == "data":
-                        t = time_call(torch, lambda: grad.conv2d_input(x.shape, w, dy, **kw),
-                                      args.warmup, args.reps)
-                    else:
-                        t = time_call(torch, lambda: (grad.conv2d_weight(x, w.shape, dy, **kw),
-                                                      dy.sum((0, 2, 3))), args.warmup, args.reps)
-                        case["dw_only_ms"] = time_call(
-                            torch, lambda: grad.conv2d_weight(x, w.shape, dy, **kw),
-                            args.warmup, args.reps)["median"]
+                    with context:
+                        if pass_ == "data":
+                            t = time_call(torch, lambda: grad.conv2d_input(x.shape, w, dy, **kw),
+                                          args.warmup, args.reps)
+                        else:
+                            t = time_call(torch, lambda: (grad.conv2d_weight(x, w.shape, dy, **kw),
+                                                          dy.sum((0, 2, 3))), args.warmup, args.reps)
+                            case["dw_only_ms"] = time_call(
+                                torch, lambda: grad.conv2d_weight(x, w.shape, dy, **kw),
+                                args.warmup, args.reps)["median"]
                     case["time_ms"] = t
                     case["tflops"] = p["flops"] / (t["median"] * 1e9)
                 except RuntimeError as e:  # out of memory, an unsupported shape
                     case["error"] = str(e).splitlines()[0]
                     torch.cuda.empty_cache()
                 doc["cases"].append(case)
-                print("%-34s %-7s tf32=%-5s %s" % (case["name"], pass_, tf32,
+                print("%-34s %-7s %-4s %-4s tf32=%-5s %s" % (case["name"], pass_, dtype, layout, tf32,
                       "%.3f ms" % case["time_ms"]["median"] if "time_ms" in case else case["error"]),
                       file=sys.stderr)
-        del x, w, dy
+            del x, w, dy
+        del x32, w32, dy32
         torch.cuda.empty_cache()
         save(doc, args.output)  # after every layer: a run cut short keeps what it measured
     doc["complete"] = True
