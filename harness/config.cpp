@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -180,7 +181,8 @@ Suite parse_suite(const json& doc, const std::string& file) {
   Reader rd(file);
   if (!doc.is_object()) rd.expected("", "a JSON object with \"suite\" and \"layers\"", doc);
   rd.only_keys(doc, "",
-               {"schema", "suite", "source", "defaults", "passes", "impls", "timing", "layers"});
+               {"schema", "suite", "source", "defaults", "passes", "dtypes", "layouts", "impls",
+                "timing", "layers"});
   Suite suite;
   suite.file = file;
   if (doc.contains("schema") && doc["schema"] != "convbp.config/1") {
@@ -207,6 +209,24 @@ Suite parse_suite(const json& doc, const std::string& file) {
       suite.passes.push_back(*pass);
     }
   }
+  // "dtypes" and "layouts": non-empty lists of distinct names.
+  auto name_list = [&](const char* key, const char* expected, auto parse, auto& out) {
+    if (!doc.contains(key)) return;
+    const json& v = doc[key];
+    if (!v.is_array() || v.empty()) rd.expected(key, "a non-empty array", v);
+    out.clear();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::string path = std::string(key) + "[" + std::to_string(i) + "]";
+      auto value = v[i].is_string() ? parse(v[i].template get<std::string>()) : std::nullopt;
+      if (!value) rd.expected(path, expected, v[i]);
+      if (std::find(out.begin(), out.end(), *value) != out.end()) {
+        rd.expected(path, "a value not listed before", v[i]);
+      }
+      out.push_back(*value);
+    }
+  };
+  name_list("dtypes", "\"f32\", \"bf16\" or \"f16\"", parse_dtype, suite.dtypes);
+  name_list("layouts", "\"nchw\" or \"nhwc\"", parse_layout, suite.layouts);
   if (doc.contains("impls")) {
     const json& v = doc["impls"];
     if (!v.is_array() || v.empty()) rd.expected("impls", "a non-empty array of name patterns", v);

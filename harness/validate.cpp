@@ -1,17 +1,34 @@
 #include "validate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 namespace convbp {
 
-double tolerance_for(std::int64_t accumulation_length, double family_factor) {
+double unit_roundoff(DType dtype) {
+  switch (dtype) {
+    case DType::bf16:
+      return 0x1p-8;  // 8-bit significand (7 stored + the implicit bit)
+    case DType::f16:
+      return 0x1p-11;  // 11-bit significand (10 stored + the implicit bit)
+    case DType::f32:
+      break;
+  }
+  return 0x1p-24;
+}
+
+double tolerance_for(std::int64_t accumulation_length, double family_factor, DType dtype) {
   // 2^-24 is fp32's unit roundoff. The factor 16 covers the spread of the worst element over
   // millions of outputs, measured on the test sweep with margin; the floor keeps very short
   // sums (length 1) from demanding exactness.
-  constexpr double kUnitRoundoff = 0x1p-24;
   const double length = double(std::max<std::int64_t>(accumulation_length, 4));
-  return family_factor * 16.0 * kUnitRoundoff * std::sqrt(length);
+  const double fp32_sum = family_factor * 16.0 * unit_roundoff(DType::f32) * std::sqrt(length);
+  if (dtype == DType::f32) return fp32_sum;
+  // A bf16/fp16 output is the fp32 result (error fp32_sum, relative to the output's scale)
+  // rounded once to nearest in the dtype: at most u * |value| more, and |value| is at most the
+  // scale times (1 + fp32_sum). max_rel and rel_l2 are both relative to the scale.
+  return fp32_sum + unit_roundoff(dtype) * (1.0 + fp32_sum);
 }
 
 bool ErrorStats::ok() const { return failure.empty(); }
@@ -30,19 +47,23 @@ std::string index_string(std::int64_t flat, const std::vector<std::int64_t>& sha
   return s + "]";
 }
 
-ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref, double tolerance,
-                   const std::string& output, const std::vector<std::int64_t>& shape,
-                   double scale_floor) {
+namespace {
+
+template <typename T>
+ErrorStats compare_values(const std::vector<T>& out, const std::vector<double>& ref,
+                          double tolerance, const std::string& output,
+                          const std::vector<std::int64_t>& shape, double scale_floor) {
   ErrorStats e;
   e.output = output;
   e.tolerance = tolerance;
   double ref_max = 0, diff_sq = 0, ref_sq = 0;
-  std::int64_t first_nan = -1;
+  std::int64_t first_nan = -1, first_overflow = -1;
   bool out_all_zero = true;
   for (std::size_t i = 0; i < out.size(); ++i) {
     const double o = out[i], r = ref[i];
     if (!std::isfinite(o)) {
       if (e.nan_count++ == 0) first_nan = std::int64_t(i);
+      if (std::isinf(o) && std::isfinite(r) && first_overflow < 0) first_overflow = std::int64_t(i);
       continue;
     }
     out_all_zero &= (o == 0.0);
@@ -60,7 +81,12 @@ ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref
   const double norm = std::max(std::sqrt(ref_sq), scale_floor);
   e.rel_l2 = norm > 0 ? std::sqrt(diff_sq) / norm : std::sqrt(diff_sq);
   e.all_zero = out_all_zero && ref_max > 0 && e.nan_count == 0;
-  if (e.nan_count > 0) {
+  if (first_overflow >= 0) {
+    char figures[64];
+    std::snprintf(figures, sizeof figures, " (reference %.6g)", ref[std::size_t(first_overflow)]);
+    e.failure = output + ": overflow to Inf at " + index_string(first_overflow, shape) + figures +
+                "; " + std::to_string(e.nan_count) + " NaN/Inf element(s) in all";
+  } else if (e.nan_count > 0) {
     e.failure = output + ": " + std::to_string(e.nan_count) + " NaN/Inf element(s), first at " +
                 index_string(first_nan, shape) + " (never written, or overflow)";
   } else if (e.all_zero) {
@@ -72,6 +98,20 @@ ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref
     e.failure = output + ": " + figures + ", worst at " + index_string(e.worst_index, shape) + ")";
   }
   return e;
+}
+
+}  // namespace
+
+ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref, double tolerance,
+                   const std::string& output, const std::vector<std::int64_t>& shape,
+                   double scale_floor) {
+  return compare_values(out, ref, tolerance, output, shape, scale_floor);
+}
+
+ErrorStats compare(const std::vector<double>& out, const std::vector<double>& ref, double tolerance,
+                   const std::string& output, const std::vector<std::int64_t>& shape,
+                   double scale_floor) {
+  return compare_values(out, ref, tolerance, output, shape, scale_floor);
 }
 
 const ErrorStats& worse(const ErrorStats& a, const ErrorStats& b) {

@@ -23,16 +23,32 @@ struct ErrorStats {
   std::string failure;
 };
 
-// Tolerance for an output of a dot-product length `accumulation_length`: rounding error of
-// fp32 summation grows like sqrt(length) for random data (Higham, ch. 3), times a family
-// factor for algorithms that round more (Winograd transforms, TF32).
-double tolerance_for(std::int64_t accumulation_length, double family_factor);
+// Tolerance for an output of a dot-product length `accumulation_length` in `dtype`
+// (docs/conv_backward.md, "Error model per dtype"): rounding error of fp32 summation grows like
+// sqrt(length) for random data (Higham, ch. 3), times a family factor for algorithms that round
+// more (Winograd transforms, TF32); a bf16 or fp16 output adds its one rounding to the dtype,
+// at most the dtype's unit roundoff relative to the element (2^-8 for bf16, 2^-11 for fp16).
+// The inputs are the dtype's values already (the reference reads the same rounded inputs) and
+// their products are exact in fp32, so nothing else is charged: an implementation that
+// accumulates in bf16 or fp16 exceeds it.
+double tolerance_for(std::int64_t accumulation_length, double family_factor,
+                     DType dtype = DType::f32);
+// The unit roundoff of a dtype: 2^-24 (f32), 2^-8 (bf16), 2^-11 (f16).
+double unit_roundoff(DType dtype);
 
 // `shape` names the dimensions for messages ([n, c, h, w] of dx, ...).
 // `scale_floor` is the least scale max_rel divides by: an output of very few elements (db of
 // one filter) can be a sum that cancels to nearly 0, while its rounding error scales with the
 // terms, not with the sum; the caller passes the norm of the terms there.
+// An Inf where the reference is finite is named as an overflow with its index and the
+// reference's value ("dx: overflow to Inf at [0,3,1,2] (reference 7.1e+04)"): fp16's range
+// ends at 65504.
 ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref, double tolerance,
+                   const std::string& output, const std::vector<std::int64_t>& shape,
+                   double scale_floor = 0.0);
+// The same for an output already converted to doubles (a bf16 or fp16 output, or one in
+// NHWC, brought to the reference's NCHW order).
+ErrorStats compare(const std::vector<double>& out, const std::vector<double>& ref, double tolerance,
                    const std::string& output, const std::vector<std::int64_t>& shape,
                    double scale_floor = 0.0);
 

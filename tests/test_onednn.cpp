@@ -37,13 +37,14 @@ ErrorStats check(const Backward& b, const ConvProblem& pr, Pass pass, const Case
   const double tol = tolerance_for(pr.accumulation_length(pass), b.tolerance_factor(pass));
   if (pass == Pass::data) {
     std::vector<double> dx(pr.x_elems());
-    reference_backward_data(pr, data.dy.data(), data.w.data(), dx.data());
-    return compare(data.dx, dx, tol, "dx", {pr.n, pr.c, pr.h, pr.w});
+    reference_backward_data(pr, data.dy.data_as<float>(), data.w.data_as<float>(), dx.data());
+    return compare(data.dx.floats(), dx, tol, "dx", {pr.n, pr.c, pr.h, pr.w});
   }
   std::vector<double> dw(pr.w_elems()), db(pr.b_elems());
-  reference_backward_weights(pr, data.x.data(), data.dy.data(), dw.data(), db.data());
-  return worse(compare(data.dw, dw, tol, "dw", {pr.k, pr.c_per_group(), pr.r, pr.s}),
-               compare(data.db, db, tol, "db", {pr.k}));
+  reference_backward_weights(pr, data.x.data_as<float>(), data.dy.data_as<float>(), dw.data(),
+                             db.data());
+  return worse(compare(data.dw.floats(), dw, tol, "dw", {pr.k, pr.c_per_group(), pr.r, pr.s}),
+               compare(data.db.floats(), db, tol, "db", {pr.k}));
 }
 
 std::string where(const char* impl, const ConvProblem& pr, Pass pass) {
@@ -98,11 +99,11 @@ TEST(Onednn, NativeRunNeedsNothingButWhatUploadLeft) {
       plan->download(host);
       const ErrorStats e = check(b, pr, pass, data);
       EXPECT_TRUE(e.ok()) << where(name, pr, pass) << ": " << e.failure;
-      const std::vector<float> first = pass == Pass::data ? data.dx : data.dw;
+      const std::vector<float> first = (pass == Pass::data ? data.dx : data.dw).floats();
       data.poison_outputs();
       for (int i = 0; i < 3; ++i) plan->run(Tensors{}, workspace.data());
       plan->download(host);
-      const std::vector<float>& again = pass == Pass::data ? data.dx : data.dw;
+      const std::vector<float> again = (pass == Pass::data ? data.dx : data.dw).floats();
       EXPECT_EQ(0, std::memcmp(first.data(), again.data(), first.size() * sizeof(float)))
           << where(name, pr, pass) << ": repeated runs differ bitwise";
     }
