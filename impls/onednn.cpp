@@ -1,11 +1,15 @@
 // oneDNN (DNNL 2.x C++ API) convolution backward primitives: direct, auto and Winograd, each
-// timed two ways (docs/onednn.md):
+// timed two ways, and direct a third (docs/onednn.md):
 //
-//   onednn.<alg>          takes and returns plain NCHW; the timed call includes oneDNN's reorders
-//                         into and out of the blocked layouts it chose (format_tag::any) — what a
-//                         framework holding NCHW tensors pays per call.
+//   onednn.<alg>          takes and returns the caller's plain tensors (NCHW, or NHWC for an NHWC
+//                         problem); the timed call includes oneDNN's reorders into and out of the
+//                         blocked layouts it chose (format_tag::any) — what a framework holding
+//                         plain tensors pays per call.
 //   onednn.<alg>.native   times the primitive alone on its preferred layouts: inputs are
-//                         reordered in upload(), outputs back to NCHW in download(), both untimed.
+//                         reordered in upload(), outputs back to plain in download(), both untimed.
+//   onednn.direct.plain   a primitive made for the caller's plain layouts themselves (oneDNN's
+//                         nchw/oihw or nhwc/ohwi tags instead of any): no reorder at all — what
+//                         PyTorch's channels_last path on oneDNN does.
 //
 // Every primitive, reorder and memory object is created in plan(); run() only executes.
 #include <algorithm>
@@ -193,8 +197,17 @@ struct BackwardDesc {
   }
 };
 
-BackwardDesc make_backward_desc(const ConvProblem& pr, Pass pass, algorithm alg) {
+// How an entry lays out the primitive's tensors and what its timed call includes (above).
+enum class Timing { reordered, native, plain };
+
+BackwardDesc make_backward_desc(const ConvProblem& pr, Pass pass, algorithm alg, Timing timing) {
   const Shape sh(pr);
+  // `plain`: the primitive on the caller's layouts; otherwise oneDNN chooses.
+  const bool plain = timing == Timing::plain;
+  const memory::desc x = plain ? sh.plain_x() : sh.any(sh.x),
+                     w = plain ? sh.plain_w() : sh.any(sh.w),
+                     y = plain ? sh.plain_y() : sh.any(sh.y),
+                     b = plain ? sh.plain_b() : sh.any(sh.b);
   const dnnl::engine& engine = cpu_engine();
   // The scratchpad is ours (allocated once in plan()), so that its size can be reported as the
   // plan's workspace and no allocation happens in the timed call.
@@ -205,23 +218,21 @@ BackwardDesc make_backward_desc(const ConvProblem& pr, Pass pass, algorithm alg)
   // stands in: whether the backward `alg` exists is then oneDNN's backward answer alone.
   const memory::desc no_bias;
   auto forward_hint = [&](algorithm hint_alg) {
-    const dnnl::convolution_forward::desc fwd(
-        dnnl::prop_kind::forward_training, hint_alg, sh.any(sh.x), sh.any(sh.w),
-        pass == Pass::weights ? sh.any(sh.b) : no_bias, sh.any(sh.y), sh.strides, sh.dilates,
-        sh.pad_l, sh.pad_r);
+    const dnnl::convolution_forward::desc fwd(dnnl::prop_kind::forward_training, hint_alg, x, w,
+                                              pass == Pass::weights ? b : no_bias, y, sh.strides,
+                                              sh.dilates, sh.pad_l, sh.pad_r);
     return dnnl::convolution_forward::primitive_desc(fwd, engine, /*allow_empty=*/true);
   };
   dnnl::convolution_forward::primitive_desc hint = forward_hint(alg);
   if (!hint) hint = forward_hint(algorithm::convolution_direct);
   BackwardDesc out;
   if (pass == Pass::data) {
-    const dnnl::convolution_backward_data::desc d(alg, sh.any(sh.x), sh.any(sh.w), sh.any(sh.y),
-                                                  sh.strides, sh.dilates, sh.pad_l, sh.pad_r);
+    const dnnl::convolution_backward_data::desc d(alg, x, w, y, sh.strides, sh.dilates, sh.pad_l,
+                                                  sh.pad_r);
     out.data = dnnl::convolution_backward_data::primitive_desc(d, attr, engine, hint);
   } else {
-    const dnnl::convolution_backward_weights::desc d(alg, sh.any(sh.x), sh.any(sh.w), sh.any(sh.b),
-                                                     sh.any(sh.y), sh.strides, sh.dilates, sh.pad_l,
-                                                     sh.pad_r);
+    const dnnl::convolution_backward_weights::desc d(alg, x, w, b, y, sh.strides, sh.dilates,
+                                                     sh.pad_l, sh.pad_r);
     out.weights = dnnl::convolution_backward_weights::primitive_desc(d, attr, engine, hint);
   }
   return out;
@@ -271,10 +282,14 @@ struct Port {
 
 class OnednnPlan final : public Plan {
  public:
-  OnednnPlan(const ConvProblem& pr, Pass pass, algorithm alg, bool native)
-      : native_(native), nhwc_(pr.layout == Layout::nhwc), dtype_(pr.dtype), stream_(cpu_engine()) {
+  OnednnPlan(const ConvProblem& pr, Pass pass, algorithm alg, Timing timing)
+      : native_(timing == Timing::native),
+        plain_(timing == Timing::plain),
+        nhwc_(pr.layout == Layout::nhwc),
+        dtype_(pr.dtype),
+        stream_(cpu_engine()) {
     const Shape sh(pr);
-    const BackwardDesc desc = make_backward_desc(pr, pass, alg);
+    const BackwardDesc desc = make_backward_desc(pr, pass, alg, timing);
     const dnnl::primitive_desc& pd = desc.pd(pass);
     impl_ = pd.impl_info_str();
     if (std::string why = known_defect(pr, pass, impl_); !why.empty()) {
@@ -312,8 +327,10 @@ class OnednnPlan final : public Plan {
     const bool emulated = dtype_ == DType::bf16 && impl_.size() >= 12 &&
                           impl_.rfind(":avx512_core") == impl_.size() - 12;
     return impl_ + (emulated ? " (bf16 emulated in fp32: no avx512_bf16 instructions)" : "") +
-           (native_ ? "; primitive alone on its layouts (reorders untimed)"
-                    : std::string("; ") + (nhwc_ ? "NHWC" : "NCHW") + " in/out, reorders timed") +
+           (native_  ? "; primitive alone on its layouts (reorders untimed)"
+            : plain_ ? std::string("; primitive on the caller's ") + (nhwc_ ? "NHWC" : "NCHW") +
+                           " layouts, no reorder"
+                     : std::string("; ") + (nhwc_ ? "NHWC" : "NCHW") + " in/out, reorders timed") +
            "; " + layouts;
   }
 
@@ -399,6 +416,7 @@ class OnednnPlan final : public Plan {
   }
 
   bool native_;
+  bool plain_;
   bool nhwc_;
   DType dtype_;
   dnnl::stream stream_;
@@ -411,10 +429,13 @@ class OnednnPlan final : public Plan {
 
 class OnednnBackward final : public Backward {
  public:
-  OnednnBackward(algorithm alg, bool native)
+  OnednnBackward(algorithm alg, Timing timing)
       : alg_(alg),
-        native_(native),
-        name_(std::string("onednn.") + algorithm_name(alg) + (native ? ".native" : "")) {}
+        timing_(timing),
+        name_(std::string("onednn.") + algorithm_name(alg) +
+              (timing == Timing::native  ? ".native"
+               : timing == Timing::plain ? ".plain"
+                                         : "")) {}
 
   std::string name() const override { return name_; }
 
@@ -431,7 +452,7 @@ class OnednnBackward final : public Backward {
   // (the JIT code is generated only when the primitive is made, in plan()).
   Support supports(const ConvProblem& problem, Pass pass) const override {
     try {
-      const BackwardDesc desc = make_backward_desc(problem, pass, alg_);
+      const BackwardDesc desc = make_backward_desc(problem, pass, alg_, timing_);
       std::string why = known_defect(problem, pass, desc.pd(pass).impl_info_str());
       if (!why.empty()) return Support::no(std::move(why));
     } catch (const dnnl::error& e) {
@@ -445,7 +466,7 @@ class OnednnBackward final : public Backward {
   }
 
   std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const override {
-    return std::make_unique<OnednnPlan>(problem, pass, alg_, native_);
+    return std::make_unique<OnednnPlan>(problem, pass, alg_, timing_);
   }
 
   // Winograd F(4x4, 3x3) rounds more than direct summation: its input and output transforms
@@ -464,7 +485,7 @@ class OnednnBackward final : public Backward {
 
  private:
   algorithm alg_;
-  bool native_;
+  Timing timing_;
   std::string name_;
 };
 
@@ -472,12 +493,13 @@ class OnednnBackward final : public Backward {
 
 std::vector<std::unique_ptr<Backward>> make_onednn_backwards() {
   std::vector<std::unique_ptr<Backward>> list;
-  for (bool native : {false, true}) {
+  for (Timing timing : {Timing::reordered, Timing::native}) {
     for (algorithm alg : {algorithm::convolution_direct, algorithm::convolution_auto,
                           algorithm::convolution_winograd}) {
-      list.push_back(std::make_unique<OnednnBackward>(alg, native));
+      list.push_back(std::make_unique<OnednnBackward>(alg, timing));
     }
   }
+  list.push_back(std::make_unique<OnednnBackward>(algorithm::convolution_direct, Timing::plain));
   return list;
 }
 
