@@ -8,6 +8,7 @@
 //
 // `per_sample` is the seed's loop as SINGA writes it: one sample at a time, multithreaded GEMM,
 // single-threaded im2col/col2im. `batched` arranges the same calls for speed (see BatchedPlan).
+#include <dlfcn.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -289,13 +290,34 @@ Support gemm_fits(const ConvProblem& pr) {
   return Support::yes();
 }
 
+// Per dtype and layout. bf16 would run on OpenBLAS's cblas_sbgemm (bf16 inputs, fp32
+// accumulation and output), but Debian 12's OpenBLAS 0.3.21 declares it in cblas.h and was built
+// without BUILD_BFLOAT16: the library has no such symbol (nm -D; measured 2026-12-01), so there
+// is nothing to call. OpenBLAS has no fp16 GEMM at all. The columns are gathered from NCHW
+// planes; NHWC would need another im2col and GEMM orientation, not written.
+Support dtype_support(const ConvProblem& pr) {
+  if (pr.dtype == DType::bf16) {
+    const bool has_sbgemm = dlsym(RTLD_DEFAULT, "cblas_sbgemm") != nullptr;
+    return Support::no(has_sbgemm
+                           ? "bf16 im2col on cblas_sbgemm is not written (this OpenBLAS has it)"
+                           : "needs cblas_sbgemm for bf16, which this OpenBLAS (" +
+                                 std::string(openblas_get_config()) +
+                                 ") lacks: built without BUILD_BFLOAT16");
+  }
+  if (pr.dtype == DType::f16) return Support::no("OpenBLAS has no fp16 GEMM");
+  if (pr.layout != Layout::nchw) {
+    return Support::no("gathers its columns from NCHW planes; NHWC is not written");
+  }
+  return Support::yes();
+}
+
 template <typename PlanType>
 class Im2colGemm final : public Backward {
  public:
   explicit Im2colGemm(std::string variant) : name_("im2col_gemm." + std::move(variant)) {}
   std::string name() const override { return name_; }
   Support supports(const ConvProblem& problem, Pass) const override {
-    if (Support s = needs_f32_nchw(problem, name()); !s.ok) return s;
+    if (Support s = dtype_support(problem); !s.ok) return s;
     return gemm_fits(problem);
   }
   std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const override {

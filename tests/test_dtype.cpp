@@ -10,6 +10,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "autotuner.h"
 #include "config.h"
 #include "data.h"
 #include "dtype.h"
@@ -266,6 +267,11 @@ void expect_model_admits_fp32_accumulation_and_rejects_dtype_accumulation(const 
     EXPECT_EQ(b.status, Status::incorrect)
         << b.impl << " passed; seed " << seed << " problem " << pr.key();
     ASSERT_TRUE(g.error && b.error);
+    ::testing::Test::RecordProperty(
+        std::string(tag) + ".seed" + std::to_string(seed),
+        "fp32 accumulation max_rel " + std::to_string(g.error->max_rel) + ", " + tag +
+            " accumulation max_rel " + std::to_string(b.error->max_rel) + ", tolerance " +
+            std::to_string(g.error->tolerance));
     // The margins, so that the test says how discriminating the model is.
     EXPECT_LT(g.error->max_rel, g.error->tolerance) << "seed " << seed;
     EXPECT_GT(b.error->max_rel, 1.5 * b.error->tolerance) << "seed " << seed;
@@ -294,6 +300,56 @@ TEST(DtypeErrorModel, AnInfWhereTheReferenceIsFiniteIsAnOverflowNamingTheElement
   EXPECT_FALSE(e.ok());
   EXPECT_NE(e.failure.find("dx: overflow to Inf at [0,0,1,0] (reference 70000)"), std::string::npos)
       << e.failure;
+}
+
+// Every registered implementation, on every dtype and layout: validated against the fp64
+// reference, or declined with a reason in words (a library's bf16 entry on a CPU without the
+// instructions, an f32-only kernel). Never an error, never incorrect.
+TEST(EveryImplementation, MatchesTheReferenceOrDeclinesEveryDtypeAndLayoutWithAReason) {
+  std::vector<const Backward*> impls;
+  for (const Backward* b : registry()) {
+    if (b->name().rfind("test.", 0) != 0) impls.push_back(b);
+  }
+  ConvProblem base{.n = 2, .c = 8, .h = 9, .w = 7, .k = 8, .r = 3, .s = 3};
+  base.pad_top = base.pad_left = base.pad_bottom = base.pad_right = 1;
+  for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
+    for (Layout layout : {Layout::nchw, Layout::nhwc}) {
+      ConvProblem pr = base;
+      pr.dtype = dtype;
+      pr.layout = layout;
+      for (Pass pass : {Pass::data, Pass::weights}) {
+        const Case c = validate_case(pr, pass, impls);
+        for (const Result& r : c.results) {
+          const bool ok = r.status == Status::ok;
+          const bool declined = r.status == Status::unsupported && !r.why.empty();
+          EXPECT_TRUE(ok || declined)
+              << r.impl << " " << to_string(pass) << ": " << to_string(r.status) << " (" << r.why
+              << "); seed " << kSeed << " problem " << pr.key();
+        }
+      }
+    }
+  }
+}
+
+TEST(Autotuner, PlansABf16NhwcProblemAndRefusesTensorsOfAnotherDtype) {
+  AutotunerOptions options;
+  options.on_miss = AutotunerOptions::OnMiss::fallback;
+  Autotuner tuner("", options);
+  ConvProblem pr = odd_shape();
+  pr.dtype = DType::bf16;
+  pr.layout = Layout::nhwc;
+  TunedPlan& plan = tuner.plan(pr, Pass::data);
+  EXPECT_EQ(plan.problem().key(), pr.key());
+  CaseData data(pr, Pass::data, kSeed);
+  Tensors f32_tensors = data.tensors();
+  f32_tensors.dtype = DType::f32;
+  EXPECT_THROW(plan.run(f32_tensors), std::invalid_argument);
+  plan.run(data.tensors());
+  // The plan's output is the reference rounded to bf16, in NHWC.
+  CaseData expected(pr, Pass::data, kSeed);
+  naive().plan(pr, Pass::data)->run(expected.tensors(), nullptr);
+  EXPECT_EQ(data.dx.first_difference(expected.dx), -1)
+      << plan.impl() << "; seed " << kSeed << " problem " << pr.key();
 }
 
 TEST(Dump, ArraysAreInTheRealDtypeAndLayoutAndIndexJsonSaysSo) {
