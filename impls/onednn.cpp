@@ -446,7 +446,7 @@ class OnednnBackward final : public Backward {
   // oneDNN's own choice on NCHW tensors (reorders timed), everywhere, is a network-total
   // strategy: what a framework that hands oneDNN its NCHW tensors and lets it pick runs.
   std::string strategy() const override {
-    return alg_ == algorithm::convolution_auto && !native_ ? "onednn.auto" : "";
+    return alg_ == algorithm::convolution_auto && timing_ == Timing::reordered ? "onednn.auto" : "";
   }
 
   Support available() const override {

@@ -127,9 +127,9 @@ class LegacyBackward final : public CudnnBackward {
             .baseline = a_.name == std::string("algo0") && precision_ == Precision::fp32,
             .fallback = 0};
   }
-  // Every legacy algorithm, FP32 and TF32, is one network-total strategy: per case the fastest
-  // correct of them, as cudnnFind with tensor-op math allowed (PyTorch's default for
-  // convolutions) picks.
+  // Every legacy algorithm, in every precision (FP32, TF32; fp32acc for 16-bit tensors), is one
+  // network-total strategy: per case the fastest correct of them, as cudnnFind with tensor-op
+  // math allowed (PyTorch's default for convolutions) picks.
   std::string strategy() const override { return "cudnn.find"; }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
