@@ -361,7 +361,7 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   if (validate_only) {
     std::cout << validation_table(report);
   } else {
-    const std::string network = network_table(network_totals(report));
+    const std::string network = network_tables(report);
     std::cout << winners_table(report, baseline_names()) << (network.empty() ? "" : "\n")
               << network;
   }
@@ -458,7 +458,7 @@ int cmd_show(const std::vector<std::string>& args) {
     }
   }
   std::cout << (all ? results_table(report) : winners_table(report, baseline_names()));
-  const std::string network = network_table(network_totals(report, torch ? &*torch : nullptr));
+  const std::string network = network_tables(report, torch ? &*torch : nullptr);
   if (!network.empty()) std::cout << "\n" << network;
   if (!report.complete) std::cout << "(incomplete report: the run was interrupted)\n";
   return 0;
@@ -555,7 +555,7 @@ int cmd_tune(const std::vector<std::string>& args) {
   } catch (const TuningError& e) {
     throw UsageError(e.what());
   }
-  const std::string network = network_table(network_totals(outcome.report));
+  const std::string network = network_tables(outcome.report);
   std::cout << tune_table(outcome, settings.constraints) << (network.empty() ? "" : "\n") << network
             << std::flush;
   for (const std::string& note : outcome.notes) std::cerr << "note: " << note << "\n";

@@ -153,7 +153,7 @@ json to_json(const Report& report) {
               {"settings", report.settings},
               {"cases", cases}};
   // Derived from the cases, for readers (scripts/plot.py); convbp recomputes it when it reads.
-  if (timed) doc["network"] = to_json(network_totals(report));
+  if (timed) doc["network"] = network_json(report);
   return doc;
 }
 

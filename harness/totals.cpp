@@ -108,6 +108,10 @@ TorchTimes read_torch_times(const std::string& path) {
 NetworkTotals network_totals(const Report& report, const TorchTimes* torch) {
   NetworkTotals totals;
   totals.cases = int(report.cases.size());
+  if (!report.cases.empty()) {
+    totals.dtype = report.cases.front().problem.dtype;
+    totals.layout = report.cases.front().problem.layout;
+  }
 
   // The strategies, in the order their members first appear, kept when one correct result
   // shows it was measured (a CPU run lists cuDNN's entries as unavailable: no strategy there).
@@ -193,6 +197,41 @@ NetworkTotals network_totals(const Report& report, const TorchTimes* torch) {
   return totals;
 }
 
+std::vector<NetworkTotals> network_totals_per_variant(const Report& report,
+                                                      const TorchTimes* torch) {
+  std::vector<Report> parts;
+  for (const Case& c : report.cases) {
+    auto same = [&](const Report& part) {
+      const ConvProblem& first = part.cases.front().problem;
+      return first.dtype == c.problem.dtype && first.layout == c.problem.layout;
+    };
+    auto it = std::find_if(parts.begin(), parts.end(), same);
+    if (it == parts.end()) {
+      parts.emplace_back();
+      it = parts.end() - 1;
+    }
+    it->cases.push_back(c);
+  }
+  std::vector<NetworkTotals> out;
+  for (const Report& part : parts) out.push_back(network_totals(part, torch));
+  return out;
+}
+
+nlohmann::json network_json(const Report& report) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const NetworkTotals& t : network_totals_per_variant(report)) out.push_back(to_json(t));
+  return out;
+}
+
+std::string network_tables(const Report& report, const TorchTimes* torch) {
+  std::string out;
+  for (const NetworkTotals& t : network_totals_per_variant(report, torch)) {
+    if (!out.empty()) out += "\n";
+    out += network_table(t);
+  }
+  return out;
+}
+
 nlohmann::json to_json(const NetworkTotals& totals) {
   using nlohmann::json;
   json strategies = json::array();
@@ -222,7 +261,9 @@ nlohmann::json to_json(const NetworkTotals& totals) {
                       {"ms", ms},
                       {"picks", l.picks}});
   }
-  return {{"cases", totals.cases},
+  return {{"dtype", to_string(totals.dtype)},
+          {"layout", to_string(totals.layout)},
+          {"cases", totals.cases},
           {"convolutions", totals.convolutions},
           {"passes", totals.passes},
           {"strategies", strategies},
@@ -234,7 +275,11 @@ std::string network_table(const NetworkTotals& totals, std::size_t top) {
   using Align = TextTable::Align;
   std::string passes;
   for (const std::string& p : totals.passes) passes += (passes.empty() ? "" : " + ") + p;
-  std::string out = "network total (backward: " + passes +
+  // A report of several dtypes and layouts has one total each; f32 NCHW is named by nothing.
+  const bool plain = totals.dtype == DType::f32 && totals.layout == Layout::nchw;
+  const std::string variant =
+      plain ? "" : std::string(" in ") + to_string(totals.dtype) + " " + to_string(totals.layout);
+  std::string out = "network total" + variant + " (backward: " + passes +
                     ", each layer x its count): " + std::to_string(totals.layers.size()) +
                     " layers, " + std::to_string(totals.convolutions) + " convolutions, " +
                     std::to_string(totals.cases) + " cases\n";

@@ -51,6 +51,10 @@ struct NetworkLayer {
 };
 
 struct NetworkTotals {
+  // The cases' dtype and layout: a network runs in one, so a report with several has one total
+  // for each (network_totals_per_variant).
+  DType dtype = DType::f32;
+  Layout layout = Layout::nchw;
   int cases = 0;         // cases in the report (layers x passes)
   int convolutions = 0;  // sum of the layers' counts
   std::vector<std::string> passes;
@@ -75,10 +79,19 @@ struct TorchTimes {
 // convolutions, as convbp's picks may use TF32).
 TorchTimes read_torch_times(const std::string& path);
 
-// The totals of a report; `torch` adds PyTorch as a strategy.
+// The totals of a report whose cases share one dtype and layout (those of its first case are
+// recorded); `torch` adds PyTorch as a strategy.
 NetworkTotals network_totals(const Report& report, const TorchTimes* torch = nullptr);
+// One total per dtype and layout among the report's cases, in the order they first appear
+// (one for a report of f32 NCHW cases; none for a report without cases).
+std::vector<NetworkTotals> network_totals_per_variant(const Report& report,
+                                                      const TorchTimes* torch = nullptr);
 
 nlohmann::json to_json(const NetworkTotals& totals);
+// The report's "network": an array of to_json(NetworkTotals), one per dtype and layout.
+nlohmann::json network_json(const Report& report);
+// network_table of each total, one after the other.
+std::string network_tables(const Report& report, const TorchTimes* torch = nullptr);
 
 // The text `convbp run` and `convbp show` print under the winners table: each strategy's total,
 // its ratio to convbp's picks and its coverage, then the `top` layers that contribute most with

@@ -2,8 +2,8 @@
 """Plot a convbp report: per case and pass, the GF/s of every correct implementation, with the
 machine's measured FMA peak as a line (Winograd's effective GF/s may exceed it).
 
-When the report has a network total (its "network" object, docs/report.md), a second image
-beside the first (OUT with -network before .png) draws it: one stacked bar per strategy
+When the report has a network total (its "network", docs/report.md), a second image beside
+the first (OUT with -network before .png; one more per further dtype and layout) draws it: one stacked bar per strategy
 (convbp's picks, each single strategy everywhere, PyTorch with --torch), the layers as the
 stacks (count-weighted time, data + weights), each bar labelled with its total and, where it
 does not cover every case, how many it covers.
@@ -83,9 +83,13 @@ def main():
                 torch = json.load(f)
             if torch.get("schema") != "convbp.torch/1":
                 sys.exit("plot.py: %s: schema is not convbp.torch/1" % args.torch)
-        network_out = out.rsplit(".", 1)[0] + "-network.png"
-        plot_network(plt, doc, torch, network_out)
-        print(network_out)
+        # One total per dtype and layout: the first in OUT-network.png, the others with their
+        # dtype and layout in the name.
+        for i, network in enumerate(doc["network"]):
+            suffix = "" if i == 0 else "-%s-%s" % (network["dtype"], network["layout"])
+            network_out = out.rsplit(".", 1)[0] + "-network%s.png" % suffix
+            plot_network(plt, doc, network, torch, network_out)
+            print(network_out)
     elif args.torch:
         print("plot.py: the report has no network total (written before it existed, or nothing "
               "was timed); --torch ignored", file=sys.stderr)
@@ -117,8 +121,7 @@ def torch_strategy(network, torch):
     return {"description": label, "covered": covered, "cases": cases}, layer_ms
 
 
-def plot_network(plt, doc, torch, out):
-    network = doc["network"]
+def plot_network(plt, doc, network, torch, out):
     strategies = [dict(s) for s in network["strategies"]]
     layers = network["layers"]
     columns = [[l["ms"][i] for l in layers] for i in range(len(strategies))]
@@ -148,8 +151,10 @@ def plot_network(plt, doc, torch, out):
                        fontsize=8)
     ax.set_ylabel("backward time per step, ms (data + weights, each layer x its count)")
     ctx = doc["context"]
-    ax.set_title("%s: network total, %d convolutions in %d layers\n%s, %s threads" % (
-        doc["settings"].get("suite", ""), network["convolutions"], len(layers),
+    variant = ("" if (network["dtype"], network["layout"]) == ("f32", "nchw") else
+               " in %s %s" % (network["dtype"], network["layout"]))
+    ax.set_title("%s: network total%s, %d convolutions in %d layers\n%s, %s threads" % (
+        doc["settings"].get("suite", ""), variant, network["convolutions"], len(layers),
         ctx["cpu"]["model"] if not ctx.get("gpu") else ctx["gpu"], ctx["threads"]), fontsize=10)
     ax.set_ylim(0, max(bottoms) * 1.15 if max(bottoms) > 0 else 1)
     ax.legend(fontsize=6, ncol=1 if len(layers) <= 25 else 2, loc="upper left",

@@ -173,7 +173,10 @@ TEST(NetworkTotals, TheReportCarriesItAndReadsBack) {
   const Report report = two_layer_report();
   const nlohmann::json doc = to_json(report);
   ASSERT_TRUE(doc.contains("network"));
-  const auto& net = doc["network"];
+  ASSERT_EQ(doc["network"].size(), 1u);  // one dtype and layout
+  const auto& net = doc["network"][0];
+  EXPECT_EQ(net["dtype"], "f32");
+  EXPECT_EQ(net["layout"], "nchw");
   EXPECT_EQ(net["cases"], 4);
   EXPECT_EQ(net["strategies"][0]["name"], "convbp");
   EXPECT_EQ(net["strategies"][1]["covered"], 3);
@@ -183,6 +186,32 @@ TEST(NetworkTotals, TheReportCarriesItAndReadsBack) {
   const std::string path = ::testing::TempDir() + "/network_report.json";
   write_json_atomic(path, doc);
   EXPECT_EQ(to_json(read_report(path)), doc);
+}
+
+// A network runs in one dtype and layout: a suite of several has one total for each, never one
+// sum across them.
+TEST(NetworkTotals, EachDtypeAndLayoutHasItsOwnTotal) {
+  Report report = two_layer_report();
+  const Report f32 = two_layer_report();
+  for (Case c : f32.cases) {
+    c.problem = ConvProblem::parse_key(c.problem.key() + "_bf16_nhwc");
+    for (Result& r : c.results) {
+      if (r.time) r.time->median /= 2;
+    }
+    c.best = choose_best(c.results);
+    report.cases.push_back(c);
+  }
+  const std::vector<NetworkTotals> totals = network_totals_per_variant(report);
+  ASSERT_EQ(totals.size(), 2u);
+  EXPECT_EQ(totals[0].dtype, DType::f32);
+  EXPECT_EQ(totals[1].dtype, DType::bf16);
+  EXPECT_EQ(totals[1].layout, Layout::nhwc);
+  EXPECT_EQ(totals[1].cases, 4);
+  EXPECT_DOUBLE_EQ(totals[1].strategies[0].total_ms, totals[0].strategies[0].total_ms / 2);
+  const std::string text = network_tables(report);
+  EXPECT_NE(text.find("network total (backward"), std::string::npos) << text;
+  EXPECT_NE(text.find("network total in bf16 nhwc (backward"), std::string::npos) << text;
+  EXPECT_EQ(to_json(report)["network"].size(), 2u);
 }
 
 void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
