@@ -145,7 +145,8 @@ def main():
     amp_config = os.path.join(source, "configs", "gpu_resnet50_amp.json")
     amp_json = os.path.join(work, "torch_amp.json")
     run = subprocess.run([sys.executable, os.path.join(source, "scripts", "torch_conv_bench.py"),
-                          amp_config, "-o", amp_json, "--reps", "3", "--warmup", "1"],
+                          amp_config, "-o", amp_json, "--reps", "3", "--warmup", "1",
+                          "--convbp", convbp],
                          env=env, capture_output=True, text=True)
     check(run.returncode == 0, "torch_conv_bench.py (amp) exit %d: %s" % (run.returncode, run.stderr))
     amp = json.load(open(amp_json))
