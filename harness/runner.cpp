@@ -612,7 +612,7 @@ Report run_suite(const Suite& suite, const RunOptions& options,
     report.settings["shard"] = {{"index", options.shard->index},
                                 {"count", options.shard->count},
                                 {"suite_cases", all_cases.size()},
-                                {"case_indices", indices}};
+                                {"case_indices", nlohmann::json::array()}};
   }
   report.complete = false;
 
@@ -631,7 +631,11 @@ Report run_suite(const Suite& suite, const RunOptions& options,
     Case c =
         known ? std::move(*known) : run_case(cases[i], impls, timing, options, int(indices[i]));
     // A case cut short by a signal keeps the results it finished (the report says incomplete).
-    if (!c.results.empty()) report.cases.push_back(std::move(c));
+    if (!c.results.empty()) {
+      report.cases.push_back(std::move(c));
+      // One per case in the report: where it stands in the whole suite (`convbp merge`).
+      if (options.shard) report.settings["shard"]["case_indices"].push_back(indices[i]);
+    }
     if (options.stop && options.stop->load()) break;
     if (on_case && i + 1 < cases.size()) on_case(report);
   }
