@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 
 #include "blas_core.h"
 #include "context.h"
@@ -58,6 +59,12 @@ std::size_t TunedPlan::workspace_bytes() const { return plan_->workspace_bytes()
 bool TunedPlan::deterministic() const { return plan_->deterministic(); }
 
 void TunedPlan::run(const Tensors& tensors, void* workspace) {
+  if (!tensors.matches(problem_)) {
+    throw std::invalid_argument(std::string("convbp: tensors are ") + to_string(tensors.dtype) +
+                                " " + to_string(tensors.layout) + " but the plan is for " +
+                                problem_.key() + " (" + to_string(problem_.dtype) + " " +
+                                to_string(problem_.layout) + "): set Tensors::dtype and layout");
+  }
   // Device plans copy in and out around the call (backward.h); both are no-ops on the CPU.
   plan_->upload(tensors);
   plan_->run(tensors, workspace);

@@ -15,7 +15,9 @@ nlohmann::ordered_json problem_fields(const ConvProblem& pr) {
           {"stride", {pr.stride_h, pr.stride_w}},
           {"pad", {pr.pad_top, pr.pad_left, pr.pad_bottom, pr.pad_right}},
           {"dilation", {pr.dilation_h, pr.dilation_w}},
-          {"groups", pr.groups}};
+          {"groups", pr.groups},
+          {"dtype", to_string(pr.dtype)},
+          {"layout", to_string(pr.layout)}};
 }
 
 std::string cases_json(const Suite& suite, const std::vector<CaseSpec>& cases) {

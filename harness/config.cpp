@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -121,7 +122,8 @@ std::string read_source(const JsonReader& v) {
 
 Suite read_suite(const JsonReader& doc) {
   if (!doc.raw().is_object()) doc.expected("a JSON object with \"suite\" and \"layers\"");
-  doc.only_keys({"schema", "suite", "source", "defaults", "passes", "impls", "timing", "layers"});
+  doc.only_keys({"schema", "suite", "source", "defaults", "passes", "dtypes", "layouts", "impls",
+                 "timing", "layers"});
   Suite suite;
   if (doc.contains("schema") && doc.raw()["schema"] != "convbp.config/1") {
     doc["schema"].expected("\"convbp.config/1\"");
@@ -147,6 +149,23 @@ Suite read_suite(const JsonReader& doc) {
       suite.passes.push_back(*pass);
     }
   }
+  // "dtypes" and "layouts": non-empty lists of distinct names.
+  auto name_list = [&](const char* key, const char* expected, auto parse, auto& out) {
+    if (!doc.contains(key)) return;
+    const JsonReader v = doc[key];
+    if (!v.raw().is_array() || v.raw().empty()) v.expected("a non-empty array");
+    out.clear();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      auto value = v[i].raw().is_string() ? parse(v[i].string()) : std::nullopt;
+      if (!value) v[i].expected(expected);
+      if (std::find(out.begin(), out.end(), *value) != out.end()) {
+        v[i].expected("a value not listed before");
+      }
+      out.push_back(*value);
+    }
+  };
+  name_list("dtypes", "\"f32\", \"bf16\" or \"f16\"", parse_dtype, suite.dtypes);
+  name_list("layouts", "\"nchw\" or \"nhwc\"", parse_layout, suite.layouts);
   if (doc.contains("impls")) {
     const JsonReader v = doc["impls"];
     if (!v.raw().is_array() || v.raw().empty()) v.expected("a non-empty array of name patterns");

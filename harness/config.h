@@ -46,6 +46,9 @@ struct Suite {
   std::string source;  // where the shapes come from (an object `source` in one line)
   std::string file;    // path it was loaded from, or "<built-in default>"
   std::vector<Pass> passes{Pass::data, Pass::weights};
+  // Every layer runs in each of these dtypes and layouts (docs/config.md).
+  std::vector<DType> dtypes{DType::f32};
+  std::vector<Layout> layouts{Layout::nchw};
   std::vector<std::string> impls{"*"};  // glob patterns over implementation names
   TimingSettings timing;
   std::vector<Layer> layers;

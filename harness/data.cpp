@@ -26,21 +26,35 @@ float uniform_at(std::uint64_t seed, std::size_t i) {
   return float(std::int64_t(z >> 40) - (std::int64_t{1} << 23)) * 0x1p-23f;
 }
 
+// Fills a tensor with the stream `seed`: element i of the logical order, rounded to the dtype,
+// at its stored position.
+void fill(const ConvProblem& pr, TensorKind tensor, Buffer& b, std::uint64_t seed) {
+  const StoredIndex at(pr, tensor);
+  for (std::size_t i = 0; i < b.size(); ++i)
+    b.set(std::size_t(at(std::int64_t(i))), uniform_at(seed, i));
+}
+
 // Puts back the elements of `in` that differ from the stream; "" or what changed.
-std::string restore(std::vector<float>& in, std::uint64_t seed, const char* name,
-                    const std::vector<std::int64_t>& shape) {
+std::string restore(const ConvProblem& pr, TensorKind tensor, Buffer& in, std::uint64_t seed,
+                    const char* name) {
+  if (in.empty()) return "";
+  const std::size_t bytes = dtype_size(in.dtype());
+  Buffer fresh(in.dtype(), 1);
   std::size_t changed = 0, first = 0;
+  auto* stored = static_cast<unsigned char*>(in.data());
+  const StoredIndex stored_at(pr, tensor);
   for (std::size_t i = 0; i < in.size(); ++i) {
-    const float v = uniform_at(seed, i);
+    fresh.set(0, uniform_at(seed, i));
+    const std::size_t at = std::size_t(stored_at(std::int64_t(i)));
     // Bitwise: a NaN written over an input differs too.
-    if (std::memcmp(&in[i], &v, sizeof v) != 0) {
-      if (changed++ == 0) first = i;
-      in[i] = v;
+    if (std::memcmp(stored + at * bytes, fresh.data(), bytes) != 0) {
+      if (changed++ == 0) first = at;
+      std::memcpy(stored + at * bytes, fresh.data(), bytes);
     }
   }
   if (changed == 0) return "";
   return std::string(name) + ": " + std::to_string(changed) + " element(s) changed, first at " +
-         index_string(std::int64_t(first), shape);
+         logical_index_string(pr, tensor, std::int64_t(first));
 }
 
 std::mutex g_memory_mutex;
@@ -56,37 +70,85 @@ void poison(std::vector<float>& out) {
   std::fill(out.begin(), out.end(), std::numeric_limits<float>::quiet_NaN());
 }
 
-CaseData::CaseData(const ConvProblem& pr, Pass pass, std::uint64_t seed) : seed(seed) {
+Buffer::Buffer(DType dtype, std::size_t elems)
+    : dtype_(dtype), size_(elems), storage_((elems * dtype_size(dtype) + 3) / 4) {}
+
+std::vector<float> Buffer::floats() const {
+  std::vector<float> v(size_);
+  for (std::size_t i = 0; i < size_; ++i) v[i] = float(at(i));
+  return v;
+}
+
+void Buffer::poison() {
+  // 0xff bytes: a NaN in every dtype (all-ones exponent, nonzero significand).
+  if (!empty()) std::memset(storage_.data(), 0xff, bytes());
+}
+
+std::int64_t Buffer::first_difference(const Buffer& other) const {
+  if (dtype_ != other.dtype_ || size_ != other.size_) return 0;
+  if (empty() || std::memcmp(data(), other.data(), bytes()) == 0) return -1;
+  const std::size_t e = dtype_size(dtype_);
+  const auto* a = static_cast<const unsigned char*>(data());
+  const auto* b = static_cast<const unsigned char*>(other.data());
+  for (std::size_t i = 0; i < size_; ++i) {
+    if (std::memcmp(a + i * e, b + i * e, e) != 0) return std::int64_t(i);
+  }
+  return -1;
+}
+
+std::string logical_index_string(const ConvProblem& pr, TensorKind tensor, std::int64_t stored) {
+  const std::vector<std::int64_t> l = logical_shape(pr, tensor);
+  if (pr.layout == Layout::nchw || tensor == TensorKind::b) return index_string(stored, l);
+  // Stored order [d0, d2, d3, d1] back to the logical flat index.
+  const std::int64_t d1 = stored % l[1], d3 = (stored / l[1]) % l[3],
+                     d2 = (stored / (l[1] * l[3])) % l[2], d0 = stored / (l[1] * l[3] * l[2]);
+  return index_string(((d0 * l[1] + d1) * l[2] + d2) * l[3] + d3, l);
+}
+
+std::vector<double> to_logical(const ConvProblem& pr, TensorKind tensor, const Buffer& b) {
+  return load_logical(pr, tensor, b.data(), b.size());
+}
+
+void from_logical(const ConvProblem& pr, TensorKind tensor, const std::vector<double>& v,
+                  Buffer& b) {
+  store_logical(pr, tensor, v, b.data());
+}
+
+std::vector<double> to_stored_order(const ConvProblem& pr, TensorKind tensor,
+                                    const std::vector<double>& v) {
+  std::vector<double> out(v.size());
+  const StoredIndex at(pr, tensor);
+  for (std::size_t i = 0; i < v.size(); ++i) out[std::size_t(at(std::int64_t(i)))] = v[i];
+  return out;
+}
+
+CaseData::CaseData(const ConvProblem& pr, Pass pass, std::uint64_t seed) : problem(pr), seed(seed) {
   // Each tensor gets its own stream so that the data pass and the weights pass of a layer see
   // the same dy (and the same x / w) for a given seed.
-  dy.resize(pr.y_elems());
-  fill_uniform(dy, seed * 3 + 2);
+  dy = Buffer(pr.dtype, pr.y_elems());
+  fill(pr, TensorKind::dy, dy, seed * 3 + 2);
   if (pass == Pass::data) {
-    w.resize(pr.w_elems());
-    fill_uniform(w, seed * 3 + 1);
-    dx.resize(pr.x_elems());
+    w = Buffer(pr.dtype, pr.w_elems());
+    fill(pr, TensorKind::w, w, seed * 3 + 1);
+    dx = Buffer(pr.dtype, pr.x_elems());
   } else {
-    x.resize(pr.x_elems());
-    fill_uniform(x, seed * 3 + 0);
-    dw.resize(pr.w_elems());
-    db.resize(pr.b_elems());
+    x = Buffer(pr.dtype, pr.x_elems());
+    fill(pr, TensorKind::x, x, seed * 3 + 0);
+    dw = Buffer(pr.dtype, pr.w_elems());
+    db = Buffer(pr.dtype, pr.b_elems());
   }
   poison_outputs();
 }
 
 Tensors CaseData::tensors() {
-  return Tensors{x.empty() ? nullptr : x.data(),
-                 w.empty() ? nullptr : w.data(),
-                 dy.data(),
-                 dx.empty() ? nullptr : dx.data(),
-                 dw.empty() ? nullptr : dw.data(),
-                 db.empty() ? nullptr : db.data()};
+  return Tensors{x.data(),  w.data(),  dy.data(),     dx.data(),
+                 dw.data(), db.data(), problem.dtype, problem.layout};
 }
 
 void CaseData::poison_outputs() {
-  poison(dx);
-  poison(dw);
-  poison(db);
+  dx.poison();
+  dw.poison();
+  db.poison();
 }
 
 std::string CaseData::restore_inputs(const ConvProblem& pr) {
@@ -95,20 +157,24 @@ std::string CaseData::restore_inputs(const ConvProblem& pr) {
   auto add = [&](std::string part) {
     if (!part.empty()) out += (out.empty() ? "" : "; ") + part;
   };
-  add(restore(x, seed * 3 + 0, "x", {pr.n, pr.c, pr.h, pr.w}));
-  add(restore(w, seed * 3 + 1, "w", {pr.k, pr.c_per_group(), pr.r, pr.s}));
-  add(restore(dy, seed * 3 + 2, "dy", {pr.n, pr.k, pr.p(), pr.q()}));
+  add(restore(pr, TensorKind::x, x, seed * 3 + 0, "x"));
+  add(restore(pr, TensorKind::w, w, seed * 3 + 1, "w"));
+  add(restore(pr, TensorKind::dy, dy, seed * 3 + 2, "dy"));
   return out;
 }
 
 std::size_t CaseData::bytes_needed(const ConvProblem& pr, Pass pass) {
-  // Inputs and outputs in fp32, the reference in fp64, and one copy of the outputs (the first
-  // call's, for the determinism check).
+  // Inputs and outputs in the dtype, one copy of the outputs (the first call's, for the
+  // determinism check), and the reference in fp64; unless the problem is f32 NCHW (which the
+  // reference and the comparison read where it lies), the logical fp64 copies of the inputs
+  // and of the output being checked.
   const std::size_t outputs =
       pass == Pass::data ? std::size_t(pr.x_elems()) : std::size_t(pr.w_elems() + pr.b_elems());
   const std::size_t inputs =
       std::size_t(pr.y_elems()) + (pass == Pass::data ? pr.w_elems() : pr.x_elems());
-  return (inputs + 2 * outputs) * sizeof(float) + outputs * sizeof(double);
+  const bool direct = pr.dtype == DType::f32 && pr.layout == Layout::nchw;
+  return (inputs + 2 * outputs) * dtype_size(pr.dtype) +
+         (direct ? outputs : inputs + 2 * outputs) * sizeof(double);
 }
 
 std::size_t available_memory() {

@@ -87,16 +87,18 @@ options:
                        default: OMP_NUM_THREADS when set, else all cores
   --reps N             timing repetitions, 1 to 1000 (default: the suite's timing.reps)
   --problem KEY        run this one problem instead of the suite's layers, e.g.
-                       n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1, or in a peer's
-                       words: a benchdnn descriptor ('--dir=BWD_D mb8ic64ih56oc64oh56kh3ph1')
-                       or an MIOpenDriver command ('conv -n 8 -c 64 -H 56 -W 56 -k 64 -y 3
-                       -x 3 -p 1 -q 1 -F 2'); a single pass it states is run (docs/config.md)
+                       n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1 (a suffix
+                       _bf16_nhwc picks another dtype, f32|bf16|f16, and layout, nchw|nhwc;
+                       none: f32 NCHW), or in a peer's words: a benchdnn descriptor
+                       ('--dir=BWD_D mb8ic64ih56oc64oh56kh3ph1') or an MIOpenDriver command
+                       ('conv -n 8 -c 64 -H 56 -W 56 -k 64 -y 3 -x 3 -p 1 -q 1 -F 2'); a single
+                       pass it states is run (docs/config.md)
   --seed N             data seed, 0 to 2^63-1 (default 1); failures print it with the key
   --shard I/N          run only shard I (counting from 0) of N: a deterministic share of the
                        cases, the N shards together running every case once (balanced by flops;
                        `convbp merge` joins their reports; docs/cluster.md)
   --dump DIR           write inputs, the fp64 reference and every output as .npy, plus
-                       DIR/index.json
+                       DIR/index.json (arrays in the problem's dtype and layout; bf16 as uint16)
   --isolate            run every CPU candidate in a child process of its own: one that crashes
                        is recorded as `crashed` with its signal, one that hangs past
                        --candidate-timeout as `timeout`, and the run goes on. CUDA candidates

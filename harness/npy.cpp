@@ -7,9 +7,8 @@
 namespace convbp {
 namespace {
 
-template <typename T>
-void write(const std::string& path, const T* data, const std::vector<std::int64_t>& shape,
-           const char* descr) {
+void write_bytes(const std::string& path, const void* data, std::size_t element_bytes,
+                 const std::vector<std::int64_t>& shape, const char* descr) {
   std::string dims;
   std::int64_t count = 1;
   for (std::size_t i = 0; i < shape.size(); ++i) {
@@ -30,8 +29,42 @@ void write(const std::string& path, const T* data, const std::vector<std::int64_
   const char le[2] = {char(length & 0xff), char(length >> 8)};
   out.write(le, 2);
   out.write(header.data(), std::streamsize(header.size()));
-  out.write(reinterpret_cast<const char*>(data), std::streamsize(count * sizeof(T)));
+  out.write(static_cast<const char*>(data), std::streamsize(std::size_t(count) * element_bytes));
   if (!out) throw std::runtime_error(path + ": write failed");
+}
+
+template <typename T>
+void write(const std::string& path, const T* data, const std::vector<std::int64_t>& shape,
+           const char* descr) {
+  write_bytes(path, data, sizeof(T), shape, descr);
+}
+
+// The header of an .npy file: its descr and shape; `in` is left at the data.
+std::string read_header(std::ifstream& in, const std::string& path,
+                        std::vector<std::int64_t>* shape, std::int64_t* count) {
+  char magic[10];
+  if (!in.read(magic, 10) || std::memcmp(magic, "\x93NUMPY\x01\x00", 8) != 0) {
+    throw std::runtime_error(path + ": not a version-1 .npy file");
+  }
+  const std::size_t length = std::uint8_t(magic[8]) | (std::uint8_t(magic[9]) << 8);
+  std::string header(length, '\0');
+  in.read(header.data(), std::streamsize(length));
+  const auto descr_at = header.find("'descr': '") + 10;
+  const std::string descr = header.substr(descr_at, header.find('\'', descr_at) - descr_at);
+  const auto open = header.find("'shape': (") + 10, close = header.find(')', open);
+  shape->clear();
+  *count = 1;
+  for (std::size_t pos = open; pos < close;) {
+    std::size_t next = header.find(',', pos);
+    if (next == std::string::npos || next > close) next = close;
+    const std::string token = header.substr(pos, next - pos);
+    if (token.find_first_of("0123456789") != std::string::npos) {
+      shape->push_back(std::stoll(token));
+      *count *= shape->back();
+    }
+    pos = next + 1;
+  }
+  return descr;
 }
 
 }  // namespace
@@ -45,28 +78,22 @@ void write_npy(const std::string& path, const double* data,
   write(path, data, shape, "<f8");
 }
 
+void write_npy(const std::string& path, const NpyHalf& data,
+               const std::vector<std::int64_t>& shape) {
+  write_bytes(path, data.data, 2, shape, data.descr);
+}
+
+std::string read_npy_descr(const std::string& path, std::vector<std::int64_t>* shape) {
+  std::ifstream in(path, std::ios::binary);
+  std::int64_t count = 0;
+  return read_header(in, path, shape, &count);
+}
+
 std::vector<float> read_npy_f32(const std::string& path, std::vector<std::int64_t>* shape) {
   std::ifstream in(path, std::ios::binary);
-  char magic[10];
-  if (!in.read(magic, 10) || std::memcmp(magic, "\x93NUMPY\x01\x00", 8) != 0) {
-    throw std::runtime_error(path + ": not a version-1 .npy file");
-  }
-  const std::size_t length = std::uint8_t(magic[8]) | (std::uint8_t(magic[9]) << 8);
-  std::string header(length, '\0');
-  in.read(header.data(), std::streamsize(length));
-  if (header.find("'<f4'") == std::string::npos) throw std::runtime_error(path + ": not float32");
-  const auto open = header.find("'shape': (") + 10, close = header.find(')', open);
-  shape->clear();
-  std::int64_t count = 1;
-  for (std::size_t pos = open; pos < close;) {
-    std::size_t next = header.find(',', pos);
-    if (next == std::string::npos || next > close) next = close;
-    const std::string token = header.substr(pos, next - pos);
-    if (token.find_first_of("0123456789") != std::string::npos) {
-      shape->push_back(std::stoll(token));
-      count *= shape->back();
-    }
-    pos = next + 1;
+  std::int64_t count = 0;
+  if (read_header(in, path, shape, &count) != "<f4") {
+    throw std::runtime_error(path + ": not float32");
   }
   std::vector<float> data(count);
   in.read(reinterpret_cast<char*>(data.data()), std::streamsize(count * sizeof(float)));

@@ -62,12 +62,30 @@ std::vector<CaseSpec> expand_cases(const Suite& suite, const RunOptions& options
   std::vector<Pass> passes = suite.passes;
   if (options.pass) passes = {*options.pass};
   std::vector<Layer> layers = suite.layers;
-  if (options.problem) layers = {Layer{options.problem->key(), *options.problem, 1}};
+  std::vector<DType> dtypes = suite.dtypes;
+  std::vector<Layout> layouts = suite.layouts;
+  if (options.problem) {  // its key names its dtype and layout
+    layers = {Layer{options.problem->key(), *options.problem, 1}};
+    dtypes = {options.problem->dtype};
+    layouts = {options.problem->layout};
+  }
   std::vector<CaseSpec> cases;
   for (const Layer& layer : layers) {
     const bool own_passes = !options.pass && !layer.passes.empty();
-    for (Pass pass : own_passes ? layer.passes : passes) {
-      cases.push_back({suite.name + ":" + layer.name, layer.problem, pass, layer.count});
+    for (DType dtype : dtypes) {
+      for (Layout layout : layouts) {
+        ConvProblem problem = layer.problem;
+        problem.dtype = dtype;
+        problem.layout = layout;
+        // f32 NCHW cases keep the names they always had; others say which they are.
+        std::string name = suite.name + ":" + layer.name;
+        if ((dtype != DType::f32 || layout != Layout::nchw) && !options.problem) {
+          name += std::string(".") + to_string(dtype) + "_" + to_string(layout);
+        }
+        for (Pass pass : own_passes ? layer.passes : passes) {
+          cases.push_back({name, problem, pass, layer.count});
+        }
+      }
     }
   }
   return cases;
@@ -93,6 +111,24 @@ struct Reference {
   std::vector<double> dx, dw, db;
 };
 
+// An fp16 problem whose exact result lies beyond fp16's range cannot be computed in fp16 by any
+// implementation: an error naming the first such element, rather than an Inf passed off as a
+// result or charged to the implementations.
+void require_fp16_range(const ConvProblem& pr, const std::vector<double>& ref, const char* output,
+                        TensorKind tensor) {
+  if (pr.dtype != DType::f16) return;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    if (!fits_float16(ref[i])) {
+      char value[48];
+      std::snprintf(value, sizeof value, "%.6g", ref[i]);
+      throw std::runtime_error(std::string(output) +
+                               index_string(std::int64_t(i), logical_shape(pr, tensor)) +
+                               " overflows fp16: the fp64 reference is " + value +
+                               ", beyond fp16's largest value 65504");
+    }
+  }
+}
+
 // The registry's reference implementation (Roles::reference), in fp64.
 Reference compute_reference(const ConvProblem& pr, Pass pass, CaseData& data) {
   Reference ref;
@@ -102,32 +138,52 @@ Reference compute_reference(const ConvProblem& pr, Pass pass, CaseData& data) {
     ref.dw.resize(pr.w_elems());
     ref.db.resize(pr.b_elems());
   }
+  // The reference reads the very values, rounded to the dtype, that the implementations see,
+  // and writes logical (NCHW-ordered) doubles.
   reference_backward().run_reference(pr, pass, data.tensors(), ref.dx.data(), ref.dw.data(),
                                      ref.db.data());
+  if (pass == Pass::data) {
+    require_fp16_range(pr, ref.dx, "dx", TensorKind::x);
+  } else {
+    require_fp16_range(pr, ref.dw, "dw", TensorKind::w);
+    require_fp16_range(pr, ref.db, "db", TensorKind::b);
+  }
   return ref;
 }
 
 ErrorStats check(const ConvProblem& pr, Pass pass, const CaseData& data, const Reference& ref,
                  double factor) {
-  const double tol = tolerance_for(pr.accumulation_length(pass), factor);
-  if (pass == Pass::data) return compare(data.dx, ref.dx, tol, "dx", {pr.n, pr.c, pr.h, pr.w});
+  const double tol = tolerance_for(pr.accumulation_length(pass), factor, pr.dtype);
+  // Outputs are compared in the reference's order (NCHW), so indices in messages are [n,c,h,w]:
+  // f32 NCHW where it lies, any other dtype or layout through its logical doubles.
+  const bool direct = pr.dtype == DType::f32 && pr.layout == Layout::nchw;
+  auto compare_output = [&](const Buffer& out, TensorKind kind, const std::vector<double>& r,
+                            const char* name, double floor) {
+    const std::vector<std::int64_t> shape = logical_shape(pr, kind);
+    if (direct) {
+      return compare(std::span<const float>(out.data_as<float>(), out.size()), r, tol, name, shape,
+                     floor);
+    }
+    return compare(to_logical(pr, kind, out), r, tol, name, shape, floor);
+  };
+  if (pass == Pass::data) return compare_output(data.dx, TensorKind::x, ref.dx, "dx", 0.0);
   // dw and db sum n*p*q terms per element (the same accumulation length). With few filters
   // their outputs are few sums that may cancel, so their scale is floored by the largest norm
   // of one filter's terms: ||dy[:, k]|| for db, and at most ||dy[:, k]|| * max|x| for dw.
+  const std::vector<double> dy = to_logical(pr, TensorKind::dy, data.dy);
   const std::int64_t plane = pr.p() * pr.q();
   double dy_norm = 0, x_max = 0;
   for (std::int64_t k = 0; k < pr.k; ++k) {
     double sum = 0;
     for (std::int64_t n = 0; n < pr.n; ++n) {
-      const float* v = data.dy.data() + (n * pr.k + k) * plane;
-      for (std::int64_t i = 0; i < plane; ++i) sum += double(v[i]) * v[i];
+      const double* v = dy.data() + (n * pr.k + k) * plane;
+      for (std::int64_t i = 0; i < plane; ++i) sum += v[i] * v[i];
     }
     dy_norm = std::max(dy_norm, std::sqrt(sum));
   }
-  for (float v : data.x) x_max = std::max(x_max, double(std::abs(v)));
-  const ErrorStats dw =
-      compare(data.dw, ref.dw, tol, "dw", {pr.k, pr.c_per_group(), pr.r, pr.s}, dy_norm * x_max);
-  const ErrorStats db = compare(data.db, ref.db, tol, "db", {pr.k}, dy_norm);
+  for (std::size_t i = 0; i < data.x.size(); ++i) x_max = std::max(x_max, std::abs(data.x.at(i)));
+  const ErrorStats dw = compare_output(data.dw, TensorKind::w, ref.dw, "dw", dy_norm * x_max);
+  const ErrorStats db = compare_output(data.db, TensorKind::b, ref.db, "db", dy_norm);
   return worse(dw, db);
 }
 
@@ -147,28 +203,20 @@ struct Workspace {
 // The outputs of one call, kept to compare another call's with, bit for bit.
 struct Outputs {
   explicit Outputs(const CaseData& d) : dx(d.dx), dw(d.dw), db(d.db) {}
-  std::vector<float> dx, dw, db;
+  Buffer dx, dw, db;
 };
 
 // "" when `d`'s outputs equal `first`'s bit for bit, else where the first difference is.
 std::string first_difference(const ConvProblem& pr, const Outputs& first, const CaseData& d) {
-  auto diff = [](const std::vector<float>& a, const std::vector<float>& b) -> std::int64_t {
-    if (a.size() == b.size() &&
-        (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0)) {
-      return -1;  // (memcmp may not be given the null data() of an empty vector)
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) return std::int64_t(i);
-    }
-    return 0;
-  };
-  if (const std::int64_t i = diff(first.dx, d.dx); i >= 0) {
-    return "dx" + index_string(i, {pr.n, pr.c, pr.h, pr.w});
+  if (const std::int64_t i = first.dx.first_difference(d.dx); i >= 0) {
+    return "dx" + logical_index_string(pr, TensorKind::x, i);
   }
-  if (const std::int64_t i = diff(first.dw, d.dw); i >= 0) {
-    return "dw" + index_string(i, {pr.k, pr.c_per_group(), pr.r, pr.s});
+  if (const std::int64_t i = first.dw.first_difference(d.dw); i >= 0) {
+    return "dw" + logical_index_string(pr, TensorKind::w, i);
   }
-  if (const std::int64_t i = diff(first.db, d.db); i >= 0) return "db" + index_string(i, {pr.k});
+  if (const std::int64_t i = first.db.first_difference(d.db); i >= 0) {
+    return "db" + index_string(i, {pr.k});
+  }
   return "";
 }
 
@@ -194,28 +242,36 @@ class Dumper {
 
   void inputs(const ConvProblem& pr, const CaseData& d) {
     if (!on()) return;
-    if (!d.x.empty()) save("inputs", "", "x", d.x.data(), {pr.n, pr.c, pr.h, pr.w});
-    if (!d.w.empty()) save("inputs", "", "w", d.w.data(), {pr.k, pr.c_per_group(), pr.r, pr.s});
-    save("inputs", "", "dy", d.dy.data(), {pr.n, pr.k, pr.p(), pr.q()});
+    if (pr.dtype == DType::bf16) {
+      entry_["bf16_stored_as"] =
+          "uint16: NumPy has no bf16; the bits are a float32's upper half: "
+          "(a.astype(np.uint32) << 16).view(np.float32)";
+    }
+    if (!d.x.empty()) save("inputs", "", "x", d.x, stored_shape(pr, TensorKind::x));
+    if (!d.w.empty()) save("inputs", "", "w", d.w, stored_shape(pr, TensorKind::w));
+    save("inputs", "", "dy", d.dy, stored_shape(pr, TensorKind::dy));
   }
 
-  // The fp64 reference, kept as float64.
+  // The fp64 reference, kept as float64, in the problem's layout like every other array.
   void reference(const ConvProblem& pr, const Reference& ref) {
     if (!on()) return;
-    if (!ref.dx.empty())
-      save("outputs", "reference", "dx", ref.dx.data(), {pr.n, pr.c, pr.h, pr.w});
+    auto save_ref = [&](const char* tensor, TensorKind kind, const std::vector<double>& v) {
+      const std::vector<double> stored = to_stored_order(pr, kind, v);
+      save_file("outputs", "reference", tensor, stored.data(), stored_shape(pr, kind));
+    };
+    if (!ref.dx.empty()) save_ref("dx", TensorKind::x, ref.dx);
     if (!ref.dw.empty()) {
-      save("outputs", "reference", "dw", ref.dw.data(), {pr.k, pr.c_per_group(), pr.r, pr.s});
-      save("outputs", "reference", "db", ref.db.data(), {pr.k});
+      save_ref("dw", TensorKind::w, ref.dw);
+      save_ref("db", TensorKind::b, ref.db);
     }
   }
 
   void outputs(const ConvProblem& pr, const std::string& impl, const CaseData& d) {
     if (!on()) return;
-    if (!d.dx.empty()) save("outputs", impl, "dx", d.dx.data(), {pr.n, pr.c, pr.h, pr.w});
+    if (!d.dx.empty()) save("outputs", impl, "dx", d.dx, stored_shape(pr, TensorKind::x));
     if (!d.dw.empty()) {
-      save("outputs", impl, "dw", d.dw.data(), {pr.k, pr.c_per_group(), pr.r, pr.s});
-      save("outputs", impl, "db", d.db.data(), {pr.k});
+      save("outputs", impl, "dw", d.dw, stored_shape(pr, TensorKind::w));
+      save("outputs", impl, "db", d.db, {pr.k});
     }
   }
 
@@ -260,9 +316,25 @@ class Dumper {
   }
 
  private:
+  // A tensor in its dtype: float32, float16, or bf16 as uint16 (the entry says so).
+  void save(const char* section, const std::string& impl, const std::string& tensor,
+            const Buffer& b, const std::vector<std::int64_t>& shape) {
+    switch (b.dtype()) {
+      case DType::f32:
+        save_file(section, impl, tensor, static_cast<const float*>(b.data()), shape);
+        return;
+      case DType::bf16:
+        save_file(section, impl, tensor, NpyHalf{b.data(), "<u2"}, shape);
+        return;
+      case DType::f16:
+        save_file(section, impl, tensor, NpyHalf{b.data(), "<f2"}, shape);
+        return;
+    }
+  }
+
   template <typename T>
-  void save(const char* section, const std::string& impl, const std::string& tensor, const T* data,
-            const std::vector<std::int64_t>& shape) {
+  void save_file(const char* section, const std::string& impl, const std::string& tensor,
+                 const T& data, const std::vector<std::int64_t>& shape) {
     const std::string file = (impl.empty() ? "" : impl + ".") + tensor + ".npy";
     write_npy((path_ / file).string(), data, shape);
     if (impl.empty()) {
@@ -285,9 +357,16 @@ class LazyReference {
  public:
   LazyReference(const CaseSpec& spec, CaseData& data, Dumper& dumper)
       : spec_(spec), data_(data), dumper_(dumper) {}
+  // Throws the same error on every call once computing it failed (an fp16 overflow).
   const Reference& get() {
+    if (!failure_.empty()) throw std::runtime_error(failure_);
     if (!ref_) {
-      ref_ = compute_reference(spec_.problem, spec_.pass, data_);
+      try {
+        ref_ = compute_reference(spec_.problem, spec_.pass, data_);
+      } catch (const std::runtime_error& e) {
+        failure_ = e.what();
+        throw;
+      }
       dumper_.reference(spec_.problem, *ref_);
     }
     return *ref_;
@@ -298,6 +377,7 @@ class LazyReference {
   CaseData& data_;
   Dumper& dumper_;
   std::optional<Reference> ref_;
+  std::string failure_;
 };
 
 std::string rerun_hint(const RunOptions& options, const ConvProblem& pr) {

@@ -1,7 +1,9 @@
 #include "validate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <span>
 
 namespace convbp {
 
@@ -21,19 +23,23 @@ std::string index_string(std::int64_t flat, const std::vector<std::int64_t>& sha
   return s + "]";
 }
 
-ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref, double tolerance,
-                   const std::string& output, const std::vector<std::int64_t>& shape,
-                   double scale_floor) {
+namespace {
+
+template <typename T>
+ErrorStats compare_values(std::span<const T> out, const std::vector<double>& ref, double tolerance,
+                          const std::string& output, const std::vector<std::int64_t>& shape,
+                          double scale_floor) {
   ErrorStats e;
   e.output = output;
   e.tolerance = tolerance;
   double ref_max = 0, diff_sq = 0, ref_sq = 0;
-  std::int64_t first_nan = -1;
+  std::int64_t first_nan = -1, first_overflow = -1;
   bool out_all_zero = true;
   for (std::size_t i = 0; i < out.size(); ++i) {
     const double o = out[i], r = ref[i];
     if (!std::isfinite(o)) {
       if (e.nan_count++ == 0) first_nan = std::int64_t(i);
+      if (std::isinf(o) && std::isfinite(r) && first_overflow < 0) first_overflow = std::int64_t(i);
       continue;
     }
     out_all_zero &= (o == 0.0);
@@ -51,7 +57,12 @@ ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref
   const double norm = std::max(std::sqrt(ref_sq), scale_floor);
   e.rel_l2 = norm > 0 ? std::sqrt(diff_sq) / norm : std::sqrt(diff_sq);
   e.all_zero = out_all_zero && ref_max > 0 && e.nan_count == 0;
-  if (e.nan_count > 0) {
+  if (first_overflow >= 0) {
+    char figures[64];
+    std::snprintf(figures, sizeof figures, " (reference %.6g)", ref[std::size_t(first_overflow)]);
+    e.failure = output + ": overflow to Inf at " + index_string(first_overflow, shape) + figures +
+                "; " + std::to_string(e.nan_count) + " NaN/Inf element(s) in all";
+  } else if (e.nan_count > 0) {
     e.failure = output + ": " + std::to_string(e.nan_count) + " NaN/Inf element(s), first at " +
                 index_string(first_nan, shape) + " (never written, or overflow)";
   } else if (e.all_zero) {
@@ -63,6 +74,26 @@ ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref
     e.failure = output + ": " + figures + ", worst at " + index_string(e.worst_index, shape) + ")";
   }
   return e;
+}
+
+}  // namespace
+
+ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref, double tolerance,
+                   const std::string& output, const std::vector<std::int64_t>& shape,
+                   double scale_floor) {
+  return compare_values(std::span<const float>(out), ref, tolerance, output, shape, scale_floor);
+}
+
+ErrorStats compare(std::span<const float> out, const std::vector<double>& ref, double tolerance,
+                   const std::string& output, const std::vector<std::int64_t>& shape,
+                   double scale_floor) {
+  return compare_values(out, ref, tolerance, output, shape, scale_floor);
+}
+
+ErrorStats compare(const std::vector<double>& out, const std::vector<double>& ref, double tolerance,
+                   const std::string& output, const std::vector<std::int64_t>& shape,
+                   double scale_floor) {
+  return compare_values(std::span<const double>(out), ref, tolerance, output, shape, scale_floor);
 }
 
 const ErrorStats& worse(const ErrorStats& a, const ErrorStats& b) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,19 @@ struct ErrorStats {
 // `scale_floor` is the least scale max_rel divides by: an output of very few elements (db of
 // one filter) can be a sum that cancels to nearly 0, while its rounding error scales with the
 // terms, not with the sum; the caller passes the norm of the terms there.
+// An Inf where the reference is finite is named as an overflow with its index and the
+// reference's value ("dx: overflow to Inf at [0,3,1,2] (reference 7.1e+04)"): fp16's range
+// ends at 65504.
 ErrorStats compare(const std::vector<float>& out, const std::vector<double>& ref, double tolerance,
+                   const std::string& output, const std::vector<std::int64_t>& shape,
+                   double scale_floor = 0.0);
+// The same on a buffer of floats (an f32 NCHW output, compared where it lies).
+ErrorStats compare(std::span<const float> out, const std::vector<double>& ref, double tolerance,
+                   const std::string& output, const std::vector<std::int64_t>& shape,
+                   double scale_floor = 0.0);
+// The same for an output already converted to doubles (a bf16 or fp16 output, or one in
+// NHWC, brought to the reference's NCHW order).
+ErrorStats compare(const std::vector<double>& out, const std::vector<double>& ref, double tolerance,
                    const std::string& output, const std::vector<std::int64_t>& shape,
                    double scale_floor = 0.0);
 

@@ -8,6 +8,7 @@
 //
 // `per_sample` is the seed's loop as SINGA writes it: one sample at a time, multithreaded GEMM,
 // single-threaded im2col/col2im. `batched` arranges the same calls for speed (see BatchedPlan).
+#include <dlfcn.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -144,12 +145,12 @@ void run_samples(const ConvProblem& pr, const Dims& d, Pass pass, const Tensors&
                  std::int64_t b1, float* col, float* dw) {
   for (std::int64_t b = b0; b < b1; ++b) {
     for (std::int64_t g = 0; g < pr.groups; ++g) {
-      const float* dy_bg = t.dy + (b * pr.k + g * d.kpg) * d.pq;
+      const float* dy_bg = t.dy_as<float>() + (b * pr.k + g * d.kpg) * d.pq;
       if (pass == Pass::data) {
-        data_sample_group(pr, d, t.w + g * d.kpg * d.crs, dy_bg,
-                          t.dx + (b * pr.c + g * d.cpg) * d.in_plane, col);
+        data_sample_group(pr, d, t.w_as<float>() + g * d.kpg * d.crs, dy_bg,
+                          t.dx_as<float>() + (b * pr.c + g * d.cpg) * d.in_plane, col);
       } else {
-        weights_sample_group(pr, d, t.x + (b * pr.c + g * d.cpg) * d.in_plane, dy_bg,
+        weights_sample_group(pr, d, t.x_as<float>() + (b * pr.c + g * d.cpg) * d.in_plane, dy_bg,
                              dw + g * d.kpg * d.crs, col, b == b0 ? 0.0f : 1.0f);
       }
     }
@@ -164,8 +165,8 @@ class PerSamplePlan final : public Plan {
   std::string detail() const override { return "OpenBLAS sgemm per sample and group"; }
 
   void run(const Tensors& t, void* workspace) override {
-    run_samples(pr_, d_, pass_, t, 0, pr_.n, static_cast<float*>(workspace), t.dw);
-    if (pass_ == Pass::weights) bias_gradient(pr_, t.dy, t.db);
+    run_samples(pr_, d_, pass_, t, 0, pr_.n, static_cast<float*>(workspace), t.dw_as<float>());
+    if (pass_ == Pass::weights) bias_gradient(pr_, t.dy_as<float>(), t.db_as<float>());
   }
 
  private:
@@ -229,8 +230,8 @@ class BatchedPlan final : public Plan {
   void run(const Tensors& t, void* workspace) override {
     float* base = static_cast<float*>(workspace);
     if (workers_ <= 1) {
-      run_samples(pr_, d_, pass_, t, 0, pr_.n, base, t.dw);
-      if (pass_ == Pass::weights) bias_gradient(pr_, t.dy, t.db);
+      run_samples(pr_, d_, pass_, t, 0, pr_.n, base, t.dw_as<float>());
+      if (pass_ == Pass::weights) bias_gradient(pr_, t.dy_as<float>(), t.db_as<float>());
       return;
     }
     const std::size_t per_worker = per_worker_floats();
@@ -251,11 +252,11 @@ class BatchedPlan final : public Plan {
         for (std::int64_t i = lo; i < hi; ++i) {
           float sum = 0.0f;
           for (int wk = 0; wk < team; ++wk) sum += base[wk * per_worker + d_.col_elems + i];
-          t.dw[i] = sum;
+          t.dw_as<float>()[i] = sum;
         }
       }
     }
-    if (pass_ == Pass::weights) bias_gradient(pr_, t.dy, t.db);
+    if (pass_ == Pass::weights) bias_gradient(pr_, t.dy_as<float>(), t.db_as<float>());
   }
 
  private:
@@ -300,6 +301,27 @@ const char* openblas_threading() {
   }
 }
 
+// Per dtype and layout. bf16 would run on OpenBLAS's cblas_sbgemm (bf16 inputs, fp32
+// accumulation and output), but Debian 12's OpenBLAS 0.3.21 declares it in cblas.h and was built
+// without BUILD_BFLOAT16: the library has no such symbol (nm -D; measured 2026-12-01), so there
+// is nothing to call. OpenBLAS has no fp16 GEMM at all. The columns are gathered from NCHW
+// planes; NHWC would need another im2col and GEMM orientation, not written.
+Support dtype_support(const ConvProblem& pr) {
+  if (pr.dtype == DType::bf16) {
+    const bool has_sbgemm = dlsym(RTLD_DEFAULT, "cblas_sbgemm") != nullptr;
+    return Support::no(has_sbgemm
+                           ? "bf16 im2col on cblas_sbgemm is not written (this OpenBLAS has it)"
+                           : "needs cblas_sbgemm for bf16, which this OpenBLAS (" +
+                                 std::string(openblas_get_config()) +
+                                 ") lacks: built without BUILD_BFLOAT16");
+  }
+  if (pr.dtype == DType::f16) return Support::no("OpenBLAS has no fp16 GEMM");
+  if (pr.layout != Layout::nchw) {
+    return Support::no("gathers its columns from NCHW planes; NHWC is not written");
+  }
+  return Support::yes();
+}
+
 template <typename PlanType>
 class Im2colGemm final : public Backward {
  public:
@@ -312,7 +334,10 @@ class Im2colGemm final : public Backward {
             {"openblas_core", openblas_get_corename()},
             {"openblas_threading", openblas_threading()}};
   }
-  Support supports(const ConvProblem& problem, Pass) const override { return gemm_fits(problem); }
+  Support supports(const ConvProblem& problem, Pass) const override {
+    if (Support s = dtype_support(problem); !s.ok) return s;
+    return gemm_fits(problem);
+  }
   std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const override {
     return std::make_unique<PlanType>(problem, pass);
   }

@@ -1,11 +1,16 @@
 // oneDNN (DNNL 2.x C++ API) convolution backward primitives: direct, auto and Winograd, each
-// timed two ways (docs/onednn.md):
+// timed two ways, and direct a third (docs/onednn.md):
 //
-//   onednn.<alg>          takes and returns plain NCHW; the timed call includes oneDNN's reorders
-//                         into and out of the blocked layouts it chose (format_tag::any) — what a
-//                         framework holding NCHW tensors pays per call.
+//   onednn.<alg>          takes and returns the caller's plain tensors (NCHW, or NHWC for an NHWC
+//                         problem); the timed call includes oneDNN's reorders into and out of the
+//                         blocked layouts it chose (format_tag::any) — what a framework holding
+//                         plain tensors pays per call.
 //   onednn.<alg>.native   times the primitive alone on its preferred layouts: inputs are
-//                         reordered in upload(), outputs back to NCHW in download(), both untimed.
+//                         reordered in upload(), outputs back to plain in download(), both untimed.
+//   onednn.direct.plain   a primitive made for the caller's activation layouts (oneDNN's nchw or
+//                         nhwc tags instead of any): x, dx and dy are used in place, only the
+//                         weights (small) are reordered, timed — what PyTorch's channels_last
+//                         path on oneDNN does.
 //
 // Every primitive, reorder and memory object is created in plan(); run() only executes.
 #include <algorithm>
@@ -66,6 +71,32 @@ std::string version_string() {
 
 std::string effective_isa() { return isa_name(dnnl::get_effective_cpu_isa()); }
 
+bool isa_at_least(dnnl::cpu_isa isa) {
+  const auto have = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto need = static_cast<unsigned>(isa);
+  return (have & need) == need;  // oneDNN's ISA values are nested bit masks
+}
+
+// Why oneDNN cannot have a kernel for the problem's dtype on this CPU, in words a user can act
+// on; "" when the dtype is not the reason. Asked only after oneDNN declined: oneDNN decides.
+// Measured with oneDNN 2.6.3 (docs/onednn.md): bf16 convolutions exist from avx512_core up
+// (emulated there with fp32 arithmetic, native with avx512_core_bf16, AMX tiles with
+// avx512_core_amx); f16 convolutions exist on no CPU ISA at all.
+std::string missing_kernel(const ConvProblem& pr) {
+  if (pr.dtype == DType::f16) {
+    return "oneDNN " + version_string() +
+           " has no f16 convolution on CPUs, whatever the ISA (its f16 is reorders only; "
+           "AVX512-FP16 convolution kernels, ISA avx512_core_fp16, came in oneDNN 3.x)";
+  }
+  if (pr.dtype == DType::bf16 && !isa_at_least(dnnl::cpu_isa::avx512_core)) {
+    return "oneDNN " + version_string() +
+           "'s bf16 convolutions need AVX-512 (avx512_core, "
+           "emulated; native with avx512_core_bf16, AMX with avx512_core_amx); this CPU offers " +
+           effective_isa();
+  }
+  return "";
+}
+
 const char* status_name(dnnl_status_t status) {
   switch (status) {
     case dnnl_unimplemented:
@@ -112,10 +143,27 @@ std::string layout_name(const memory::desc& md) {
   return name;
 }
 
+memory::data_type data_type_of(DType dtype) {
+  switch (dtype) {
+    case DType::bf16:
+      return memory::data_type::bf16;
+    case DType::f16:
+      return memory::data_type::f16;
+    default:
+      return memory::data_type::f32;
+  }
+}
+
 // Descriptors of one problem in oneDNN's terms. Groups put the weights in 5D (g, k/g, c/g, r, s),
-// whose plain goihw order is exactly convbp's [k, c/g, r, s]. oneDNN counts dilation from 0.
+// whose plain goihw order is exactly convbp's NCHW [k, c/g, r, s]; convbp's NHWC weights
+// [k, r, s, c/g] are oneDNN's ohwi (gohwi with groups), activations its nhwc. oneDNN counts
+// dilation from 0. Every tensor is in the problem's dtype, db included (backward.h): a bf16
+// weights pass writes dw and db in bf16, as PyTorch's autograd does (a parameter's gradient has
+// the parameter's dtype); oneDNN accumulates in f32 inside and rounds once at the end.
 struct Shape {
   memory::dims x, w, y, b, strides, dilates, pad_l, pad_r;
+  memory::data_type type;
+  bool nhwc;
   explicit Shape(const ConvProblem& pr)
       : x{pr.n, pr.c, pr.h, pr.w},
         w(pr.groups == 1 ? memory::dims{pr.k, pr.c, pr.r, pr.s}
@@ -125,17 +173,18 @@ struct Shape {
         strides{pr.stride_h, pr.stride_w},
         dilates{pr.dilation_h - 1, pr.dilation_w - 1},
         pad_l{pr.pad_top, pr.pad_left},
-        pad_r{pr.pad_bottom, pr.pad_right} {}
+        pad_r{pr.pad_bottom, pr.pad_right},
+        type(data_type_of(pr.dtype)),
+        nhwc(pr.layout == Layout::nhwc) {}
 
-  memory::desc any(const memory::dims& dims) const {
-    return {dims, memory::data_type::f32, Tag::any};
-  }
-  memory::desc plain_x() const { return {x, memory::data_type::f32, Tag::nchw}; }
-  memory::desc plain_y() const { return {y, memory::data_type::f32, Tag::nchw}; }
+  memory::desc any(const memory::dims& dims) const { return {dims, type, Tag::any}; }
+  memory::desc plain_x() const { return {x, type, nhwc ? Tag::nhwc : Tag::nchw}; }
+  memory::desc plain_y() const { return {y, type, nhwc ? Tag::nhwc : Tag::nchw}; }
   memory::desc plain_w() const {
-    return {w, memory::data_type::f32, w.size() == 4 ? Tag::oihw : Tag::goihw};
+    if (w.size() == 4) return {w, type, nhwc ? Tag::ohwi : Tag::oihw};
+    return {w, type, nhwc ? Tag::gohwi : Tag::goihw};
   }
-  memory::desc plain_b() const { return {b, memory::data_type::f32, Tag::x}; }
+  memory::desc plain_b() const { return {b, type, Tag::x}; }
 };
 
 // The backward primitive descriptor of one pass (only the one of `pass` is set). Throws
@@ -149,8 +198,19 @@ struct BackwardDesc {
   }
 };
 
-BackwardDesc make_backward_desc(const ConvProblem& pr, Pass pass, algorithm alg) {
+// How an entry lays out the primitive's tensors and what its timed call includes (above).
+enum class Timing { reordered, native, plain };
+
+BackwardDesc make_backward_desc(const ConvProblem& pr, Pass pass, algorithm alg, Timing timing) {
   const Shape sh(pr);
+  // `plain`: the primitive on the caller's activation layouts; otherwise oneDNN chooses. The
+  // weights stay `any` in both: with plain ohwi weights oneDNN 2.6.3 has no JIT kernel for NHWC
+  // and falls back to its reference code (measured: 4-24 s a call on ResNet-50's res3/res4
+  // layers at batch 8, against 6-14 ms), while reordering the weights costs little.
+  const bool plain = timing == Timing::plain;
+  const memory::desc x = plain ? sh.plain_x() : sh.any(sh.x), w = sh.any(sh.w),
+                     y = plain ? sh.plain_y() : sh.any(sh.y),
+                     b = plain ? sh.plain_b() : sh.any(sh.b);
   const dnnl::engine& engine = cpu_engine();
   // The scratchpad is ours (allocated once in plan()), so that its size can be reported as the
   // plan's workspace and no allocation happens in the timed call.
@@ -161,23 +221,21 @@ BackwardDesc make_backward_desc(const ConvProblem& pr, Pass pass, algorithm alg)
   // stands in: whether the backward `alg` exists is then oneDNN's backward answer alone.
   const memory::desc no_bias;
   auto forward_hint = [&](algorithm hint_alg) {
-    const dnnl::convolution_forward::desc fwd(
-        dnnl::prop_kind::forward_training, hint_alg, sh.any(sh.x), sh.any(sh.w),
-        pass == Pass::weights ? sh.any(sh.b) : no_bias, sh.any(sh.y), sh.strides, sh.dilates,
-        sh.pad_l, sh.pad_r);
+    const dnnl::convolution_forward::desc fwd(dnnl::prop_kind::forward_training, hint_alg, x, w,
+                                              pass == Pass::weights ? b : no_bias, y, sh.strides,
+                                              sh.dilates, sh.pad_l, sh.pad_r);
     return dnnl::convolution_forward::primitive_desc(fwd, engine, /*allow_empty=*/true);
   };
   dnnl::convolution_forward::primitive_desc hint = forward_hint(alg);
   if (!hint) hint = forward_hint(algorithm::convolution_direct);
   BackwardDesc out;
   if (pass == Pass::data) {
-    const dnnl::convolution_backward_data::desc d(alg, sh.any(sh.x), sh.any(sh.w), sh.any(sh.y),
-                                                  sh.strides, sh.dilates, sh.pad_l, sh.pad_r);
+    const dnnl::convolution_backward_data::desc d(alg, x, w, y, sh.strides, sh.dilates, sh.pad_l,
+                                                  sh.pad_r);
     out.data = dnnl::convolution_backward_data::primitive_desc(d, attr, engine, hint);
   } else {
-    const dnnl::convolution_backward_weights::desc d(alg, sh.any(sh.x), sh.any(sh.w), sh.any(sh.b),
-                                                     sh.any(sh.y), sh.strides, sh.dilates, sh.pad_l,
-                                                     sh.pad_r);
+    const dnnl::convolution_backward_weights::desc d(alg, x, w, b, y, sh.strides, sh.dilates,
+                                                     sh.pad_l, sh.pad_r);
     out.weights = dnnl::convolution_backward_weights::primitive_desc(d, attr, engine, hint);
   }
   return out;
@@ -198,7 +256,7 @@ std::string known_defect(const ConvProblem& pr, Pass pass, const std::string& im
 }
 
 void poison(const memory& m) {
-  // 0xffffffff is a NaN as fp32: an element the primitive never writes fails validation.
+  // All ones is a NaN in fp32, bf16 and f16 alike: an element never written fails validation.
   std::memset(m.get_data_handle(), 0xff, m.get_desc().get_size());
 }
 
@@ -215,9 +273,9 @@ struct Port {
   Args reorder_args;
   const void* bound = nullptr;
 
-  void bind(const float* host) {
+  void bind(const void* host) {
     if (host == bound) return;
-    user.set_data_handle(const_cast<float*>(host));
+    user.set_data_handle(const_cast<void*>(host));
     bound = host;
   }
   void convert(dnnl::stream& stream) {
@@ -227,10 +285,14 @@ struct Port {
 
 class OnednnPlan final : public Plan {
  public:
-  OnednnPlan(const ConvProblem& pr, Pass pass, algorithm alg, bool native)
-      : native_(native), stream_(cpu_engine()) {
+  OnednnPlan(const ConvProblem& pr, Pass pass, algorithm alg, Timing timing)
+      : native_(timing == Timing::native),
+        plain_(timing == Timing::plain),
+        nhwc_(pr.layout == Layout::nhwc),
+        dtype_(pr.dtype),
+        stream_(cpu_engine()) {
     const Shape sh(pr);
-    const BackwardDesc desc = make_backward_desc(pr, pass, alg);
+    const BackwardDesc desc = make_backward_desc(pr, pass, alg, timing);
     const dnnl::primitive_desc& pd = desc.pd(pass);
     impl_ = pd.impl_info_str();
     if (std::string why = known_defect(pr, pass, impl_); !why.empty()) {
@@ -264,9 +326,15 @@ class OnednnPlan final : public Plan {
       if (!layouts.empty()) layouts += ' ';
       layouts += std::string(port.name) + ":" + layout_name(port.lib.get_desc());
     }
-    return impl_ +
-           (native_ ? "; primitive alone on its layouts (reorders untimed)"
-                    : "; NCHW in/out, reorders timed") +
+    // oneDNN names the ISA a kernel was generated for: a bf16 kernel for plain avx512_core
+    // converts to fp32 and multiplies there (no VDPBF16PS), at about a third of native speed.
+    const bool emulated = dtype_ == DType::bf16 && impl_.size() >= 12 &&
+                          impl_.rfind(":avx512_core") == impl_.size() - 12;
+    return impl_ + (emulated ? " (bf16 emulated in fp32: no avx512_bf16 instructions)" : "") +
+           (native_  ? "; primitive alone on its layouts (reorders untimed)"
+            : plain_ ? std::string("; primitive on the caller's ") + (nhwc_ ? "NHWC" : "NCHW") +
+                           " activations, weights reordered (timed)"
+                     : std::string("; ") + (nhwc_ ? "NHWC" : "NCHW") + " in/out, reorders timed") +
            "; " + layouts;
   }
 
@@ -334,7 +402,7 @@ class OnednnPlan final : public Plan {
     ports_.push_back(std::move(port));
   }
 
-  static const float* host_pointer(const Tensors& t, const Port& port) {
+  static const void* host_pointer(const Tensors& t, const Port& port) {
     switch (port.arg) {
       case DNNL_ARG_SRC:
         return t.x;
@@ -352,6 +420,9 @@ class OnednnPlan final : public Plan {
   }
 
   bool native_;
+  bool plain_;
+  bool nhwc_;
+  DType dtype_;
   dnnl::stream stream_;
   dnnl::primitive primitive_;
   std::vector<Port> ports_;
@@ -362,10 +433,13 @@ class OnednnPlan final : public Plan {
 
 class OnednnBackward final : public Backward {
  public:
-  OnednnBackward(algorithm alg, bool native)
+  OnednnBackward(algorithm alg, Timing timing)
       : alg_(alg),
-        native_(native),
-        name_(std::string("onednn.") + algorithm_name(alg) + (native ? ".native" : "")) {}
+        timing_(timing),
+        name_(std::string("onednn.") + algorithm_name(alg) +
+              (timing == Timing::native  ? ".native"
+               : timing == Timing::plain ? ".plain"
+                                         : "")) {}
 
   std::string name() const override { return name_; }
 
@@ -382,20 +456,21 @@ class OnednnBackward final : public Backward {
   // (the JIT code is generated only when the primitive is made, in plan()).
   Support supports(const ConvProblem& problem, Pass pass) const override {
     try {
-      const BackwardDesc desc = make_backward_desc(problem, pass, alg_);
+      const BackwardDesc desc = make_backward_desc(problem, pass, alg_, timing_);
       std::string why = known_defect(problem, pass, desc.pd(pass).impl_info_str());
       if (!why.empty()) return Support::no(std::move(why));
     } catch (const dnnl::error& e) {
+      if (std::string why = missing_kernel(problem); !why.empty()) return Support::no(why);
       return Support::no("oneDNN " + version_string() + " on " + effective_isa() + " has no " +
-                         algorithm_name(alg_) + " " + to_string(pass) +
-                         "-pass convolution for this shape (oneDNN: '" + e.what() + "', status " +
-                         status_name(e.status) + ")");
+                         to_string(problem.dtype) + " " + algorithm_name(alg_) + " " +
+                         to_string(pass) + "-pass convolution for this shape (oneDNN: '" +
+                         e.what() + "', status " + status_name(e.status) + ")");
     }
     return Support::yes();
   }
 
   std::unique_ptr<Plan> plan(const ConvProblem& problem, Pass pass) const override {
-    return std::make_unique<OnednnPlan>(problem, pass, alg_, native_);
+    return std::make_unique<OnednnPlan>(problem, pass, alg_, timing_);
   }
 
   // Winograd F(4x4, 3x3) rounds more than direct summation: its input and output transforms
@@ -414,7 +489,7 @@ class OnednnBackward final : public Backward {
 
  private:
   algorithm alg_;
-  bool native_;
+  Timing timing_;
   std::string name_;
 };
 
@@ -422,12 +497,13 @@ class OnednnBackward final : public Backward {
 
 std::vector<std::unique_ptr<Backward>> make_onednn_backwards() {
   std::vector<std::unique_ptr<Backward>> list;
-  for (bool native : {false, true}) {
+  for (Timing timing : {Timing::reordered, Timing::native}) {
     for (algorithm alg : {algorithm::convolution_direct, algorithm::convolution_auto,
                           algorithm::convolution_winograd}) {
-      list.push_back(std::make_unique<OnednnBackward>(alg, native));
+      list.push_back(std::make_unique<OnednnBackward>(alg, timing));
     }
   }
+  list.push_back(std::make_unique<OnednnBackward>(algorithm::convolution_direct, Timing::plain));
   return list;
 }
 

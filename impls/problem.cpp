@@ -14,6 +14,35 @@ std::optional<Pass> parse_pass(std::string_view text) {
   return std::nullopt;
 }
 
+const char* to_string(DType dtype) {
+  switch (dtype) {
+    case DType::bf16:
+      return "bf16";
+    case DType::f16:
+      return "f16";
+    case DType::f32:
+      break;
+  }
+  return "f32";
+}
+
+const char* to_string(Layout layout) { return layout == Layout::nhwc ? "nhwc" : "nchw"; }
+
+std::optional<DType> parse_dtype(std::string_view text) {
+  if (text == "f32") return DType::f32;
+  if (text == "bf16") return DType::bf16;
+  if (text == "f16") return DType::f16;
+  return std::nullopt;
+}
+
+std::optional<Layout> parse_layout(std::string_view text) {
+  if (text == "nchw") return Layout::nchw;
+  if (text == "nhwc") return Layout::nhwc;
+  return std::nullopt;
+}
+
+std::size_t dtype_size(DType dtype) { return dtype == DType::f32 ? 4 : 2; }
+
 std::int64_t ConvProblem::p() const {
   return (h + pad_top + pad_bottom - dilated_r()) / stride_h + 1;
 }
@@ -46,8 +75,8 @@ void require(bool ok, const std::string& message) {
 }
 
 // Element count of a tensor, rejecting shapes whose byte count overflows or exceeds memory.
-void require_fits(std::initializer_list<std::int64_t> dims, const char* tensor) {
-  std::int64_t bytes = sizeof(float);
+void require_fits(std::initializer_list<std::int64_t> dims, const char* tensor, DType dtype) {
+  std::int64_t bytes = std::int64_t(dtype_size(dtype));
   for (std::int64_t d : dims) {
     if (__builtin_mul_overflow(bytes, d, &bytes)) {
       throw InvalidProblem(std::string(tensor) + " is too large: its byte count overflows 64 bits");
@@ -107,9 +136,9 @@ void ConvProblem::validate() const {
               std::to_string(w + pad_left + pad_right));
   // Element counts and byte sizes of every tensor, each product checked before it is taken;
   // with these in bounds every derived size (p*q, (c/g)*r*s, flops) is too.
-  require_fits({n, c, h, w}, "x");
-  require_fits({k, c / groups, r, s}, "w");
-  require_fits({n, k, p(), q()}, "dy");
+  require_fits({n, c, h, w}, "x", dtype);
+  require_fits({k, c / groups, r, s}, "w", dtype);
+  require_fits({n, k, p(), q()}, "dy", dtype);
 }
 
 std::string ConvProblem::key() const {
@@ -136,6 +165,12 @@ std::string ConvProblem::key() const {
   field("pad", {pad_top, pad_left, pad_bottom, pad_right});
   field("dil", {dilation_h, dilation_w});
   field("g", {groups});
+  if (dtype != DType::f32 || layout != Layout::nchw) {
+    key += '_';
+    key += to_string(dtype);
+    key += '_';
+    key += to_string(layout);
+  }
   return key;
 }
 
@@ -177,14 +212,33 @@ std::vector<std::int64_t> parse_field(std::string_view part, std::string_view pr
 }  // namespace
 
 ConvProblem ConvProblem::parse_key(std::string_view key) {
-  const auto parts = split(key, '_');
+  auto parts = split(key, '_');
+  // An optional dtype and layout suffix (absent: f32 NCHW, the keys written before dtypes).
+  DType dtype = DType::f32;
+  Layout layout = Layout::nchw;
+  if (parts.size() == 13) {
+    const auto d = parse_dtype(parts[11]);
+    const auto l = parse_layout(parts[12]);
+    if (!d) {
+      throw InvalidProblem("bad problem key '" + std::string(key) + "': dtype '" +
+                           std::string(parts[11]) + "' should be f32, bf16 or f16");
+    }
+    if (!l) {
+      throw InvalidProblem("bad problem key '" + std::string(key) + "': layout '" +
+                           std::string(parts[12]) + "' should be nchw or nhwc");
+    }
+    dtype = *d;
+    layout = *l;
+    parts.resize(11);
+  }
   static constexpr std::pair<const char*, std::size_t> kFields[] = {
       {"n", 1}, {"c", 1},  {"h", 1},   {"w", 1},   {"k", 1}, {"r", 1},
       {"s", 1}, {"st", 2}, {"pad", 4}, {"dil", 2}, {"g", 1}};
   if (parts.size() != std::size(kFields)) {
     throw InvalidProblem("bad problem key '" + std::string(key) +
                          "': expected 11 '_'-separated fields like "
-                         "n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1");
+                         "n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1, optionally "
+                         "followed by a dtype and a layout (_bf16_nhwc)");
   }
   std::vector<std::int64_t> v;
   for (std::size_t i = 0; i < parts.size(); ++i) {
@@ -206,7 +260,9 @@ ConvProblem ConvProblem::parse_key(std::string_view key) {
                       .pad_right = v[12],
                       .dilation_h = v[13],
                       .dilation_w = v[14],
-                      .groups = v[15]};
+                      .groups = v[15],
+                      .dtype = dtype,
+                      .layout = layout};
   problem.validate();
   return problem;
 }

@@ -1,8 +1,16 @@
 #!/usr/bin/env python3
 """Times PyTorch's own choice of cuDNN backward convolution on a convbp suite's shapes.
 
-For every layer and pass, with torch.backends.cudnn.benchmark = True (PyTorch times cuDNN's
-candidates on the first call and keeps the fastest), once with TF32 off and once with it on:
+For every case of the suite (every layer, pass, dtype and layout, as `convbp cases` expands
+it), with torch.backends.cudnn.benchmark = True (PyTorch times cuDNN's candidates on the first
+call and keeps the fastest):
+
+  f32:        once with TF32 off and once with it on
+  bf16, f16:  under torch.autocast("cuda", dtype), on tensors of that dtype: autocast casts a
+              convolution's input and weight to the dtype in the forward pass, so its backward
+              is convolution_backward on 16-bit tensors (fp32 accumulation inside cuDNN), which
+              is what is timed here; dw and db come out in the dtype
+  nhwc:       every tensor in torch.channels_last (PyTorch then asks cuDNN for NHWC)
 
   data:    dx = torch.nn.grad.conv2d_input(...)
   weights: dw = torch.nn.grad.conv2d_weight(...) and db = dy.sum((0, 2, 3)), because convbp's
@@ -22,6 +30,7 @@ usage: torch_conv_bench.py CONFIG -o torch.json [--reps N] [--warmup N] [--convb
                            [--pass data|weights] [--problem KEY]
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -86,6 +95,10 @@ def layers(cases):
         else:
             out.append(dict(case, passes=[case["pass"]]))
     return out
+
+
+# convbp's dtype names and PyTorch's.
+TORCH_DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
 
 
 def save(doc, path):
@@ -176,32 +189,44 @@ def main():
             print("skip %s: PyTorch's conv2d takes symmetric padding only" % p["name"], file=sys.stderr)
             continue
         kw = dict(stride=p["stride"], padding=(pt, pl), dilation=p["dilation"], groups=p["groups"])
-        x = uniform(p["n"], p["c"], p["h"], p["w"])
-        w = uniform(p["k"], p["c"] // p["groups"], p["r"], p["s"])
-        dy = uniform(p["n"], p["k"], p["p"], p["q"])
-        for tf32 in (False, True):
+        dtype, layout = p.get("dtype", "f32"), p.get("layout", "nchw")
+        torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
+
+        def prepare(t):
+            t = t.to(torch_dtype)
+            return t.contiguous(memory_format=torch.channels_last) if layout == "nhwc" else t
+
+        x = prepare(uniform(p["n"], p["c"], p["h"], p["w"]))
+        w = prepare(uniform(p["k"], p["c"] // p["groups"], p["r"], p["s"]))
+        dy = prepare(uniform(p["n"], p["k"], p["p"], p["q"]))
+        # Only bf16 and f16 run under autocast; f32 runs with TF32 off, then on.
+        autocast = (lambda: torch.autocast("cuda", dtype=torch_dtype)) if dtype != "f32" else None
+        for tf32 in ((False, True) if dtype == "f32" else (False,)):
             torch.backends.cudnn.allow_tf32 = tf32
             torch.backends.cuda.matmul.allow_tf32 = tf32
             for pass_ in p["passes"]:
                 case = {"name": p["name"], "problem": p["problem"], "pass": pass_,
-                        "tf32": tf32, "flops": p["flops"]}
+                        "tf32": tf32, "dtype": dtype, "layout": layout,
+                        "autocast": dtype != "f32", "flops": p["flops"]}
+                context = autocast() if autocast else contextlib.nullcontext()
                 try:
-                    if pass_ == "data":
-                        t = time_call(torch, lambda: grad.conv2d_input(x.shape, w, dy, **kw),
-                                      args.warmup, args.reps)
-                    else:
-                        t = time_call(torch, lambda: (grad.conv2d_weight(x, w.shape, dy, **kw),
-                                                      dy.sum((0, 2, 3))), args.warmup, args.reps)
-                        case["dw_only_ms"] = time_call(
-                            torch, lambda: grad.conv2d_weight(x, w.shape, dy, **kw),
-                            args.warmup, args.reps)["median"]
+                    with context:
+                        if pass_ == "data":
+                            t = time_call(torch, lambda: grad.conv2d_input(x.shape, w, dy, **kw),
+                                          args.warmup, args.reps)
+                        else:
+                            t = time_call(torch, lambda: (grad.conv2d_weight(x, w.shape, dy, **kw),
+                                                          dy.sum((0, 2, 3))), args.warmup, args.reps)
+                            case["dw_only_ms"] = time_call(
+                                torch, lambda: grad.conv2d_weight(x, w.shape, dy, **kw),
+                                args.warmup, args.reps)["median"]
                     case["time_ms"] = t
                     case["tflops"] = p["flops"] / (t["median"] * 1e9)
                 except RuntimeError as e:  # out of memory, an unsupported shape
                     case["error"] = str(e).splitlines()[0]
                     torch.cuda.empty_cache()
                 doc["cases"].append(case)
-                print("%-34s %-7s tf32=%-5s %s" % (case["name"], pass_, tf32,
+                print("%-34s %-7s %-4s %-4s tf32=%-5s %s" % (case["name"], pass_, dtype, layout, tf32,
                       "%.3f ms" % case["time_ms"]["median"] if "time_ms" in case else case["error"]),
                       file=sys.stderr)
         del x, w, dy

@@ -49,13 +49,15 @@ std::string run_inside_parallel_region(const ConvProblem& pr, Pass pass,
   const double tol = tolerance_for(pr.accumulation_length(pass), 1.0);
   if (pass == Pass::data) {
     std::vector<double> dx(pr.x_elems());
-    reference_backward_data(pr, data.dy.data(), data.w.data(), dx.data());
-    return compare(data.dx, dx, tol, "dx", {pr.n, pr.c, pr.h, pr.w}).failure;
+    reference_backward_data(pr, data.dy.data_as<float>(), data.w.data_as<float>(), dx.data());
+    return compare(data.dx.floats(), dx, tol, "dx", {pr.n, pr.c, pr.h, pr.w}).failure;
   }
   std::vector<double> dw(pr.w_elems()), db(pr.b_elems());
-  reference_backward_weights(pr, data.x.data(), data.dy.data(), dw.data(), db.data());
-  const ErrorStats w = compare(data.dw, dw, tol, "dw", {pr.k, pr.c_per_group(), pr.r, pr.s});
-  const ErrorStats b = compare(data.db, db, tol, "db", {pr.k});
+  reference_backward_weights(pr, data.x.data_as<float>(), data.dy.data_as<float>(), dw.data(),
+                             db.data());
+  const ErrorStats w =
+      compare(data.dw.floats(), dw, tol, "dw", {pr.k, pr.c_per_group(), pr.r, pr.s});
+  const ErrorStats b = compare(data.db.floats(), db, tol, "db", {pr.k});
   return worse(w, b).failure;
 }
 
@@ -182,7 +184,7 @@ class Misbehaving final : public Backward {
   std::size_t workspace_;
 };
 
-float* first_output(const Tensors& t) { return t.dx ? t.dx : t.dw; }
+float* first_output(const Tensors& t) { return t.dx ? t.dx_as<float>() : t.dw_as<float>(); }
 
 int g_calls = 0;
 std::vector<int> g_poisoned_calls;
@@ -193,7 +195,7 @@ const Backward& misbehaving(const std::string& name) {
     add_backward(std::make_unique<Misbehaving>(
         "test.writes_its_input",
         [](const Tensors& t, int) {
-          float* dy = const_cast<float*>(t.dy);
+          float* dy = const_cast<float*>(t.dy_as<float>());
           dy[0] *= 2.0f;
           dy[5] = 3.0f;
         },
@@ -319,10 +321,10 @@ TEST(CaseInputs, RestoreSaysWhichInputChangedWhereAndPutsTheSeedsDataBack) {
   CaseData data(kSmall, Pass::weights, kSeed);
   const CaseData clean(kSmall, Pass::weights, kSeed);
   EXPECT_EQ(data.restore_inputs(kSmall), "");
-  data.x[7] = 2.0f;
-  data.x[9] = 2.0f;
+  data.x.set(7, 2.0);
+  data.x.set(9, 2.0);
   EXPECT_EQ(data.restore_inputs(kSmall), "x: 2 element(s) changed, first at [0,0,1,1]");
-  EXPECT_EQ(std::memcmp(data.x.data(), clean.x.data(), data.x.size() * sizeof(float)), 0)
+  EXPECT_EQ(std::memcmp(data.x.data(), clean.x.data(), data.x.bytes()), 0)
       << "seed " << kSeed << " problem " << kSmall.key();
   EXPECT_EQ(data.restore_inputs(kSmall), "");
 }

@@ -11,6 +11,7 @@
 #include "backward.h"
 #include "runner.h"
 #include "shapes.h"
+#include "typed_buffers.h"
 
 namespace convbp {
 namespace {
@@ -45,15 +46,16 @@ std::string unavailable() {
     GTEST_SKIP() << why;                                     \
   }
 
-TEST(Cudnn, RegistersEveryLegacyAlgorithmInBothPrecisions) {
+TEST(Cudnn, RegistersEveryLegacyAlgorithmInEveryPrecision) {
   for (const char* algo : kLegacy) {
-    for (const char* precision : {"fp32", "tf32"}) {
+    for (const char* precision : {"fp32", "tf32", "fp32acc"}) {
       const std::string name = std::string("cudnn.") + algo + "." + precision;
       EXPECT_NE(find_backward(name), nullptr) << name;
     }
   }
   EXPECT_NE(find_backward("cudnn.engine.fp32"), nullptr);
   EXPECT_NE(find_backward("cudnn.engine.tf32"), nullptr);
+  EXPECT_NE(find_backward("cudnn.engine.fp32acc"), nullptr);
   std::set<std::string> names;
   for (const Backward* b : cudnn_entries()) {
     EXPECT_EQ(b->device(), Device::cuda) << b->name();
@@ -64,8 +66,8 @@ TEST(Cudnn, RegistersEveryLegacyAlgorithmInBothPrecisions) {
 // Members of the engine families are named after what they run, and found by that name alone
 // (a report's or a tuning database's), on any machine.
 TEST(Cudnn, EngineMembersAreFoundByTheirEngineIdAndKnobs) {
-  for (const char* name :
-       {"cudnn.engine12.k2=3.k13=1.tf32", "cudnn.engine0.fp32", "cudnn.engine3.k5=-1.fp32"}) {
+  for (const char* name : {"cudnn.engine12.k2=3.k13=1.tf32", "cudnn.engine0.fp32",
+                           "cudnn.engine3.k5=-1.fp32", "cudnn.engine7.k1=2.fp32acc"}) {
     const Backward* m = find_backward(name);
     ASSERT_NE(m, nullptr) << name;
     EXPECT_EQ(m->name(), name);
@@ -74,6 +76,8 @@ TEST(Cudnn, EngineMembersAreFoundByTheirEngineIdAndKnobs) {
   }
   EXPECT_TRUE(stands_for("cudnn.engine.tf32", "cudnn.engine12.k2=3.k13=1.tf32"));
   EXPECT_FALSE(stands_for("cudnn.engine.fp32", "cudnn.engine12.k2=3.k13=1.tf32"));
+  EXPECT_TRUE(stands_for("cudnn.engine.fp32acc", "cudnn.engine7.k1=2.fp32acc"));
+  EXPECT_FALSE(stands_for("cudnn.engine.tf32", "cudnn.engine7.k1=2.fp32acc"));
   EXPECT_FALSE(stands_for("cudnn.algo1.fp32", "cudnn.engine0.fp32"));
   // One configuration has one name: knobs ascending, each once, plain integers.
   for (const char* name :
@@ -124,6 +128,29 @@ TEST(Cudnn, AnAlgorithmOfOnePassDeclinesTheOther) {
     const Support algo3 = entry(std::string("cudnn.algo3") + precision).supports(pr, Pass::data);
     EXPECT_FALSE(algo3.ok);
     EXPECT_NE(algo3.why.find("backward-filter"), std::string::npos) << algo3.why;
+  }
+}
+
+// f32 tensors run in the .fp32 and .tf32 entries, bf16 and f16 ones in .fp32acc; each declines
+// the other's problems naming the entry that takes them, before any device call.
+TEST(Cudnn, EachPrecisionTakesItsDtypesAndNamesTheEntryForTheOthers) {
+  ConvProblem pr = square(1, 4, 6, 4, 3, 1, 1);
+  for (DType dtype : {DType::bf16, DType::f16}) {
+    pr.dtype = dtype;
+    for (const char* name : {"cudnn.algo1.fp32", "cudnn.fft.tf32", "cudnn.engine.fp32",
+                             "cudnn.engine12.k2=3.k13=1.tf32"}) {
+      const Support s = entry(name).supports(pr, Pass::data);
+      EXPECT_FALSE(s.ok) << name << " " << pr.key();
+      EXPECT_NE(s.why.find(".fp32acc"), std::string::npos) << name << ": " << s.why;
+    }
+  }
+  pr.dtype = DType::f32;
+  pr.layout = Layout::nhwc;
+  for (const char* name :
+       {"cudnn.algo1.fp32acc", "cudnn.engine.fp32acc", "cudnn.engine7.k1=2.fp32acc"}) {
+    const Support s = entry(name).supports(pr, Pass::weights);
+    EXPECT_FALSE(s.ok) << name << " " << pr.key();
+    EXPECT_NE(s.why.find(".fp32 and"), std::string::npos) << name << ": " << s.why;
   }
 }
 
@@ -354,6 +381,65 @@ TEST(CudnnDevice, PlansTimeThemselvesWithCudaEvents) {
     }
   }
   EXPECT_TRUE(entry("cudnn.algo1.fp32").plan(pr, Pass::data)->times_itself());
+}
+
+// bf16 and f16 (fp32 accumulation) and NHWC: every legacy algorithm and every engine
+// configuration offered matches the fp64 reference on the rounded inputs, or declines with a
+// reason; algo1 and some engine configuration run every shape in every dtype and layout.
+TEST(CudnnDevice, SixteenBitAndNhwcMatchTheReferenceOrDeclineWithAReason) {
+  REQUIRE_CUDA_DEVICE();
+  std::vector<ConvProblem> shapes = device_shapes();
+  shapes.resize(5);  // 3x3, 1x1, strided, grouped, depthwise
+  std::map<std::string, int> ran;
+  int cases = 0;
+  for (ConvProblem pr : shapes) {
+    for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
+      for (Layout layout : {Layout::nchw, Layout::nhwc}) {
+        if (dtype == DType::f32 && layout == Layout::nchw) continue;  // the test above
+        pr.dtype = dtype;
+        pr.layout = layout;
+        const bool sixteen = dtype != DType::f32;
+        for (Pass pass : {Pass::data, Pass::weights}) {
+          ++cases;
+          std::vector<const Backward*> entries;
+          for (const char* algo : kLegacy) {
+            for (const char* precision : sixteen ? std::vector<const char*>{"fp32acc"}
+                                                 : std::vector<const char*>{"fp32", "tf32"}) {
+              entries.push_back(&entry(std::string("cudnn.") + algo + "." + precision));
+            }
+          }
+          for (const char* family : sixteen ? std::vector<const char*>{"cudnn.engine.fp32acc"}
+                                            : std::vector<const char*>{"cudnn.engine.fp32"}) {
+            const Backward& f = entry(family);
+            const Support s = f.supports(pr, pass);
+            ASSERT_TRUE(s.ok) << family << " " << pr.key() << ": " << s.why;
+            for (const Backward* m : f.members(pr, pass)) entries.push_back(m);
+          }
+          for (const Backward* b : entries) {
+            const std::string context = b->name() + " " + to_string(pass) + " seed " +
+                                        std::to_string(kSeed) + " problem " + pr.key();
+            const Support s = b->supports(pr, pass);
+            if (!s.ok) {
+              EXPECT_FALSE(s.why.empty()) << context;
+              continue;
+            }
+            const typed::Outcome o = typed::run_and_check(*b, pr, pass, kSeed);
+            EXPECT_TRUE(o.error.ok())
+                << context << ": " << o.error.failure << " max_rel " << o.error.max_rel
+                << " tolerance " << o.error.tolerance << " [" << o.detail << "]";
+            if (o.error.ok()) {
+              const bool member = b->name().rfind("cudnn.engine", 0) == 0 &&
+                                  b->name().rfind("cudnn.engine.", 0) != 0;
+              ++ran[member ? std::string("engine members") : b->name()];
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(ran["cudnn.algo1.fp32acc"], 2 * 5 * 2 * 2);  // shapes x passes x dtypes x layouts
+  EXPECT_EQ(ran["cudnn.algo1.fp32"], 2 * 5);             // f32 NHWC
+  EXPECT_GE(ran["engine members"], cases);
 }
 
 TEST(CudnnDevice, DescribesTheDeviceAndDriver) {

@@ -140,8 +140,60 @@ def main():
           "convbp's pick at least as fast in 1 of them." % (geo, 1 / geo) in text,
           "fp32 geometric mean %.3f missing:\n%s" % (geo, text))
     check("`cudnn.fft.fp32`: incorrect" in text, "the incorrect result is not listed:\n" + text)
-    print("torch_conv_bench.py: %d cases; gpu_compare.py: table, ratios, geometric means and "
-          "problems as expected" % len(doc["cases"]))
+
+    # The mixed-precision suite: bf16 and f16 under autocast, NCHW and channels_last.
+    amp_config = os.path.join(source, "configs", "gpu_resnet50_amp.json")
+    amp_json = os.path.join(work, "torch_amp.json")
+    run = subprocess.run([sys.executable, os.path.join(source, "scripts", "torch_conv_bench.py"),
+                          amp_config, "-o", amp_json, "--reps", "3", "--warmup", "1"],
+                         env=env, capture_output=True, text=True)
+    check(run.returncode == 0, "torch_conv_bench.py (amp) exit %d: %s" % (run.returncode, run.stderr))
+    amp = json.load(open(amp_json))
+    amp_layers = json.load(open(amp_config))["layers"]
+    check(len(amp["cases"]) == len(amp_layers) * 2 * 2 * 2,
+          "expected layers x passes x 2 dtypes x 2 layouts = %d cases, got %d" % (
+              len(amp_layers) * 8, len(amp["cases"])))
+    seen = {(c["dtype"], c["layout"]) for c in amp["cases"]}
+    check(seen == {("bf16", "nchw"), ("bf16", "nhwc"), ("f16", "nchw"), ("f16", "nhwc")},
+          "dtypes and layouts timed: %s" % sorted(seen))
+    for case in amp["cases"]:
+        check("time_ms" in case, "no time for %s (%s)" % (case["problem"], case.get("error")))
+        check(case["autocast"] and not case["tf32"], "16-bit case not under autocast: %s" % case)
+        check(case["problem"].endswith("_%s_%s" % (case["dtype"], case["layout"])),
+              "key without its dtype and layout: %s" % case["problem"])
+    res2_bf16 = res2 + "_bf16_nhwc"
+    amp_by_key = {(c["problem"], c["pass"]): c for c in amp["cases"]}
+    check((res2_bf16, "data") in amp_by_key, "res2 bf16 NHWC missing: %s" % sorted(amp_by_key))
+    amp_torch_ms = amp_by_key[(res2_bf16, "data")]["time_ms"]["median"]
+    amp_report = {"schema": "convbp.report/1", "complete": True, "context": report["context"],
+                  "cases": [dict(report["cases"][0]),
+                            {"name": "gpu_resnet50_amp:res2_3x3", "problem": res2_bf16,
+                             "pass": "data", "flops": flops,
+                             "results": [result("cudnn.algo1.fp32acc", amp_torch_ms * 1.5),
+                                         result("cudnn.engine3.fp32acc", amp_torch_ms * 0.8,
+                                                family="cudnn.engine.fp32acc")]}]}
+    amp_report_json = os.path.join(work, "report_amp.json")
+    json.dump(amp_report, open(amp_report_json, "w"))
+    merged = os.path.join(work, "torch_merged.json")
+    both = dict(doc, cases=doc["cases"] + amp["cases"])
+    json.dump(both, open(merged, "w"))
+    run = subprocess.run([sys.executable, os.path.join(source, "scripts", "gpu_compare.py"),
+                          amp_report_json, merged], capture_output=True, text=True)
+    check(run.returncode == 0, "gpu_compare.py (amp) exit %d: %s" % (run.returncode, run.stderr))
+    text = run.stdout
+    check("## bf16 NHWC" in text, "no bf16 NHWC table:\n" + text)
+    amp_rows = [line for line in text.split("## bf16 NHWC")[1].splitlines()
+                if line.startswith("| res2_3x3 ")]
+    check(len(amp_rows) == 1, "expected one bf16 NHWC row:\n" + text)
+    cells = [cell.strip() for cell in amp_rows[0].strip("|").split("|")]
+    check(cells[2] == "cudnn.engine3.fp32acc" and cells[6] == "0.80", "bf16 NHWC row: %s" % cells)
+    check("Geometric mean ratio, bf16 nhwc: 0.800 over 1 case(s)" in text and
+          "Within 1.02x of PyTorch in 1 of 1." in text, "bf16 NHWC geometric mean:\n" + text)
+    check(text.count("| res2_3x3 ") == 2, "the f32 NCHW case must stay in its own table:\n" + text)
+
+    print("torch_conv_bench.py: %d cases (+%d mixed-precision); gpu_compare.py: tables per dtype "
+          "and layout, ratios, geometric means and problems as expected" % (
+              len(doc["cases"]), len(amp["cases"])))
 
 
 if __name__ == "__main__":

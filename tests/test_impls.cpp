@@ -74,15 +74,16 @@ class BrokenPlan final : public Plan {
     plan->run(t, ws.data());
     (void)workspace;
     const std::int64_t count = pr_.x_elems();
+    float* dx = t.dx_as<float>();
     switch (defect_) {
       case Defect::skip_one_element:
-        t.dx[count / 2] = std::numeric_limits<float>::quiet_NaN();  // as if never written
+        dx[count / 2] = std::numeric_limits<float>::quiet_NaN();  // as if never written
         break;
       case Defect::all_zero:
-        std::fill(t.dx, t.dx + count, 0.0f);
+        std::fill(dx, dx + count, 0.0f);
         break;
       case Defect::slightly_wrong:
-        t.dx[count - 1] += 1e-3f * std::abs(t.dx[count - 1]) + 1e-3f;
+        dx[count - 1] += 1e-3f * std::abs(dx[count - 1]) + 1e-3f;
         break;
     }
   }

@@ -14,6 +14,7 @@
 #include "naive.h"
 #include "runner.h"
 #include "shapes.h"
+#include "typed_buffers.h"
 #include "validate.h"
 
 namespace convbp {
@@ -23,7 +24,8 @@ constexpr std::uint64_t kSeed = 7;
 
 const char* const kVariants[] = {"onednn.direct",      "onednn.auto",
                                  "onednn.winograd",    "onednn.direct.native",
-                                 "onednn.auto.native", "onednn.winograd.native"};
+                                 "onednn.auto.native", "onednn.winograd.native",
+                                 "onednn.direct.plain"};
 
 const Backward& get(const char* name) {
   const Backward* b = find_backward(name);
@@ -36,13 +38,14 @@ ErrorStats check(const Backward& b, const ConvProblem& pr, Pass pass, const Case
   const double tol = tolerance_for(pr.accumulation_length(pass), b.tolerance_factor(pass));
   if (pass == Pass::data) {
     std::vector<double> dx(pr.x_elems());
-    reference_backward_data(pr, data.dy.data(), data.w.data(), dx.data());
-    return compare(data.dx, dx, tol, "dx", {pr.n, pr.c, pr.h, pr.w});
+    reference_backward_data(pr, data.dy.data_as<float>(), data.w.data_as<float>(), dx.data());
+    return compare(data.dx.floats(), dx, tol, "dx", {pr.n, pr.c, pr.h, pr.w});
   }
   std::vector<double> dw(pr.w_elems()), db(pr.b_elems());
-  reference_backward_weights(pr, data.x.data(), data.dy.data(), dw.data(), db.data());
-  return worse(compare(data.dw, dw, tol, "dw", {pr.k, pr.c_per_group(), pr.r, pr.s}),
-               compare(data.db, db, tol, "db", {pr.k}));
+  reference_backward_weights(pr, data.x.data_as<float>(), data.dy.data_as<float>(), dw.data(),
+                             db.data());
+  return worse(compare(data.dw.floats(), dw, tol, "dw", {pr.k, pr.c_per_group(), pr.r, pr.s}),
+               compare(data.db.floats(), db, tol, "db", {pr.k}));
 }
 
 std::string where(const char* impl, const ConvProblem& pr, Pass pass) {
@@ -97,11 +100,11 @@ TEST(Onednn, NativeRunNeedsNothingButWhatUploadLeft) {
       plan->download(host);
       const ErrorStats e = check(b, pr, pass, data);
       EXPECT_TRUE(e.ok()) << where(name, pr, pass) << ": " << e.failure;
-      const std::vector<float> first = pass == Pass::data ? data.dx : data.dw;
+      const std::vector<float> first = (pass == Pass::data ? data.dx : data.dw).floats();
       data.poison_outputs();
       for (int i = 0; i < 3; ++i) plan->run(Tensors{}, workspace.data());
       plan->download(host);
-      const std::vector<float>& again = pass == Pass::data ? data.dx : data.dw;
+      const std::vector<float> again = (pass == Pass::data ? data.dx : data.dw).floats();
       EXPECT_EQ(0, std::memcmp(first.data(), again.data(), first.size() * sizeof(float)))
           << where(name, pr, pass) << ": repeated runs differ bitwise";
     }
@@ -197,6 +200,76 @@ TEST(Onednn, LibraryVersionNamesVersionAndIsa) {
   EXPECT_EQ(versions[0].first, "onednn");
   EXPECT_TRUE(std::regex_match(versions[0].second, std::regex(R"(\d+\.\d+\.\d+ \([a-z0-9_]+\))")))
       << versions[0].second;
+}
+
+// bf16 and NHWC on the same variants as f32 NCHW, against the fp64 reference computed on the
+// very inputs the library saw (already rounded to bf16). The outputs are bf16 too: the bound
+// adds their rounding (2^-8 of the scale) to the fp32 accumulation bound, which still rejects a
+// kernel that sums in bf16 (about sqrt(L) 2^-9, L >= 144 here).
+TEST(Onednn, Bf16AndNhwcMatchTheReferenceOnRoundedInputs) {
+  ConvProblem probe = square(2, 16, 8, 16, 3, 1, 1);
+  probe.dtype = DType::bf16;
+  const Support bf16 = get("onednn.direct").supports(probe, Pass::data);
+  if (!bf16.ok) {
+    // Without AVX-512 oneDNN 2.6.3 has no bf16 convolution: the decline says what is needed.
+    EXPECT_NE(bf16.why.find("avx512_core"), std::string::npos) << bf16.why;
+  }
+  const ConvProblem shapes[] = {square(2, 16, 9, 32, 3, 1, 1), square(3, 24, 11, 16, 3, 2, 1),
+                                square(2, 32, 7, 32, 3, 1, 1, 2)};
+  for (ConvProblem pr : shapes) {
+    for (DType dtype : {DType::f32, DType::bf16}) {
+      for (Layout layout : {Layout::nchw, Layout::nhwc}) {
+        if (dtype == DType::f32 && layout == Layout::nchw) continue;  // the sweep's case
+        if (dtype == DType::bf16 && !bf16.ok) continue;
+        pr.dtype = dtype;
+        pr.layout = layout;
+        for (const char* name :
+             {"onednn.direct", "onednn.auto", "onednn.direct.native", "onednn.direct.plain"}) {
+          for (Pass pass : {Pass::data, Pass::weights}) {
+            const std::string context = where(name, pr, pass);
+            const Support s = get(name).supports(pr, pass);
+            ASSERT_TRUE(s.ok) << context << ": " << s.why;
+            const typed::Outcome o = typed::run_and_check(get(name), pr, pass, kSeed);
+            EXPECT_TRUE(o.error.ok()) << context << ": " << o.error.failure << " max_rel "
+                                      << o.error.max_rel << " tolerance " << o.error.tolerance;
+            // oneDNN's bf16 kernels say so (jit_bf16:...); .plain on NCHW runs its GEMM-based
+            // one, x64:gemm:jit, whose name does not.
+            if (dtype == DType::bf16 && std::string(name) != "onednn.direct.plain") {
+              EXPECT_NE(o.detail.find("bf16"), std::string::npos) << context << ": " << o.detail;
+            }
+            if (layout == Layout::nhwc && std::string(name) == "onednn.direct") {
+              EXPECT_NE(o.detail.find("NHWC in/out"), std::string::npos) << o.detail;
+            }
+            if (std::string(name) == "onednn.direct.plain") {
+              // Made for the caller's activation layouts (oneDNN's plain tags).
+              const char* x_layout = layout == Layout::nhwc ? "acdb" : "abcd";
+              EXPECT_NE(o.detail.find("activations, weights reordered"), std::string::npos)
+                  << o.detail;
+              EXPECT_NE(o.detail.find(pass == Pass::data ? std::string("dx:") + x_layout
+                                                         : std::string("x:") + x_layout),
+                        std::string::npos)
+                  << context << ": " << o.detail;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// oneDNN 2.6.3 has no f16 convolution on any CPU: every variant declines, saying so and naming
+// the ISA that newer oneDNN versions use for it.
+TEST(Onednn, F16IsDeclinedNamingTheMissingKernels) {
+  ConvProblem pr = square(2, 16, 8, 16, 3, 1, 1);
+  pr.dtype = DType::f16;
+  for (const char* name : kVariants) {
+    for (Pass pass : {Pass::data, Pass::weights}) {
+      const Support s = get(name).supports(pr, pass);
+      EXPECT_FALSE(s.ok) << where(name, pr, pass);
+      EXPECT_NE(s.why.find("no f16 convolution"), std::string::npos) << s.why;
+      EXPECT_NE(s.why.find("avx512_core_fp16"), std::string::npos) << s.why;
+    }
+  }
 }
 
 double cpu_seconds() {

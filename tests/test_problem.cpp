@@ -73,6 +73,44 @@ TEST(Problem, KeyRoundTripsForEveryField) {
   EXPECT_EQ(ConvProblem::parse_key(all.key()), all) << all.key();
 }
 
+TEST(Problem, DtypeAndLayoutRoundTripThroughTheKeyAndF32NchwKeepsTheOldKey) {
+  ConvProblem pr = odd_problem();
+  const std::string old_key = pr.key();
+  EXPECT_EQ(old_key.find("f32"), std::string::npos) << old_key;
+  for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
+    for (Layout layout : {Layout::nchw, Layout::nhwc}) {
+      pr.dtype = dtype;
+      pr.layout = layout;
+      const std::string key = pr.key();
+      EXPECT_EQ(ConvProblem::parse_key(key), pr) << key;
+      if (dtype == DType::f32 && layout == Layout::nchw) {
+        EXPECT_EQ(key, old_key);
+      } else {
+        EXPECT_EQ(key, old_key + "_" + to_string(dtype) + "_" + to_string(layout));
+      }
+    }
+  }
+  // The explicit default suffix reads as the old key.
+  const ConvProblem explicit_default = ConvProblem::parse_key(old_key + "_f32_nchw");
+  EXPECT_EQ(explicit_default.key(), old_key);
+  EXPECT_EQ(
+      ConvProblem::parse_key("n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1_bf16_nhwc").dtype,
+      DType::bf16);
+}
+
+TEST(Problem, BadDtypeOrLayoutInAKeyIsNamed) {
+  const std::string base = "n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1";
+  for (const auto& [suffix, named] :
+       {std::pair{"_fp32_nchw", "'fp32'"}, {"_bf16_chwn", "'chwn'"}, {"_bf16", "expected 11"}}) {
+    try {
+      ConvProblem::parse_key(base + suffix);
+      ADD_FAILURE() << base + suffix << " parsed";
+    } catch (const InvalidProblem& e) {
+      EXPECT_NE(std::string(e.what()).find(named), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Problem, MalformedKeysAreRejectedWithTheOffendingField) {
   const char* bad[] = {"",
                        "n8_c64",

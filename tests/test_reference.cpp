@@ -159,9 +159,10 @@ TEST_P(ReferenceGradient, DataPassEqualsFiniteDifferenceOfForward) {
   CaseData data(pr, Pass::data, kSeed);
   std::vector<float> xf(pr.x_elems());
   fill_uniform(xf, kSeed + 100);
-  std::vector<double> x = to_double(xf), w = to_double(data.w), g = to_double(data.dy);
+  std::vector<double> x = to_double(xf), w = to_double(data.w.floats()),
+                      g = to_double(data.dy.floats());
   std::vector<double> dx(pr.x_elems());
-  reference_backward_data(pr, data.dy.data(), data.w.data(), dx.data());
+  reference_backward_data(pr, data.dy.data_as<float>(), data.w.data_as<float>(), dx.data());
   expect_close(dx, finite_difference(pr, x, x, w, g), "dx", pr);
 }
 
@@ -170,9 +171,11 @@ TEST_P(ReferenceGradient, WeightsPassEqualsFiniteDifferenceOfForward) {
   CaseData data(pr, Pass::weights, kSeed);
   std::vector<float> wf(pr.w_elems());
   fill_uniform(wf, kSeed + 100);
-  std::vector<double> x = to_double(data.x), w = to_double(wf), g = to_double(data.dy);
+  std::vector<double> x = to_double(data.x.floats()), w = to_double(wf),
+                      g = to_double(data.dy.floats());
   std::vector<double> dw(pr.w_elems()), db(pr.k);
-  reference_backward_weights(pr, data.x.data(), data.dy.data(), dw.data(), db.data());
+  reference_backward_weights(pr, data.x.data_as<float>(), data.dy.data_as<float>(), dw.data(),
+                             db.data());
   expect_close(dw, finite_difference(pr, w, x, w, g), "dw", pr);
 
   // Forward with bias: y[n,k,p,q] + b[k]. Difference the loss along each b[k].

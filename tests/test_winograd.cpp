@@ -175,8 +175,11 @@ TEST(Winograd, RepeatedRunsAreBitIdentical) {
         std::vector<std::uint8_t> workspace(plan->workspace_bytes(), 0xff);
         data.poison_outputs();
         plan->run(data.tensors(), workspace.data());
-        std::vector<float> out = pass == Pass::data ? data.dx : data.dw;
-        if (pass == Pass::weights) out.insert(out.end(), data.db.begin(), data.db.end());
+        std::vector<float> out = (pass == Pass::data ? data.dx : data.dw).floats();
+        if (pass == Pass::weights) {
+          const std::vector<float> db = data.db.floats();
+          out.insert(out.end(), db.begin(), db.end());
+        }
         outputs.push_back(std::move(out));
       }
       ASSERT_EQ(outputs[0].size(), outputs[1].size());

@@ -253,6 +253,40 @@ int to_int(std::int64_t v) {
   return int(v);
 }
 
+const char* to_string(Precision precision) {
+  switch (precision) {
+    case Precision::tf32:
+      return "tf32";
+    case Precision::fp32acc:
+      return "fp32acc";
+    default:
+      return "fp32";
+  }
+}
+
+Support precision_support(Precision precision, const ConvProblem& pr, const std::string& name) {
+  const bool sixteen = pr.dtype != DType::f32;
+  if (sixteen == (precision == Precision::fp32acc)) return Support::yes();
+  const std::string stem = name.substr(0, name.rfind('.'));
+  if (sixteen) {
+    return Support::no(name + " computes f32 tensors; " + to_string(pr.dtype) +
+                       " tensors with fp32 accumulation run in " + stem + ".fp32acc");
+  }
+  return Support::no(name + " computes bf16 and f16 tensors; f32 tensors run in " + stem +
+                     ".fp32 and " + stem + ".tf32");
+}
+
+cudnnDataType_t data_type(DType dtype) {
+  switch (dtype) {
+    case DType::bf16:
+      return CUDNN_DATA_BFLOAT16;
+    case DType::f16:
+      return CUDNN_DATA_HALF;
+    default:
+      return CUDNN_DATA_FLOAT;
+  }
+}
+
 Support legacy_api_support(const ConvProblem& pr) {
   if (pr.pad_top != pr.pad_bottom || pr.pad_left != pr.pad_right) {
     return Support::no(
@@ -289,14 +323,17 @@ struct LegacyOwners {
 LegacyDescriptors::LegacyDescriptors(const ConvProblem& pr, cudnnMathType_t math) {
   auto owners = std::make_unique<LegacyOwners>();
   const auto i = to_int;
-  CONVBP_CHECK(cudnnSetTensor4dDescriptor(owners->x.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                          i(pr.n), i(pr.c), i(pr.h), i(pr.w)));
-  CONVBP_CHECK(cudnnSetTensor4dDescriptor(owners->dy.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                          i(pr.n), i(pr.k), i(pr.p()), i(pr.q())));
-  CONVBP_CHECK(cudnnSetTensor4dDescriptor(owners->db.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1,
-                                          i(pr.k), 1, 1));
-  CONVBP_CHECK(cudnnSetFilter4dDescriptor(owners->w.get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
-                                          i(pr.k), i(pr.c_per_group()), i(pr.r), i(pr.s)));
+  const cudnnTensorFormat_t format =
+      pr.layout == Layout::nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+  const cudnnDataType_t type = data_type(pr.dtype);
+  CONVBP_CHECK(cudnnSetTensor4dDescriptor(owners->x.get(), format, type, i(pr.n), i(pr.c), i(pr.h),
+                                          i(pr.w)));
+  CONVBP_CHECK(cudnnSetTensor4dDescriptor(owners->dy.get(), format, type, i(pr.n), i(pr.k),
+                                          i(pr.p()), i(pr.q())));
+  CONVBP_CHECK(
+      cudnnSetTensor4dDescriptor(owners->db.get(), CUDNN_TENSOR_NCHW, type, 1, i(pr.k), 1, 1));
+  CONVBP_CHECK(cudnnSetFilter4dDescriptor(owners->w.get(), type, format, i(pr.k),
+                                          i(pr.c_per_group()), i(pr.r), i(pr.s)));
   CONVBP_CHECK(cudnnSetConvolution2dDescriptor(
       owners->conv.get(), i(pr.pad_top), i(pr.pad_left), i(pr.stride_h), i(pr.stride_w),
       i(pr.dilation_h), i(pr.dilation_w), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
@@ -314,7 +351,7 @@ LegacyDescriptors::~LegacyDescriptors() = default;
 
 DevicePlan::DevicePlan(const ConvProblem& pr, Pass pass, std::size_t workspace_bytes)
     : problem_(pr), pass_(pass), workspace_(workspace_bytes) {
-  constexpr std::size_t f = sizeof(float);
+  const std::size_t f = dtype_size(pr.dtype);
   dy_ = DeviceBuffer(pr.y_elems() * f);
   if (pass == Pass::data) {
     w_ = DeviceBuffer(pr.w_elems() * f);
@@ -336,13 +373,13 @@ DevicePlan::~DevicePlan() {
 
 namespace {
 
-void copy_in(const DeviceBuffer& to, const float* from) {
+void copy_in(const DeviceBuffer& to, const void* from) {
   CONVBP_CHECK(cudaMemcpy(to.get(), from, to.bytes(), cudaMemcpyHostToDevice));
 }
-void copy_out(float* to, const DeviceBuffer& from) {
+void copy_out(void* to, const DeviceBuffer& from) {
   CONVBP_CHECK(cudaMemcpy(to, from.get(), from.bytes(), cudaMemcpyDeviceToHost));
 }
-// 0xff bytes are a NaN as fp32: an element the library never writes fails validation.
+// 0xff bytes are a NaN in fp32, bf16 and f16 alike: an element never written fails validation.
 void poison(const DeviceBuffer& b) {
   if (b.bytes()) CONVBP_CHECK(cudaMemset(b.get(), 0xff, b.bytes()));
 }

@@ -24,6 +24,19 @@
 
 namespace convbp::cudnn {
 
+// The precision an entry computes in. fp32: f32 tensors on CUDA cores (CUDNN_FMA_MATH, or engine
+// configurations without the TENSOR_CORE note); tf32: f32 tensors with TF32 tensor cores
+// allowed; fp32acc: bf16 or f16 tensors with fp32 accumulation (compute type FLOAT, tensor cores
+// allowed: CUDNN_TENSOR_OP_MATH, or any configuration that neither down-converts nor reduces in
+// lower precision). An entry's name ends in its precision: cudnn.algo1.fp32acc.
+enum class Precision { fp32, tf32, fp32acc };
+const char* to_string(Precision precision);
+// yes when the entry's precision computes the problem's dtype: fp32 and tf32 take f32, fp32acc
+// takes bf16 and f16; else no, naming the entry that does (`name` with the other suffix).
+Support precision_support(Precision precision, const ConvProblem& problem, const std::string& name);
+// cuDNN's data type of a problem's tensors: CUDNN_DATA_FLOAT, _BFLOAT16 or _HALF.
+cudnnDataType_t data_type(DType dtype);
+
 // Status checks: the message names the call (its text up to the first parenthesis) and the
 // status string, plus cuDNN's own last-error message when it has one.
 void check(cudaError_t status, const char* call);
@@ -65,7 +78,6 @@ class DeviceBuffer {
   DeviceBuffer(DeviceBuffer&& other) noexcept { *this = std::move(other); }
   DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
   void* get() const { return ptr_; }
-  float* f() const { return static_cast<float*>(ptr_); }
   std::size_t bytes() const { return bytes_; }
 
  private:
@@ -75,9 +87,12 @@ class DeviceBuffer {
 
 struct LegacyOwners;
 
-// Legacy (v7-style) descriptors of one problem, NCHW fp32: x (also dx), w (also dw), dy, db and
-// the convolution with the given math type. The legacy API has one padding per dimension, so
-// asymmetric padding is declined by legacy_api_support() before these are made.
+// Legacy (v7-style) descriptors of one problem in its dtype and layout (CUDNN_TENSOR_NCHW or
+// _NHWC for x, dy and w alike: w in NHWC is [k, r, s, c/g]): x (also dx), w (also dw), dy, db
+// and the convolution with the given math type and compute type FLOAT (fp32 accumulation,
+// cuDNN's PSEUDO_HALF / PSEUDO_BFLOAT16 configurations for 16-bit tensors). The legacy API has one
+// padding per dimension, so asymmetric padding is declined by legacy_api_support() before these are
+// made.
 class LegacyDescriptors {
  public:
   LegacyDescriptors(const ConvProblem& problem, cudnnMathType_t math);

@@ -3,11 +3,12 @@
 //
 // Entries. Which engines (and which knob settings of each) cuDNN offers depends on the problem,
 // the pass, the GPU and the cuDNN version, while the registry is built before any problem is
-// known. So two families are registered, `cudnn.engine.fp32` and `cudnn.engine.tf32`, and each
+// known. So three families are registered, `cudnn.engine.fp32`, `.tf32` and `.fp32acc`, and each
 // stands, on a (problem, pass), for the configurations cuDNN offers there: heuristics mode A's
 // in its order, then mode B's not seen yet, then the fallback list's, deduplicated by engine id
 // and knob choices. Each is a member named after what it runs,
-//     cudnn.engine<id>[.k<knob>=<value>...].fp32|.tf32     e.g. cudnn.engine12.k2=3.k13=1.tf32
+//     cudnn.engine<id>[.k<knob>=<value>...].fp32|.tf32|.fp32acc   e.g.
+//     cudnn.engine12.k2=3.k13=1.tf32
 // (knob = cudnnBackendKnobType_t, knobs in ascending order, as cudnn-frontend tags them:
 // eng12_k2=3_k13=1). The harness runs, reports and stores members under these names, and a
 // member is rebuilt from its name alone (engine by global index, then the knob choices), so a
@@ -17,7 +18,9 @@
 // cores on fp32 data), `.fp32` = the others. Configurations that down-convert inputs or reduce
 // in lower precision are neither, and skipped. PyTorch's cuDNN v8/v9 path benchmarks the same
 // sources (heuristics plus fallback): with allow_tf32 off it drops the TENSOR_CORE ones (our
-// `.fp32`), with it on it keeps both (our `.fp32` and `.tf32` together).
+// `.fp32`), with it on it keeps both (our `.fp32` and `.tf32` together). `.fp32acc` is every
+// usable configuration of a bf16 or f16 graph (tensors in the dtype, compute type FLOAT), tensor
+// core or not; the f32 families decline 16-bit problems and it declines f32 ones.
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -81,10 +84,14 @@ void finalize(const Descriptor& d, const char* what) {
 // Unique ids of the graph's tensors (the variant pack binds pointers to them).
 constexpr std::int64_t kUidX = 1, kUidW = 2, kUidDy = 3;
 
-Descriptor tensor(std::int64_t uid, std::array<std::int64_t, 4> dims) {
-  const std::array<std::int64_t, 4> strides = {dims[1] * dims[2] * dims[3], dims[2] * dims[3],
-                                               dims[3], 1};  // packed NCHW
-  const cudnnDataType_t type = CUDNN_DATA_FLOAT;
+// dims are in NCHW order (w: [k, c/g, r, s]) whatever the layout, as the graph API wants them;
+// the strides say the layout: packed NCHW, or packed NHWC (w: [k, r, s, c/g]).
+Descriptor tensor(std::int64_t uid, std::array<std::int64_t, 4> dims, const ConvProblem& pr) {
+  const std::array<std::int64_t, 4> strides =
+      pr.layout == Layout::nhwc
+          ? std::array<std::int64_t, 4>{dims[1] * dims[2] * dims[3], 1, dims[3] * dims[1], dims[1]}
+          : std::array<std::int64_t, 4>{dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1};
+  const cudnnDataType_t type = data_type(pr.dtype);
   const std::int64_t alignment = 16;  // cudaMalloc gives 256
   auto t = make_descriptor(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
   set(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
@@ -101,13 +108,15 @@ Descriptor tensor(std::int64_t uid, std::array<std::int64_t, 4> dims) {
 struct Graph {
   std::vector<Descriptor> parts;  // kept alive with the graph
   Descriptor graph;
+  DType dtype = DType::f32;
 };
 
 std::shared_ptr<const Graph> build_graph(const ConvProblem& pr, Pass pass) {
   auto g = std::make_shared<Graph>();
-  auto x = tensor(kUidX, {pr.n, pr.c, pr.h, pr.w});
-  auto w = tensor(kUidW, {pr.k, pr.c_per_group(), pr.r, pr.s});
-  auto dy = tensor(kUidDy, {pr.n, pr.k, pr.p(), pr.q()});
+  g->dtype = pr.dtype;
+  auto x = tensor(kUidX, {pr.n, pr.c, pr.h, pr.w}, pr);
+  auto w = tensor(kUidW, {pr.k, pr.c_per_group(), pr.r, pr.s}, pr);
+  auto dy = tensor(kUidDy, {pr.n, pr.k, pr.p(), pr.q()}, pr);
 
   auto conv = make_descriptor(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
   const std::int64_t spatial = 2;
@@ -170,12 +179,12 @@ struct Choice {
     return t;
   }
   // The member's name: "cudnn.engine12.k2=3.k13=1.tf32".
-  std::string name(bool tf32) const {
+  std::string name(Precision precision) const {
     std::string n = "cudnn.engine" + std::to_string(engine);
     for (const auto& [type, value] : knobs) {
       n += ".k" + std::to_string(type) + "=" + std::to_string(value);
     }
-    return n + (tf32 ? ".tf32" : ".fp32");
+    return n + "." + to_string(precision);
   }
 };
 
@@ -192,7 +201,7 @@ bool read_int(const std::string& s, std::size_t& pos, bool sign, std::int64_t& o
 
 // Parses a member's name; only the canonical spelling (knobs in ascending type order, each
 // once, no leading zeros) is accepted, so that one configuration has one name.
-std::optional<std::pair<Choice, bool>> parse_name(const std::string& name) {
+std::optional<std::pair<Choice, Precision>> parse_name(const std::string& name) {
   const std::string prefix = "cudnn.engine";
   if (name.rfind(prefix, 0) != 0) return std::nullopt;
   Choice c;
@@ -209,13 +218,19 @@ std::optional<std::pair<Choice, bool>> parse_name(const std::string& name) {
     c.knobs.emplace_back(type, value);
   }
   const std::string rest = name.substr(pos);
-  if (rest != ".fp32" && rest != ".tf32") return std::nullopt;
-  const bool tf32 = rest == ".tf32";
+  Precision precision = Precision::fp32;
+  if (rest == ".tf32") {
+    precision = Precision::tf32;
+  } else if (rest == ".fp32acc") {
+    precision = Precision::fp32acc;
+  } else if (rest != ".fp32") {
+    return std::nullopt;
+  }
   for (std::size_t i = 1; i < c.knobs.size(); ++i) {
     if (c.knobs[i - 1].first >= c.knobs[i].first) return std::nullopt;  // unsorted, repeated
   }
-  if (c.name(tf32) != name) return std::nullopt;  // leading zeros, "-0"
-  return std::make_pair(std::move(c), tf32);
+  if (c.name(precision) != name) return std::nullopt;  // leading zeros, "-0"
+  return std::make_pair(std::move(c), precision);
 }
 
 // One engine configuration, finalized into an execution plan on its graph.
@@ -245,7 +260,7 @@ struct Candidate {
                           : has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4) ? 4
                                                                         : 0;
     notes.winograd = has(CUDNN_NUMERICAL_NOTE_WINOGRAD) || notes.winograd_tile > 0;
-    return engine_class(choice.engine, notes);
+    return engine_class(choice.engine, notes, graph->dtype);
   }
 };
 
@@ -408,11 +423,13 @@ std::vector<Descriptor> heuristics(const Graph& g, cudnnBackendHeurMode_t mode, 
 // Everything cuDNN offers for one (problem, pass), split by precision.
 struct Offer {
   std::shared_ptr<const Graph> graph;
-  std::vector<Candidate> fp32, tf32;
-  std::string error;    // the graph itself could not be built, or the heuristics failed
-  std::string summary;  // where the lists came from, for messages
+  std::vector<Candidate> fp32, tf32, fp32acc;  // fp32acc: a bf16 or f16 graph's configurations
+  std::string error;                           // the graph could not be built, or heuristics failed
+  std::string summary;                         // where the lists came from, for messages
 
-  const std::vector<Candidate>& list(bool tf32_list) const { return tf32_list ? tf32 : fp32; }
+  const std::vector<Candidate>& list(Precision precision) const {
+    return precision == Precision::tf32 ? tf32 : precision == Precision::fp32acc ? fp32acc : fp32;
+  }
 };
 
 void collect(Offer& out, const ConvProblem& pr, Pass pass) {
@@ -471,12 +488,22 @@ void collect(Offer& out, const ConvProblem& pr, Pass pass) {
       }
       c.source = source;
       runtime_compiled += c.runtime_compiled;
-      (c.tensor_core() ? out.tf32 : out.fp32).push_back(std::move(c));
+      if (pr.dtype != DType::f32) {
+        out.fp32acc.push_back(std::move(c));
+      } else {
+        (c.tensor_core() ? out.tf32 : out.fp32).push_back(std::move(c));
+      }
     }
   }
-  summary << "; " << seen.size() << " distinct, " << out.fp32.size() << " fp32 + "
-          << out.tf32.size() << " tf32 usable";
-  if (skipped_precision) summary << ", " << skipped_precision << " fp16-converting skipped";
+  summary << "; " << seen.size() << " distinct, ";
+  if (pr.dtype != DType::f32) {
+    summary << out.fp32acc.size() << " fp32-accumulating usable";
+  } else {
+    summary << out.fp32.size() << " fp32 + " << out.tf32.size() << " tf32 usable";
+  }
+  if (skipped_precision) {
+    summary << ", " << skipped_precision << " down-converting or lower-precision skipped";
+  }
   if (skipped_runtime_compiled) {
     summary << ", " << skipped_runtime_compiled
             << " runtime-compiled skipped (CONVBP_CUDNN_RUNTIME_COMPILED=0)";
@@ -512,6 +539,7 @@ std::shared_ptr<const Offer> build_offer(const ConvProblem& pr, Pass pass) {
   } catch (const std::exception& e) {
     out->fp32.clear();
     out->tf32.clear();
+    out->fp32acc.clear();
     out->error = std::string("cuDNN heuristics failed: ") + e.what();
   }
   return out;
@@ -577,8 +605,8 @@ std::shared_ptr<const Built> built(const ConvProblem& pr, Pass pass, const Choic
   auto out = std::make_shared<Built>();
   const std::string tag = choice.tag();
   if (auto o = offers().find(cache_key(pr, pass))) {
-    for (bool tf32 : {false, true}) {
-      for (const Candidate& c : o->list(tf32)) {
+    for (Precision precision : {Precision::fp32, Precision::tf32, Precision::fp32acc}) {
+      for (const Candidate& c : o->list(precision)) {
         if (c.choice.tag() == tag) out->candidate = std::shared_ptr<const Candidate>(o, &c);
       }
     }
@@ -598,8 +626,8 @@ std::shared_ptr<const Built> built(const ConvProblem& pr, Pass pass, const Choic
 
 class EnginePlan final : public DevicePlan {
  public:
-  EnginePlan(const ConvProblem& pr, Pass pass, std::shared_ptr<const Candidate> c, bool tf32)
-      : DevicePlan(pr, pass, c->workspace), c_(std::move(c)), tf32_(tf32) {
+  EnginePlan(const ConvProblem& pr, Pass pass, std::shared_ptr<const Candidate> c)
+      : DevicePlan(pr, pass, c->workspace), c_(std::move(c)) {
     pack_ = make_descriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
     const bool data = pass == Pass::data;
     const std::int64_t uids[] = {kUidX, kUidW, kUidDy};
@@ -641,12 +669,18 @@ class EnginePlan final : public DevicePlan {
 
  private:
   std::shared_ptr<const Candidate> c_;  // keeps the execution plan and its graph alive
-  bool tf32_;
   Descriptor pack_;
 };
 
-const char* precision_words(bool tf32) {
-  return tf32 ? "TF32 tensor-core" : "fp32 (no tensor core)";
+const char* precision_words(Precision precision) {
+  switch (precision) {
+    case Precision::tf32:
+      return "TF32 tensor-core";
+    case Precision::fp32acc:
+      return "fp32-accumulating";
+    default:
+      return "fp32 (no tensor core)";
+  }
 }
 
 // Without the plan the engine's notes are unknown: the bound covers every class a member can
@@ -654,10 +688,17 @@ const char* precision_words(bool tf32) {
 // know their class, always give their own.
 class EngineEntry : public CudnnBackward {
  public:
-  explicit EngineEntry(bool tf32) : tf32_(tf32) {}
+  explicit EngineEntry(Precision precision) : precision_(precision) {}
   double tolerance_factor(Pass) const override {
-    return std::max(tolerance_factor_bound({Method::fft, tf32_, 4}),
-                    tolerance_factor_bound({Method::winograd, false, 4}));
+    double bound = tolerance_factor_bound({Method::winograd, false, 4});
+    for (DType dtype : precision_ == Precision::fp32acc
+                           ? std::vector<DType>{DType::bf16, DType::f16}
+                           : std::vector<DType>{DType::f32}) {
+      const bool tensor_cores = precision_ != Precision::fp32;
+      bound = std::max({bound, tolerance_factor_bound({Method::fft, tensor_cores, 4, dtype}),
+                        tolerance_factor_bound({Method::direct, tensor_cores, 4, dtype})});
+    }
+    return bound;
   }
 
  protected:
@@ -666,18 +707,19 @@ class EngineEntry : public CudnnBackward {
     return pass == Pass::weights ? bias_support(pr) : Support::yes();
   }
 
-  bool tf32_;
+  Precision precision_;
 };
 
-// One engine configuration: `cudnn.engine<id>[.k<knob>=<value>...].fp32|.tf32`.
+// One engine configuration: `cudnn.engine<id>[.k<knob>=<value>...].fp32|.tf32|.fp32acc`.
 class EngineMember final : public EngineEntry {
  public:
-  EngineMember(Choice choice, bool tf32)
-      : EngineEntry(tf32), choice_(std::move(choice)), name_(choice_.name(tf32)) {}
+  EngineMember(Choice choice, Precision precision)
+      : EngineEntry(precision), choice_(std::move(choice)), name_(choice_.name(precision)) {}
 
   std::string name() const override { return name_; }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
+    if (Support s = precision_support(precision_, pr, name()); !s.ok) return s;
     if (Support s = pass_support(pr, pass); !s.ok) return s;
     if (Support s = asymmetric_padding_support(choice_.engine, pr, pass); !s.ok) return s;
     try {
@@ -685,12 +727,15 @@ class EngineMember final : public EngineEntry {
       if (!b->candidate) return Support::no(b->error);
       const Candidate& c = *b->candidate;
       if (c.lower_precision()) {
-        return Support::no(choice_.tag() + " converts fp32 inputs down or reduces in lower " +
-                           "precision: not an fp32 entry");
+        return Support::no(choice_.tag() + " converts inputs down or reduces in lower " +
+                           "precision: not an fp32-accumulating entry");
       }
-      if (c.tensor_core() != tf32_) {
-        return Support::no(choice_.tag() + " is " + precision_words(c.tensor_core()) +
-                           " here: run it as " + choice_.name(c.tensor_core()));
+      const Precision is = precision_ == Precision::fp32acc ? Precision::fp32acc
+                           : c.tensor_core()                ? Precision::tf32
+                                                            : Precision::fp32;
+      if (is != precision_) {
+        return Support::no(choice_.tag() + " is " + precision_words(is) + " here: run it as " +
+                           choice_.name(is));
       }
       if (Support s = validation_support(c.algorithm_class(), pr, pass); !s.ok) return s;
     } catch (const std::exception& e) {
@@ -701,8 +746,7 @@ class EngineMember final : public EngineEntry {
 
   std::unique_ptr<Plan> plan(const ConvProblem& pr, Pass pass) const override {
     if (Support s = supports(pr, pass); !s.ok) throw std::runtime_error(s.why);
-    return std::make_unique<EnginePlan>(pr, pass, built(pr, pass, choice_, name_)->candidate,
-                                        tf32_);
+    return std::make_unique<EnginePlan>(pr, pass, built(pr, pass, choice_, name_)->candidate);
   }
 
  private:
@@ -711,30 +755,32 @@ class EngineMember final : public EngineEntry {
 };
 
 // The members made so far, by name; never destroyed (members live as long as the program).
-const Backward* member_for(const Choice& choice, bool tf32) {
+const Backward* member_for(const Choice& choice, Precision precision) {
   static std::mutex mutex;
   static auto& members = *new std::map<std::string, std::unique_ptr<EngineMember>>;
-  const std::string name = choice.name(tf32);
+  const std::string name = choice.name(precision);
   std::lock_guard<std::mutex> lock(mutex);
   auto& slot = members[name];
-  if (!slot) slot = std::make_unique<EngineMember>(choice, tf32);
+  if (!slot) slot = std::make_unique<EngineMember>(choice, precision);
   return slot.get();
 }
 
-// `cudnn.engine.fp32|.tf32`: stands for every configuration of its precision cuDNN offers.
+// `cudnn.engine.fp32|.tf32|.fp32acc`: stands for every configuration of its precision cuDNN
+// offers.
 class EngineFamily final : public EngineEntry {
  public:
   using EngineEntry::EngineEntry;
 
-  std::string name() const override { return tf32_ ? "cudnn.engine.tf32" : "cudnn.engine.fp32"; }
+  std::string name() const override { return std::string("cudnn.engine.") + to_string(precision_); }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
+    if (Support s = precision_support(precision_, pr, name()); !s.ok) return s;
     if (Support s = pass_support(pr, pass); !s.ok) return s;
     try {
       const auto o = offer(pr, pass);
       if (!o->error.empty()) return Support::no(o->error);
-      if (o->list(tf32_).empty()) {
-        return Support::no(std::string("cuDNN offers no ") + precision_words(tf32_) +
+      if (o->list(precision_).empty()) {
+        return Support::no(std::string("cuDNN offers no ") + precision_words(precision_) +
                            " engine configuration here (" + o->summary + ")");
       }
     } catch (const std::exception& e) {
@@ -746,18 +792,20 @@ class EngineFamily final : public EngineEntry {
   std::vector<const Backward*> members(const ConvProblem& pr, Pass pass) const override {
     std::vector<const Backward*> list;
     const auto o = offer(pr, pass);
-    for (const Candidate& c : o->list(tf32_)) list.push_back(member_for(c.choice, tf32_));
+    for (const Candidate& c : o->list(precision_)) {
+      list.push_back(member_for(c.choice, precision_));
+    }
     return list;
   }
 
   std::string members_named() const override {
-    return std::string("cudnn.engine<id>[.k<knob>=<value>...].") + (tf32_ ? "tf32" : "fp32");
+    return std::string("cudnn.engine<id>[.k<knob>=<value>...].") + to_string(precision_);
   }
 
   const Backward* member(const std::string& name) const override {
     const auto parsed = parse_name(name);
-    if (!parsed || parsed->second != tf32_) return nullptr;
-    return member_for(parsed->first, tf32_);
+    if (!parsed || parsed->second != precision_) return nullptr;
+    return member_for(parsed->first, precision_);
   }
 
   // Planned on its own (an Autotuner's fallback list), the family is cuDNN's first offer that
@@ -778,8 +826,9 @@ class EngineFamily final : public EngineEntry {
 
 std::vector<std::unique_ptr<Backward>> make_engine_backwards() {
   std::vector<std::unique_ptr<Backward>> list;
-  list.push_back(std::make_unique<EngineFamily>(false));
-  list.push_back(std::make_unique<EngineFamily>(true));
+  for (Precision precision : {Precision::fp32, Precision::tf32, Precision::fp32acc}) {
+    list.push_back(std::make_unique<EngineFamily>(precision));
+  }
   return list;
 }
 

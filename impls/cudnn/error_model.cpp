@@ -47,6 +47,20 @@ double fft_log2_points(const ConvProblem& pr) {
   return bits(pr.h + pr.pad_top + pr.pad_bottom) + bits(pr.w + pr.pad_left + pr.pad_right);
 }
 
+// Unit roundoff of what a class's multiplications read (see error_model.h).
+double input_unit(const AlgorithmClass& cls) {
+  if (!cls.tensor_cores) return kU;
+  switch (cls.dtype) {
+    case DType::f32:
+      return kUTf32;
+    case DType::bf16:
+      return cls.method == Method::direct ? kU : 0x1p-8;
+    case DType::f16:
+      return cls.method == Method::direct ? kU : 0x1p-11;
+  }
+  return kU;
+}
+
 double fp32_bound(const ConvProblem& pr, Pass pass) {
   return tolerance_for(pr.accumulation_length(pass), 1.0);
 }
@@ -58,8 +72,9 @@ double fp32_bound(const ConvProblem& pr, Pass pass) {
 // last digit, on all 8 shapes both ran (3x3 and 5x5 filters): it is that algorithm.
 constexpr std::int64_t kUnnotedWinograd[] = {17};
 
-AlgorithmClass engine_class(std::int64_t engine, const EngineNotes& notes) {
+AlgorithmClass engine_class(std::int64_t engine, const EngineNotes& notes, DType dtype) {
   AlgorithmClass cls;
+  cls.dtype = dtype;
   cls.tensor_cores = notes.tensor_core;
   if (notes.fft) {
     cls.method = Method::fft;
@@ -79,8 +94,9 @@ AlgorithmClass engine_class(std::int64_t engine, const EngineNotes& notes) {
 // (validation_support). Were a cuDNN to run it in TF32, validation would say so. The nonfused
 // Winograd's errors fit 4x4 output tiles (F(4x4, 3x3), F(4x4, 5x5)); the fused one is given the
 // same bound, larger than its F(2x2, 3x3) would need.
-AlgorithmClass legacy_class(const std::string& algorithm, bool tensor_op_math) {
+AlgorithmClass legacy_class(const std::string& algorithm, bool tensor_op_math, DType dtype) {
   AlgorithmClass cls;
+  cls.dtype = dtype;
   if (algorithm == "fft" || algorithm == "fft_tiling") cls.method = Method::fft;
   if (algorithm == "winograd" || algorithm == "winograd_nonfused") cls.method = Method::winograd;
   cls.tensor_cores = tensor_op_math && cls.method != Method::winograd;
@@ -101,6 +117,11 @@ std::string AlgorithmClass::describe() const {
           ", r x s)";
       break;
   }
+  if (dtype != DType::f32) {
+    return s + " on " + to_string(dtype) +
+           (tensor_cores ? " tensors, tensor cores, fp32 accumulation"
+                         : " tensors, CUDA cores, fp32 accumulation");
+  }
   return s + (tensor_cores ? " on TF32 tensor cores" : " on CUDA cores (fp32)");
 }
 
@@ -109,7 +130,7 @@ double error_bound(const AlgorithmClass& cls, const ConvProblem& pr, Pass pass) 
       fp32_bound(pr, pass) * (cls.tensor_cores ? kTensorCoreAccumulation : 1.0);
   const double amplification =
       cls.method == Method::winograd ? winograd_amplification(winograd_tile_points(cls, pr)) : 1.0;
-  const double input = kInputMargin * ((cls.tensor_cores ? kUTf32 : kU) * amplification - kU);
+  const double input = kInputMargin * (input_unit(cls) * amplification - kU);
   const double fft = cls.method == Method::fft ? 8.0 * kU * fft_log2_points(pr) : 0.0;
   return accumulation + input + fft;
 }
@@ -124,7 +145,7 @@ double tolerance_factor_bound(const AlgorithmClass& cls) {
   const double smallest = tolerance_for(4, 1.0);
   const double amplification =
       cls.method == Method::winograd ? winograd_amplification(cls.winograd_tile + 4) : 1.0;
-  const double input = kInputMargin * ((cls.tensor_cores ? kUTf32 : kU) * amplification - kU);
+  const double input = kInputMargin * (input_unit(cls) * amplification - kU);
   const double fft = cls.method == Method::fft ? 8.0 * kU * 62.0 : 0.0;
   return (cls.tensor_cores ? kTensorCoreAccumulation : 1.0) + (input + fft) / smallest;
 }

@@ -1,8 +1,11 @@
 // The legacy cuDNN backward algorithms, cudnnConvolutionBackwardData / BackwardFilter with a
-// fixed algorithm, each in strict FP32 (CUDNN_FMA_MATH: no tensor cores) and with TF32 allowed
-// (CUDNN_TENSOR_OP_MATH). One entry per algorithm name covers both passes where cuDNN has the
-// algorithm for both; the algorithm numbers differ between the passes (data ALGO_3 is
-// FFT_TILING, filter ALGO_3 is its own kernel), so the names follow the enums' names.
+// fixed algorithm, each in strict FP32 (CUDNN_FMA_MATH: no tensor cores), with TF32 allowed
+// (CUDNN_TENSOR_OP_MATH), and for bf16 and f16 tensors with fp32 accumulation (`.fp32acc`:
+// compute type FLOAT, CUDNN_TENSOR_OP_MATH), in NCHW and NHWC alike. One entry per algorithm name
+// covers both passes where cuDNN has the algorithm for both; the algorithm numbers differ between
+// the passes (data ALGO_3 is FFT_TILING, filter ALGO_3 is its own kernel), so the names follow the
+// enums' names.
+#include <algorithm>
 #include <cstdio>
 
 #include "common.h"
@@ -62,9 +65,13 @@ cudnnStatus_t query_workspace(const LegacyDescriptors& d, Pass pass, int algo, s
 
 class LegacyPlan final : public DevicePlan {
  public:
-  LegacyPlan(const ConvProblem& pr, Pass pass, int algo, bool tf32, AlgorithmClass cls,
+  LegacyPlan(const ConvProblem& pr, Pass pass, int algo, bool tensor_op, AlgorithmClass cls,
              std::unique_ptr<LegacyDescriptors> d, std::size_t workspace)
-      : DevicePlan(pr, pass, workspace), algo_(algo), tf32_(tf32), cls_(cls), d_(std::move(d)) {}
+      : DevicePlan(pr, pass, workspace),
+        algo_(algo),
+        tensor_op_(tensor_op),
+        cls_(cls),
+        d_(std::move(d)) {}
 
   bool deterministic() const override { return !nondeterministic(pass_, algo_); }
   double tolerance_factor() const override {
@@ -73,7 +80,12 @@ class LegacyPlan final : public DevicePlan {
   std::string detail() const override {
     return std::string(pass_ == Pass::data ? "cudnnConvolutionBackwardData BWD_DATA_"
                                            : "cudnnConvolutionBackwardFilter BWD_FILTER_") +
-           algo_enum_name(pass_, algo_) + (tf32_ ? ", CUDNN_TENSOR_OP_MATH" : ", CUDNN_FMA_MATH") +
+           algo_enum_name(pass_, algo_) +
+           (tensor_op_ ? ", CUDNN_TENSOR_OP_MATH" : ", CUDNN_FMA_MATH") +
+           (problem_.dtype == DType::f32
+                ? std::string()
+                : std::string(", ") + to_string(problem_.dtype) + " tensors, compute type FLOAT") +
+           (problem_.layout == Layout::nhwc ? ", NHWC" : "") +
            (pass_ == Pass::weights ? "; db by cudnnConvolutionBackwardBias" : "");
   }
 
@@ -95,30 +107,33 @@ class LegacyPlan final : public DevicePlan {
 
  private:
   int algo_;
-  bool tf32_;
+  bool tensor_op_;
   AlgorithmClass cls_;
   std::unique_ptr<LegacyDescriptors> d_;
 };
 
 class LegacyBackward final : public CudnnBackward {
  public:
-  LegacyBackward(const Algorithm& algorithm, bool tf32) : a_(algorithm), tf32_(tf32) {}
+  LegacyBackward(const Algorithm& algorithm, Precision precision)
+      : a_(algorithm), precision_(precision) {}
 
   std::string name() const override {
-    return std::string("cudnn.") + a_.name + (tf32_ ? ".tf32" : ".fp32");
+    return std::string("cudnn.") + a_.name + "." + to_string(precision_);
   }
   // ALGO_0 in strict fp32, cuDNN's plainest algorithm for both passes, is what the speedup
   // column compares with on the GPU (as im2col_gemm.per_sample is on the CPU).
   Roles roles() const override {
-    return {
-        .reference = false, .baseline = a_.name == std::string("algo0") && !tf32_, .fallback = 0};
+    return {.reference = false,
+            .baseline = a_.name == std::string("algo0") && precision_ == Precision::fp32,
+            .fallback = 0};
   }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
+    if (Support s = precision_support(precision_, pr, name()); !s.ok) return s;
     const int algo = algo_for(pass);
     if (algo < 0) return Support::no(a_.why);
     if (Support s = legacy_api_support(pr); !s.ok) return s;
-    if (Support s = validation_support(cls(), pr, pass); !s.ok) return s;
+    if (Support s = validation_support(cls(pr.dtype), pr, pass); !s.ok) return s;
     try {
       LegacyDescriptors d(pr, math());
       std::size_t bytes = 0;
@@ -148,27 +163,34 @@ class LegacyBackward final : public CudnnBackward {
     auto d = std::make_unique<LegacyDescriptors>(pr, math());
     std::size_t bytes = 0;
     check(query_workspace(*d, pass, algo, &bytes), "cudnnGetConvolutionBackward*WorkspaceSize");
-    return std::make_unique<LegacyPlan>(pr, pass, algo, tf32_, cls(), std::move(d), bytes);
+    return std::make_unique<LegacyPlan>(pr, pass, algo, tensor_op(), cls(pr.dtype), std::move(d),
+                                        bytes);
   }
 
-  double tolerance_factor(Pass) const override { return tolerance_factor_bound(cls()); }
+  // Without the problem the dtype is unknown: the looser of bf16's and f16's bounds.
+  double tolerance_factor(Pass) const override {
+    if (precision_ != Precision::fp32acc) return tolerance_factor_bound(cls(DType::f32));
+    return std::max(tolerance_factor_bound(cls(DType::bf16)),
+                    tolerance_factor_bound(cls(DType::f16)));
+  }
 
  private:
-  AlgorithmClass cls() const { return legacy_class(a_.name, tf32_); }
+  bool tensor_op() const { return precision_ != Precision::fp32; }
+  AlgorithmClass cls(DType dtype) const { return legacy_class(a_.name, tensor_op(), dtype); }
   int algo_for(Pass pass) const { return pass == Pass::data ? a_.data : a_.filter; }
-  cudnnMathType_t math() const { return tf32_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
+  cudnnMathType_t math() const { return tensor_op() ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
 
   Algorithm a_;
-  bool tf32_;
+  Precision precision_;
 };
 
 }  // namespace
 
 std::vector<std::unique_ptr<Backward>> make_legacy_backwards() {
   std::vector<std::unique_ptr<Backward>> list;
-  for (bool tf32 : {false, true}) {
+  for (Precision precision : {Precision::fp32, Precision::tf32, Precision::fp32acc}) {
     for (const Algorithm& a : kAlgorithms)
-      list.push_back(std::make_unique<LegacyBackward>(a, tf32));
+      list.push_back(std::make_unique<LegacyBackward>(a, precision));
   }
   return list;
 }

@@ -209,7 +209,7 @@ class DataPlan final : public Plan {
     {
 #pragma omp for schedule(static)
       for (std::int64_t item = 0; item < filter_items; ++item) {
-        transform_filters<F>(s_, t.w, u, item / (octets * s_.kg), item % s_.kg,
+        transform_filters<F>(s_, t.w_as<float>(), u, item / (octets * s_.kg), item % s_.kg,
                              item / s_.kg % octets * 8);
       }
       const int id = omp_get_thread_num();
@@ -225,7 +225,7 @@ class DataPlan final : public Plan {
           lanes.out[lg].set(s_.grid, first + lg * 8, s_.dx_window);
         }
         for (std::int64_t g = 0; g < s_.groups; ++g) {
-          data_block<F>(s_, t.dy, u, t.dx, g, first, lanes, v, mbuf);
+          data_block<F>(s_, t.dy_as<float>(), u, t.dx_as<float>(), g, first, lanes, v, mbuf);
         }
       }
     }

@@ -225,18 +225,19 @@ class WeightsPlan final : public Plan {
           lanes.dy[lg].set(s_.grid, first + lg * 8, s_.dy_window);
         }
         for (std::int64_t g = 0; g < s_.groups; ++g) {
-          weights_block<F>(s_, t.x, t.dy, g, first, lanes, xbuf, dbuf, w, b > b0);
+          weights_block<F>(s_, t.x_as<float>(), t.dy_as<float>(), g, first, lanes, xbuf, dbuf, w,
+                           b > b0);
         }
       }
 #pragma omp barrier
 #pragma omp for schedule(static)
       for (std::int64_t item = 0; item < finish_items; ++item) {
         const std::int64_t g = item / (s_.kg * c8s), k = item / c8s % s_.kg;
-        finish_filters<F>(s_, base, stride, team, t.dw, g, k, item % c8s * 8);
+        finish_filters<F>(s_, base, stride, team, t.dw_as<float>(), g, k, item % c8s * 8);
       }
 #pragma omp for schedule(static)
       for (std::int64_t k = 0; k < pr_.k; ++k) {
-        bias_gradient(t.dy, pr_.n, pr_.k, pr_.p() * pr_.q(), k, t.db);
+        bias_gradient(t.dy_as<float>(), pr_.n, pr_.k, pr_.p() * pr_.q(), k, t.db_as<float>());
       }
     }
   }

@@ -26,6 +26,8 @@ class Winograd final : public Backward {
   }
 
   Support supports(const ConvProblem& pr, Pass) const override {
+    // The transforms and the AVX2 kernels are fp32 throughout, on NCHW planes.
+    if (Support s = needs_f32_nchw(pr, name()); !s.ok) return s;
     if (pr.r != 3 || pr.s != 3 || pr.stride_h != 1 || pr.stride_w != 1 || pr.dilation_h != 1 ||
         pr.dilation_w != 1) {
       return Support::no("needs 3x3 kernel, stride 1, dilation 1");

@@ -56,17 +56,68 @@ class SelectionError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-// Host buffers, NCHW fp32: x, dx [n, c, h, w]; w, dw [k, c/g, r, s]; dy [n, k, p, q]; db [k].
-// A data-pass plan reads dy and w and overwrites dx; a weights-pass plan reads x and dy and
-// overwrites dw and db. Every output element must be written (outputs arrive NaN-poisoned).
+// Host buffers of one pass, in the problem's dtype and layout (problem.h): x, dx [n, c, h, w],
+// w, dw [k, c/g, r, s] and dy [n, k, p, q] in NCHW; [n, h, w, c], [k, r, s, c/g] and
+// [n, p, q, k] in NHWC; db [k]. Every buffer, db included, holds elements of `dtype`: float, or
+// the 16-bit patterns of bfloat16 or float16. A data-pass plan reads dy and w and overwrites
+// dx; a weights-pass plan reads x and dy and overwrites dw and db. Every output element must be
+// written (outputs arrive NaN-poisoned).
+//
+// The pointers are untyped because one struct serves every dtype; `dtype` and `layout` say what
+// they point to (the defaults, f32 NCHW, are what every caller before dtypes passed). Kernels
+// read them through the typed accessors, e.g. `t.dy_as<float>()`, after supports() has checked
+// the problem's dtype; the harness and the Autotuner check that a Tensors matches its problem
+// (matches() below) before running a plan on it.
 struct Tensors {
-  const float* x = nullptr;
-  const float* w = nullptr;
-  const float* dy = nullptr;
-  float* dx = nullptr;
-  float* dw = nullptr;
-  float* db = nullptr;
+  const void* x = nullptr;
+  const void* w = nullptr;
+  const void* dy = nullptr;
+  void* dx = nullptr;
+  void* dw = nullptr;
+  void* db = nullptr;
+  DType dtype = DType::f32;
+  Layout layout = Layout::nchw;
+
+  template <typename T>
+  const T* x_as() const {
+    return static_cast<const T*>(x);
+  }
+  template <typename T>
+  const T* w_as() const {
+    return static_cast<const T*>(w);
+  }
+  template <typename T>
+  const T* dy_as() const {
+    return static_cast<const T*>(dy);
+  }
+  template <typename T>
+  T* dx_as() const {
+    return static_cast<T*>(dx);
+  }
+  template <typename T>
+  T* dw_as() const {
+    return static_cast<T*>(dw);
+  }
+  template <typename T>
+  T* db_as() const {
+    return static_cast<T*>(db);
+  }
+  // Whether these buffers are of the problem's dtype and layout.
+  bool matches(const ConvProblem& problem) const {
+    return dtype == problem.dtype && layout == problem.layout;
+  }
 };
+
+// The decline of an implementation that computes f32 NCHW only; yes for f32 NCHW problems.
+inline Support needs_f32_nchw(const ConvProblem& problem, const std::string& what) {
+  if (problem.dtype != DType::f32) {
+    return Support::no(what + " computes f32 only, not " + to_string(problem.dtype));
+  }
+  if (problem.layout != Layout::nchw) {
+    return Support::no(what + " takes NCHW tensors only, not " + to_string(problem.layout));
+  }
+  return Support::yes();
+}
 
 // A planned pass. The contract, in call order (the harness and the Autotuner keep it):
 //
@@ -134,7 +185,7 @@ class Backward {
   virtual Roles roles() const { return {}; }
   // Roles::reference only: the pass from the inputs of `in`, every product accumulated in
   // double and the outputs kept in double: dx for the data pass, dw and db for the weights
-  // pass (same layouts as Tensors). Others throw std::logic_error.
+  // pass, in logical NCHW order whatever the layout. Others throw std::logic_error.
   virtual void run_reference(const ConvProblem& problem, Pass pass, const Tensors& in, double* dx,
                              double* dw, double* db) const;
 

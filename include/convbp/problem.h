@@ -1,10 +1,12 @@
-// ConvProblem: one convolution layer shape, NCHW fp32, and everything derived from it.
+// ConvProblem: one convolution layer shape, its data type and layout, and everything derived
+// from it.
 //
 // Every derived size (output p/q, element counts, flops) is computed here and nowhere else,
 // and every problem has one canonical key that parses back (`key()` / `parse_key()`); the
 // key names results in reports, tests and the tuning database.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -17,6 +19,21 @@ enum class Pass { data, weights };  // data: dx from dy and w; weights: dw and d
 
 const char* to_string(Pass pass);
 std::optional<Pass> parse_pass(std::string_view text);
+
+// Element type of every tensor of a problem (x, w, dy and the outputs dx, dw, db alike).
+// Implementations accumulate in fp32 at least; TF32 is a math mode of f32 entries, not a dtype.
+enum class DType { f32, bf16, f16 };
+// Memory order of the tensors. nchw: x, dx [n, c, h, w]; dy [n, k, p, q]; w, dw [k, c/g, r, s].
+// nhwc (channels last, PyTorch's channels_last and cuDNN's NHWC): x, dx [n, h, w, c];
+// dy [n, p, q, k]; w, dw [k, r, s, c/g]. db is [k] in both.
+enum class Layout { nchw, nhwc };
+
+const char* to_string(DType dtype);
+const char* to_string(Layout layout);
+std::optional<DType> parse_dtype(std::string_view text);    // "f32", "bf16", "f16"
+std::optional<Layout> parse_layout(std::string_view text);  // "nchw", "nhwc"
+// Bytes of one element: 4 or 2.
+std::size_t dtype_size(DType dtype);
 
 // A shape that cannot exist (zero sizes, groups that do not divide, ...). Distinct from an
 // implementation declining a valid shape, which is a Support{false, why}.
@@ -32,6 +49,8 @@ struct ConvProblem {
   std::int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
   std::int64_t dilation_h = 1, dilation_w = 1;  // 1 = no dilation
   std::int64_t groups = 1;
+  DType dtype = DType::f32;
+  Layout layout = Layout::nchw;
 
   // Output size. Only meaningful once validate() has passed.
   std::int64_t p() const;
@@ -62,9 +81,12 @@ struct ConvProblem {
   // than the padded input, a tensor over kMaxBufferBytes.
   void validate() const;
 
-  // n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1 (pad order: top, left, bottom, right).
+  // n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1 (pad order: top, left, bottom, right)
+  // for f32 NCHW, the key every report and database written before dtypes used; any other
+  // dtype or layout appends both: ..._g1_bf16_nhwc, ..._g1_f32_nhwc, ..._g1_f16_nchw.
   std::string key() const;
   // Inverse of key(); throws InvalidProblem naming the malformed part. Validates the result.
+  // Accepts the explicit ..._g1_f32_nchw too (it prints back without the suffix).
   static ConvProblem parse_key(std::string_view key);
 
   bool operator==(const ConvProblem&) const = default;

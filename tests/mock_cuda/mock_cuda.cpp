@@ -1,7 +1,9 @@
 // A stand-in for the CUDA runtime and cuDNN, on the host, for testing convbp's cuDNN entries on
 // a machine without a GPU: preloaded (LD_PRELOAD) into the test binary, it answers every CUDA
 // and cuDNN call impls/cudnn/ makes. "Device" memory is host memory; convolutions are direct
-// loops (fp64 accumulation; inputs rounded to TF32 where tensor cores would be used); the
+// loops (fp64 accumulation; fp32 inputs rounded to TF32 where tensor cores would be used) on
+// tensors of fp32, bf16 or fp16, NCHW or NHWC (read into fp32 NCHW, the result rounded back to
+// the tensors' type: what an fp32-accumulating kernel does); the
 // graph API is modelled strictly: each descriptor type checks the attributes it needs and
 // their types at finalize, as this project reads NVIDIA's documentation, and the heuristics
 // offer a fixed set of engines with notes and knobs (below).
@@ -42,7 +44,70 @@ cudnnStatus_t fail(cudnnStatus_t status, const std::string& message) {
 struct Conv {
   std::int64_t n, c, h, w, k, r, s, p, q;
   std::int64_t pad_h, pad_w, stride_h, stride_w, dil_h, dil_w, groups;
+  cudnnDataType_t type = CUDNN_DATA_FLOAT;  // of every tensor: FLOAT, BFLOAT16 or HALF
+  bool nhwc = false;                        // x, dy [n, h, w, c]; w [k, r, s, c/g]
 };
+
+float element(cudnnDataType_t type, const void* data, std::size_t i) {
+  if (type == CUDNN_DATA_FLOAT) return static_cast<const float*>(data)[i];
+  const std::uint16_t bits = static_cast<const std::uint16_t*>(data)[i];
+  if (type == CUDNN_DATA_HALF) {
+    _Float16 h;
+    std::memcpy(&h, &bits, 2);
+    return float(h);
+  }
+  const std::uint32_t wide = std::uint32_t(bits) << 16;
+  float f;
+  std::memcpy(&f, &wide, 4);
+  return f;
+}
+
+// Stores v rounded to nearest even in the tensor's type.
+void set_element(cudnnDataType_t type, void* data, std::size_t i, double v) {
+  const float f = float(v);
+  if (type == CUDNN_DATA_FLOAT) {
+    static_cast<float*>(data)[i] = f;
+    return;
+  }
+  std::uint16_t bits;
+  if (type == CUDNN_DATA_HALF) {
+    const _Float16 h = _Float16(f);
+    std::memcpy(&bits, &h, 2);
+  } else {
+    std::uint32_t u;
+    std::memcpy(&u, &f, 4);
+    bits = std::isnan(f) ? std::uint16_t((u >> 16) | 0x40)
+                         : std::uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+  static_cast<std::uint16_t*>(data)[i] = bits;
+}
+
+// Index of NCHW element (a, b, i, j) of a [d0, d1, d2, d3] tensor in the convolution's layout.
+std::size_t offset(const Conv& cv, const std::int64_t (&d)[4], std::int64_t a, std::int64_t b,
+                   std::int64_t i, std::int64_t j) {
+  if (!cv.nhwc) return std::size_t(((a * d[1] + b) * d[2] + i) * d[3] + j);
+  return std::size_t(((a * d[2] + i) * d[3] + j) * d[1] + b);
+}
+
+// A device tensor of the convolution's type and layout as fp32 NCHW, and back.
+std::vector<float> load(const Conv& cv, const void* data, const std::int64_t (&d)[4]) {
+  std::vector<float> out(std::size_t(d[0] * d[1] * d[2] * d[3]));
+  std::size_t flat = 0;
+  for (std::int64_t a = 0; a < d[0]; ++a)
+    for (std::int64_t b = 0; b < d[1]; ++b)
+      for (std::int64_t i = 0; i < d[2]; ++i)
+        for (std::int64_t j = 0; j < d[3]; ++j)
+          out[flat++] = element(cv.type, data, offset(cv, d, a, b, i, j));
+  return out;
+}
+void store(const Conv& cv, const std::vector<float>& nchw, void* data, const std::int64_t (&d)[4]) {
+  std::size_t flat = 0;
+  for (std::int64_t a = 0; a < d[0]; ++a)
+    for (std::int64_t b = 0; b < d[1]; ++b)
+      for (std::int64_t i = 0; i < d[2]; ++i)
+        for (std::int64_t j = 0; j < d[3]; ++j)
+          set_element(cv.type, data, offset(cv, d, a, b, i, j), nchw[flat++]);
+}
 
 float tf32(float v) {
   std::uint32_t u;
@@ -97,6 +162,35 @@ void backward_filter(const Conv& cv, const float* x, const float* dy, float* dw,
         }
 }
 
+// The two passes on tensors of the convolution's type and layout. TF32 rounding applies to fp32
+// tensors only: bf16 and fp16 values go into tensor cores as they are.
+void run_backward_data(const Conv& cv, const void* dy, const void* w, void* dx, bool tensor_op) {
+  const bool round = tensor_op && cv.type == CUDNN_DATA_FLOAT;
+  if (cv.type == CUDNN_DATA_FLOAT && !cv.nhwc) {
+    backward_data(cv, static_cast<const float*>(dy), static_cast<const float*>(w),
+                  static_cast<float*>(dx), round);
+    return;
+  }
+  const std::int64_t xd[4] = {cv.n, cv.c, cv.h, cv.w}, yd[4] = {cv.n, cv.k, cv.p, cv.q},
+                     wd[4] = {cv.k, cv.c / cv.groups, cv.r, cv.s};
+  std::vector<float> out(std::size_t(cv.n * cv.c * cv.h * cv.w));
+  backward_data(cv, load(cv, dy, yd).data(), load(cv, w, wd).data(), out.data(), round);
+  store(cv, out, dx, xd);
+}
+void run_backward_filter(const Conv& cv, const void* x, const void* dy, void* dw, bool tensor_op) {
+  const bool round = tensor_op && cv.type == CUDNN_DATA_FLOAT;
+  if (cv.type == CUDNN_DATA_FLOAT && !cv.nhwc) {
+    backward_filter(cv, static_cast<const float*>(x), static_cast<const float*>(dy),
+                    static_cast<float*>(dw), round);
+    return;
+  }
+  const std::int64_t xd[4] = {cv.n, cv.c, cv.h, cv.w}, yd[4] = {cv.n, cv.k, cv.p, cv.q},
+                     wd[4] = {cv.k, cv.c / cv.groups, cv.r, cv.s};
+  std::vector<float> out(std::size_t(cv.k * (cv.c / cv.groups) * cv.r * cv.s));
+  backward_filter(cv, load(cv, x, xd).data(), load(cv, dy, yd).data(), out.data(), round);
+  store(cv, out, dw, wd);
+}
+
 // A workspace the library would use: written all over, so a missing one crashes here.
 void touch(void* workspace, std::size_t bytes) {
   if (bytes) std::memset(workspace, 0x5a, bytes);
@@ -106,9 +200,13 @@ void touch(void* workspace, std::size_t bytes) {
 
 struct Tensor4d {
   int n = 0, c = 0, h = 0, w = 0;
+  cudnnDataType_t type = CUDNN_DATA_FLOAT;
+  bool nhwc = false;
 };
 struct Filter4d {
   int k = 0, c = 0, r = 0, s = 0;
+  cudnnDataType_t type = CUDNN_DATA_FLOAT;
+  bool nhwc = false;  // KRSC
 };
 struct Conv2d {
   int pad_h = 0, pad_w = 0, u = 1, v = 1, dil_h = 1, dil_w = 1, groups = 1;
@@ -116,13 +214,15 @@ struct Conv2d {
 };
 
 Conv legacy_conv(const Tensor4d& x, const Filter4d& w, const Tensor4d& dy, const Conv2d& cd) {
-  return {x.n,  x.c,      x.h,      x.w,  w.k,  w.r,      w.s,      dy.h,
-          dy.w, cd.pad_h, cd.pad_w, cd.u, cd.v, cd.dil_h, cd.dil_w, cd.groups};
+  return {x.n,      x.c,      x.h,  x.w,  w.k,      w.r,      w.s,       dy.h,   dy.w,
+          cd.pad_h, cd.pad_w, cd.u, cd.v, cd.dil_h, cd.dil_w, cd.groups, x.type, x.nhwc};
 }
 
 // Checks the legacy shapes agree; "" when they do.
 std::string legacy_mismatch(const Tensor4d& x, const Filter4d& w, const Tensor4d& dy,
                             const Conv2d& cd) {
+  if (x.type != w.type || x.type != dy.type) return "x, the filter and dy differ in data type";
+  if (x.nhwc != w.nhwc || x.nhwc != dy.nhwc) return "x, the filter and dy differ in format";
   if (x.c != w.c * cd.groups) return "x has c != filter c * groups";
   if (w.k != dy.c || x.n != dy.n) return "dy does not match x and the filter";
   const int p = (x.h + 2 * cd.pad_h - ((w.r - 1) * cd.dil_h + 1)) / cd.u + 1;
@@ -342,7 +442,15 @@ struct GraphInfo {
   Conv conv;
   std::int64_t uid_x, uid_w, uid_dy;
   bool symmetric;
+  bool uniform;  // x, w and dy share their data type and layout
 };
+
+// Whether a (finalized, so packed NCHW or NHWC) tensor is NHWC: its channel stride is 1.
+bool nhwc_tensor(const Desc& t) {
+  const auto strides = array<std::int64_t>(t, CUDNN_ATTR_TENSOR_STRIDES);
+  const auto dims = array<std::int64_t>(t, CUDNN_ATTR_TENSOR_DIMENSIONS);
+  return strides[1] == 1 && dims[1] * dims[2] * dims[3] > dims[1];
+}
 
 GraphInfo graph_info(const Desc& graph) {
   const Desc& op = *desc_attr(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS);
@@ -370,6 +478,15 @@ GraphInfo graph_info(const Desc& graph) {
   g.uid_w = scalar<std::int64_t>(w, CUDNN_ATTR_TENSOR_UNIQUE_ID);
   g.uid_dy = scalar<std::int64_t>(dy, CUDNN_ATTR_TENSOR_UNIQUE_ID);
   g.symmetric = pre == post;
+  g.conv.type = scalar<cudnnDataType_t>(x, CUDNN_ATTR_TENSOR_DATA_TYPE);
+  g.conv.nhwc = nhwc_tensor(x);
+  g.uniform = true;
+  for (const Desc* t : {&w, &dy}) {
+    g.uniform &= scalar<cudnnDataType_t>(*t, CUDNN_ATTR_TENSOR_DATA_TYPE) == g.conv.type;
+    // A tensor with one channel, or 1x1 spatially, is both NCHW and NHWC.
+    const auto dims = array<std::int64_t>(*t, CUDNN_ATTR_TENSOR_DIMENSIONS);
+    if (dims[1] > 1 && dims[2] * dims[3] > 1) g.uniform &= nhwc_tensor(*t) == g.conv.nhwc;
+  }
   return g;
 }
 
@@ -380,12 +497,16 @@ std::string check_finalize(Desc& d) {
       const auto dims = array<std::int64_t>(d, CUDNN_ATTR_TENSOR_DIMENSIONS);
       const auto strides = array<std::int64_t>(d, CUDNN_ATTR_TENSOR_STRIDES);
       if (dims.size() != 4 || strides.size() != 4) return "a tensor needs 4 dims and strides";
-      if (strides[3] != 1 || strides[2] != dims[3] || strides[1] != dims[2] * dims[3] ||
-          strides[0] != dims[1] * dims[2] * dims[3]) {
-        return "the model takes packed NCHW tensors only";
-      }
-      if (scalar<cudnnDataType_t>(d, CUDNN_ATTR_TENSOR_DATA_TYPE) != CUDNN_DATA_FLOAT) {
-        return "the model takes fp32 tensors only";
+      const bool nchw = strides[3] == 1 && strides[2] == dims[3] &&
+                        strides[1] == dims[2] * dims[3] &&
+                        strides[0] == dims[1] * dims[2] * dims[3];
+      const bool nhwc = strides[1] == 1 && strides[3] == dims[1] &&
+                        strides[2] == dims[3] * dims[1] &&
+                        strides[0] == dims[1] * dims[2] * dims[3];
+      if (!nchw && !nhwc) return "the model takes packed NCHW or NHWC tensors only";
+      const auto type = scalar<cudnnDataType_t>(d, CUDNN_ATTR_TENSOR_DATA_TYPE);
+      if (type != CUDNN_DATA_FLOAT && type != CUDNN_DATA_BFLOAT16 && type != CUDNN_DATA_HALF) {
+        return "the model takes fp32, bf16 and fp16 tensors only";
       }
       return "";
     }
@@ -398,6 +519,9 @@ std::string check_finalize(Desc& d) {
       if (scalar<cudnnConvolutionMode_t>(d, CUDNN_ATTR_CONVOLUTION_CONV_MODE) !=
           CUDNN_CROSS_CORRELATION) {
         return "the model does cross-correlation only";
+      }
+      if (scalar<cudnnDataType_t>(d, CUDNN_ATTR_CONVOLUTION_COMP_TYPE) != CUDNN_DATA_FLOAT) {
+        return "the model accumulates in fp32 only (compute type FLOAT)";
       }
       return "";
     }
@@ -417,6 +541,7 @@ std::string check_finalize(Desc& d) {
       const GraphInfo g = graph_info(d);
       const Conv& c = g.conv;
       if (c.c % c.groups || c.k % c.groups) return "channels do not divide into groups";
+      if (!g.uniform) return "the model takes x, w and dy of one data type and one layout";
       return "";
     }
     case CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR: {
@@ -646,11 +771,12 @@ cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) {
 }
 cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format,
                                          cudnnDataType_t type, int n, int c, int h, int w) {
-  if (format != CUDNN_TENSOR_NCHW || type != CUDNN_DATA_FLOAT) {
-    return fail(CUDNN_STATUS_BAD_PARAM, "NCHW fp32 only");
+  if ((format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC) ||
+      (type != CUDNN_DATA_FLOAT && type != CUDNN_DATA_BFLOAT16 && type != CUDNN_DATA_HALF)) {
+    return fail(CUDNN_STATUS_BAD_PARAM, "NCHW or NHWC, fp32, bf16 or fp16 only");
   }
   if (n <= 0 || c <= 0 || h <= 0 || w <= 0) return fail(CUDNN_STATUS_BAD_PARAM, "sizes > 0");
-  *reinterpret_cast<Tensor4d*>(d) = {n, c, h, w};
+  *reinterpret_cast<Tensor4d*>(d) = {n, c, h, w, type, format == CUDNN_TENSOR_NHWC};
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t* d) {
@@ -663,10 +789,11 @@ cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t d) {
 }
 cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t type,
                                          cudnnTensorFormat_t format, int k, int c, int r, int s) {
-  if (format != CUDNN_TENSOR_NCHW || type != CUDNN_DATA_FLOAT) {
-    return fail(CUDNN_STATUS_BAD_PARAM, "NCHW fp32 only");
+  if ((format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC) ||
+      (type != CUDNN_DATA_FLOAT && type != CUDNN_DATA_BFLOAT16 && type != CUDNN_DATA_HALF)) {
+    return fail(CUDNN_STATUS_BAD_PARAM, "NCHW or NHWC, fp32, bf16 or fp16 only");
   }
-  *reinterpret_cast<Filter4d*>(d) = {k, c, r, s};
+  *reinterpret_cast<Filter4d*>(d) = {k, c, r, s, type, format == CUDNN_TENSOR_NHWC};
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t* d) {
@@ -747,9 +874,11 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha,
   if (cudnnStatus_t s = legacy_call(algo, true, W, C, workspace, workspace_bytes, alpha, beta)) {
     return s;
   }
-  backward_data(legacy_conv(X, W, Y, C), static_cast<const float*>(dy_data),
-                static_cast<const float*>(w_data), static_cast<float*>(dx_data),
-                C.math == CUDNN_TENSOR_OP_MATH && !legacy_winograd(algo, true));
+  if (const std::string bad = legacy_mismatch(X, W, Y, C); !bad.empty()) {
+    return fail(CUDNN_STATUS_BAD_PARAM, bad);
+  }
+  run_backward_data(legacy_conv(X, W, Y, C), dy_data, w_data, dx_data,
+                    C.math == CUDNN_TENSOR_OP_MATH && !legacy_winograd(algo, true));
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -767,9 +896,11 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void* alpha,
   if (cudnnStatus_t s = legacy_call(algo, false, W, C, workspace, workspace_bytes, alpha, beta)) {
     return s;
   }
-  backward_filter(legacy_conv(X, W, Y, C), static_cast<const float*>(x_data),
-                  static_cast<const float*>(dy_data), static_cast<float*>(dw_data),
-                  C.math == CUDNN_TENSOR_OP_MATH && !legacy_winograd(algo, false));
+  if (const std::string bad = legacy_mismatch(X, W, Y, C); !bad.empty()) {
+    return fail(CUDNN_STATUS_BAD_PARAM, bad);
+  }
+  run_backward_filter(legacy_conv(X, W, Y, C), x_data, dy_data, dw_data,
+                      C.math == CUDNN_TENSOR_OP_MATH && !legacy_winograd(algo, false));
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -782,16 +913,19 @@ cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t, const void* alpha,
   if (B.n != 1 || B.c != Y.c || B.h != 1 || B.w != 1) {
     return fail(CUDNN_STATUS_BAD_PARAM, "db must be 1 x K x 1 x 1");
   }
+  if (B.type != Y.type) return fail(CUDNN_STATUS_BAD_PARAM, "db and dy differ in data type");
   if (cudnnStatus_t s = unit_scaling(alpha, beta)) return s;
-  const auto* in = static_cast<const float*>(dy_data);
-  auto* out = static_cast<float*>(db_data);
   const std::int64_t plane = std::int64_t(Y.h) * Y.w;
   for (int k = 0; k < Y.c; ++k) {
     double sum = 0;
     for (int n = 0; n < Y.n; ++n) {
-      for (std::int64_t i = 0; i < plane; ++i) sum += in[(std::int64_t(n) * Y.c + k) * plane + i];
+      for (std::int64_t i = 0; i < plane; ++i) {
+        const std::int64_t at = Y.nhwc ? (std::int64_t(n) * plane + i) * Y.c + k
+                                       : (std::int64_t(n) * Y.c + k) * plane + i;
+        sum += element(Y.type, dy_data, std::size_t(at));
+      }
     }
-    out[k] = float(sum);
+    set_element(B.type, db_data, std::size_t(k), sum);
   }
   return CUDNN_STATUS_SUCCESS;
 }
@@ -1033,18 +1167,21 @@ cudnnStatus_t cudnnBackendExecute(cudnnHandle_t, cudnnBackendDescriptor_t plan_r
   touch(workspace, need);
   const bool round = has_note(plan.engine, CUDNN_NUMERICAL_NOTE_TENSOR_CORE);
   if (g.data) {
-    backward_data(g.conv, static_cast<const float*>(dy), static_cast<const float*>(w),
-                  static_cast<float*>(x), round);
+    run_backward_data(g.conv, dy, w, x, round);
   } else {
-    backward_filter(g.conv, static_cast<const float*>(x), static_cast<const float*>(dy),
-                    static_cast<float*>(w), round);
+    run_backward_filter(g.conv, x, dy, w, round);
   }
   if (wrong_here(plan.engine, g.data, g.symmetric)) {
     // Garbage of the kind measured (rel_l2 ~1.4): the right values in the wrong places.
-    float* out = static_cast<float*>(g.data ? x : w);
     const Conv& c = g.conv;
     const std::int64_t count = g.data ? c.n * c.c * c.h * c.w : c.k * (c.c / c.groups) * c.r * c.s;
-    std::reverse(out, out + count);
+    if (c.type == CUDNN_DATA_FLOAT) {
+      float* out = static_cast<float*>(g.data ? x : w);
+      std::reverse(out, out + count);
+    } else {
+      auto* out = static_cast<std::uint16_t*>(g.data ? x : w);
+      std::reverse(out, out + count);
+    }
   }
   return CUDNN_STATUS_SUCCESS;
 }

@@ -10,9 +10,25 @@ version = types.SimpleNamespace(cuda="0.0-stub")
 CALLS = {"conv": 0}
 
 
+float32, bfloat16, float16 = "float32", "bfloat16", "float16"
+channels_last, contiguous_format = "channels_last", "contiguous_format"
+# What the stub saw: dtypes and memory formats the tensors were converted to, autocast entries.
+SEEN = {"to": set(), "memory_format": set(), "autocast": []}
+
+
 class Tensor:
-    def __init__(self, shape):
+    def __init__(self, shape, dtype=float32, memory_format=contiguous_format):
         self.shape = tuple(shape)
+        self.dtype = dtype
+        self.memory_format = memory_format
+
+    def to(self, dtype):
+        SEEN["to"].add(dtype)
+        return Tensor(self.shape, dtype, self.memory_format)
+
+    def contiguous(self, memory_format=contiguous_format):
+        SEEN["memory_format"].add(memory_format)
+        return Tensor(self.shape, self.dtype, memory_format)
 
     def __mul__(self, other):
         return self
@@ -21,7 +37,21 @@ class Tensor:
         return self
 
     def sum(self, dims):
-        return Tensor([self.shape[1]])
+        return Tensor([self.shape[1]], self.dtype)
+
+
+class autocast:
+    """torch.autocast: the stub records the dtype it was entered with."""
+
+    def __init__(self, device_type, dtype=None):
+        self.dtype = dtype
+
+    def __enter__(self):
+        SEEN["autocast"].append(self.dtype)
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def rand(*shape, device=None, generator=None):
