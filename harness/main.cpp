@@ -21,9 +21,11 @@
 #include "context.h"
 #include "io.h"
 #include "json_input.h"
+#include "merge.h"
 #include "peer_formats.h"
 #include "report.h"
 #include "runner.h"
+#include "shard.h"
 #include "totals.h"
 #include "tune.h"
 #include "tuning.h"
@@ -59,6 +61,8 @@ commands:
   show REPORT                the winners table and network total of a saved report
   tune [SUITE|FILE] --db F   like run, keeping the winners in a tuning database (docs/tuning.md)
   cases [SUITE|FILE]         the cases a run would measure: names, keys, output sizes, flops
+  merge -o OUT FILE...       shards' reports into one report, or tuning databases into one
+                             (docs/cluster.md); run, validate, tune and cases take --shard I/N
 
 `convbp <command> --help` describes each command's options.
 exit status: 0 success, 1 failure while running, 2 bad input (config, key, option, path;
@@ -92,6 +96,9 @@ options:
                        ('conv -n 8 -c 64 -H 56 -W 56 -k 64 -y 3 -x 3 -p 1 -q 1 -F 2'); a single
                        pass it states is run (docs/config.md)
   --seed N             data seed, 0 to 2^63-1 (default 1); failures print it with the key
+  --shard I/N          run only shard I (counting from 0) of N: a deterministic share of the
+                       cases, the N shards together running every case once (balanced by flops;
+                       `convbp merge` joins their reports; docs/cluster.md)
   --dump DIR           write inputs, the fp64 reference and every output as .npy, plus
                        DIR/index.json (arrays in the problem's dtype and layout; bf16 as uint16)
   --isolate            run every CPU candidate in a child process of its own: one that crashes
@@ -147,13 +154,15 @@ contribute most (docs/report.md, "network").
 )";
 
 constexpr const char* kCasesUsage =
-    R"(usage: convbp cases [SUITE|FILE] [--problem KEY] [--pass data|weights] [--json|--benchdnn]
+    R"(usage: convbp cases [SUITE|FILE] [--problem KEY] [--pass data|weights] [--shard I/N]
+                    [--json|--benchdnn]
 
 Prints the cases `convbp run` with the same arguments would measure, without measuring: per
 layer and pass, the case name, the pass and the problem's canonical key, one case a line.
 Scripts ask this rather than computing keys, output sizes or flops themselves.
   --problem KEY        this one problem instead of the suite's layers (as for run)
   --pass data|weights  only this pass
+  --shard I/N          only the cases shard I of N would run (as for run; docs/cluster.md)
   --json               a JSON document instead (schema convbp.cases/1, docs/config.md): the
                        suite's name, source and file, the passes, and per case its name, key,
                        pass, count, shape fields, output size p and q, element counts of x, w,
@@ -265,6 +274,12 @@ bool parse_shared_option(const std::string& a, const std::function<std::string()
       if (peer.passes.size() == 1 && !options.pass) options.pass = peer.passes[0];
     } catch (const PeerFormatError& e) {
       throw UsageError(std::string("--problem: ") + e.what());
+    }
+  } else if (a == "--shard") {
+    try {
+      options.shard = parse_shard(value());
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
     }
   } else if (a == "--isolate") {
     options.isolate = true;
@@ -403,7 +418,7 @@ int cmd_cases(const std::vector<std::string>& args) {
       json = true;
     } else if (a == "--benchdnn") {
       benchdnn = true;
-    } else if (a == "--pass" || a == "--problem") {
+    } else if (a == "--pass" || a == "--problem" || a == "--shard") {
       std::string unused_output;
       parse_shared_option(a, value, options, unused_output);
     } else if (!a.empty() && a[0] == '-') {
@@ -415,7 +430,9 @@ int cmd_cases(const std::vector<std::string>& args) {
     }
   }
   const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
-  const std::vector<CaseSpec> cases = expand_cases(suite, options);
+  const std::vector<CaseSpec> all_cases = expand_cases(suite, options);
+  std::vector<CaseSpec> cases;
+  for (std::size_t i : selected_cases(all_cases, options)) cases.push_back(all_cases[i]);
   if (json && benchdnn) throw UsageError("--json and --benchdnn: choose one output");
   if (benchdnn) {
     for (const CaseSpec& c : cases) std::cout << to_benchdnn(c.problem, c.pass, c.name) << "\n";
@@ -487,6 +504,7 @@ options:
                        (0 < REL <= 1)
   -o, --output FILE    also write a report (convbp.report/1), best chosen under the constraints
   --impl GLOB,... --pass data|weights --threads N --reps N --problem KEY --seed N -q
+  --shard I/N
   --isolate --no-isolate --candidate-timeout S
                        as for `convbp run` (see convbp run --help); a candidate that crashed or
                        timed out is kept among the entry's rejected results
@@ -570,6 +588,103 @@ int cmd_tune(const std::vector<std::string>& args) {
   return 0;
 }
 
+constexpr const char* kMergeUsage =
+    R"(usage: convbp merge -o OUT FILE... [--duplicates error|first|last]
+
+Combines what shards measured (docs/cluster.md). The FILEs are all reports (convbp.report/1) or
+all tuning databases (convbp.tuning/1), told apart by their schema.
+
+Reports: OUT is written as one report. Shards' reports (`run|tune --shard I/N -o`) must be
+every shard of one run (the same N, suite, implementations, seed and timing; each shard once):
+their cases come back in the suite's order, as the unsharded run has them. Reports that are not
+shards are joined in the order given. The same case (name, key and pass) in two reports is an
+error unless --duplicates says which to keep: the first or the last given (each one is noted
+on stderr). The merged context is the first report's; settings.merged lists every input.
+
+Tuning databases: merged into OUT (created if missing; its entries take part), under OUT.lock
+and written atomically, as `convbp tune` writes. Entries stay under their machine fingerprint.
+An entry of the same fingerprint, key and pass in two files is merged as docs/tuning.md states
+for a re-tune: the newer measurement's results (by the entries' dates) replace the older's for
+the implementations it tried, the others stay, and the best is chosen again; each such merge is
+noted on stderr.
+
+options:
+  -o, --output OUT     the merged report, or the database to merge into (required)
+  --duplicates RULE    reports only: error (default), first or last
+)";
+
+int cmd_merge(const std::vector<std::string>& args) {
+  std::string output;
+  std::vector<std::string> files;
+  OnDuplicate rule = OnDuplicate::error;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
+      return args[++i];
+    };
+    if (a == "-o" || a == "--output") {
+      output = value();
+    } else if (a == "--duplicates") {
+      const std::string v = value();
+      if (v == "error") {
+        rule = OnDuplicate::error;
+      } else if (v == "first") {
+        rule = OnDuplicate::first;
+      } else if (v == "last") {
+        rule = OnDuplicate::last;
+      } else {
+        throw UsageError("--duplicates: expected error, first or last, got '" + printable(v) + "'");
+      }
+    } else if (!a.empty() && a[0] == '-') {
+      throw UsageError("unknown option '" + a + "' (see convbp merge --help)");
+    } else {
+      files.push_back(a);
+    }
+  }
+  if (output.empty()) throw UsageError("merge: -o OUT is required");
+  if (files.empty()) throw UsageError("merge: expected one or more FILEs to merge");
+  check_output("-o", output);
+  std::vector<MergeKind> kinds;
+  try {
+    for (const std::string& f : files) kinds.push_back(merge_kind(f));
+  } catch (const MergeError& e) {
+    throw UsageError(e.what());
+  }
+  for (std::size_t i = 1; i < files.size(); ++i) {
+    if (kinds[i] != kinds[0]) {
+      throw UsageError(files[i] + " and " + files[0] +
+                       ": one is a report, the other a tuning database; merge them apart");
+    }
+  }
+  std::vector<std::string> notes;
+  if (kinds[0] == MergeKind::tuning) {
+    TuningDb db;
+    try {
+      db = merge_databases_into_file(output, files, notes);
+    } catch (const TuningError& e) {
+      throw UsageError(e.what());
+    }
+    for (const std::string& note : notes) std::cerr << "note: " << note << "\n";
+    std::cerr << db.entry_count() << " entries in " << db.sections.size()
+              << " fingerprint section(s) written to " << output << "\n";
+    return 0;
+  }
+  std::vector<ReportInput> inputs;
+  Report merged;
+  try {
+    for (const std::string& f : files) inputs.push_back({f, read_report(f)});
+    merged = merge_reports(inputs, rule, notes);
+  } catch (const std::runtime_error& e) {
+    throw UsageError(e.what());
+  }
+  write_json_atomic(output, to_json(merged));
+  for (const std::string& note : notes) std::cerr << "note: " << note << "\n";
+  std::cerr << merged.cases.size() << " cases from " << files.size() << " reports written to "
+            << output << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -603,6 +718,10 @@ int main(int argc, char** argv) {
     if (command == "cases") {
       if (wants_help(args)) return std::cout << kCasesUsage, 0;
       return cmd_cases(args);
+    }
+    if (command == "merge") {
+      if (wants_help(args)) return std::cout << kMergeUsage, 0;
+      return cmd_merge(args);
     }
     if (command == "show") {
       if (wants_help(args)) return std::cout << kShowUsage, 0;

@@ -91,6 +91,14 @@ std::vector<CaseSpec> expand_cases(const Suite& suite, const RunOptions& options
   return cases;
 }
 
+std::vector<std::size_t> selected_cases(const std::vector<CaseSpec>& cases,
+                                        const RunOptions& options) {
+  if (options.shard) return shard_cases(cases, *options.shard);
+  std::vector<std::size_t> all(cases.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+  return all;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -653,7 +661,12 @@ Report run_suite(const Suite& suite, const RunOptions& options,
   const std::vector<const Backward*> impls =
       options.impls.empty() ? select_impls(suite.impls, false) : select_impls(options.impls, true);
   if (impls.empty()) throw SelectionError(suite.file + ": impls: no implementation matches");
-  const std::vector<CaseSpec> cases = expand_cases(suite, options);
+  const std::vector<CaseSpec> all_cases = expand_cases(suite, options);
+  // The share this run measures; a case keeps its index in the whole suite (dump folders, and
+  // the order `convbp merge` puts shards' cases back in).
+  const std::vector<std::size_t> indices = selected_cases(all_cases, options);
+  std::vector<CaseSpec> cases;
+  for (std::size_t i : indices) cases.push_back(all_cases[i]);
   TimingSettings timing = suite.timing;
   if (options.reps) timing.reps = *options.reps;
 
@@ -676,6 +689,12 @@ Report run_suite(const Suite& suite, const RunOptions& options,
                        {"reps", timing.reps},
                        {"max_seconds_per_case", timing.max_seconds_per_case},
                        {"min_rep_seconds", timing.min_rep_seconds}}}};
+  if (options.shard) {
+    report.settings["shard"] = {{"index", options.shard->index},
+                                {"count", options.shard->count},
+                                {"suite_cases", all_cases.size()},
+                                {"case_indices", nlohmann::json::array()}};
+  }
   report.complete = false;
 
   const auto start = Clock::now();
@@ -690,9 +709,14 @@ Report run_suite(const Suite& suite, const RunOptions& options,
       std::fflush(stderr);
     }
     std::optional<Case> known = options.lookup ? options.lookup(cases[i], impls) : std::nullopt;
-    Case c = known ? std::move(*known) : run_case(cases[i], impls, timing, options, int(i));
+    Case c =
+        known ? std::move(*known) : run_case(cases[i], impls, timing, options, int(indices[i]));
     // A case cut short by a signal keeps the results it finished (the report says incomplete).
-    if (!c.results.empty()) report.cases.push_back(std::move(c));
+    if (!c.results.empty()) {
+      report.cases.push_back(std::move(c));
+      // One per case in the report: where it stands in the whole suite (`convbp merge`).
+      if (options.shard) report.settings["shard"]["case_indices"].push_back(indices[i]);
+    }
     if (options.stop && options.stop->load()) break;
     if (on_case && i + 1 < cases.size()) on_case(report);
   }

@@ -12,6 +12,7 @@
 #include "backward.h"
 #include "config.h"
 #include "report.h"
+#include "shard.h"
 
 namespace convbp {
 
@@ -23,6 +24,7 @@ struct RunOptions {
   int threads = 0;                     // 0 = OMP_NUM_THREADS if set, else all cores
   std::optional<int> reps;             // overrides the suite's timing.reps
   std::optional<ConvProblem> problem;  // run this one problem instead of the suite's layers
+  std::optional<Shard> shard;          // run only this share of the cases (shard.h)
   std::string dump_dir;                // write inputs and outputs as .npy here
   bool validate_only = false;          // correctness only, no timing
   std::uint64_t seed = 1;
@@ -61,8 +63,13 @@ std::vector<const Backward*> select_impls(const std::vector<std::string>& patter
 // validate-only call (no per-call limit there).
 double candidate_timeout_seconds(const TimingSettings& timing, const RunOptions& options);
 
-// The cases a suite and options expand to.
+// The cases a suite and options expand to (all of them: options.shard is not applied).
 std::vector<CaseSpec> expand_cases(const Suite& suite, const RunOptions& options);
+
+// The indices (into expand_cases's list, ascending) of the cases the run measures: all of them,
+// or options.shard's share (shard_cases).
+std::vector<std::size_t> selected_cases(const std::vector<CaseSpec>& cases,
+                                        const RunOptions& options);
 
 // Validates and times every selected implementation on one case.
 Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
