@@ -58,24 +58,46 @@ TunedPlan::~TunedPlan() = default;
 std::size_t TunedPlan::workspace_bytes() const { return plan_->workspace_bytes(); }
 bool TunedPlan::deterministic() const { return plan_->deterministic(); }
 
-void TunedPlan::run(const Tensors& tensors, void* workspace) {
-  if (!tensors.matches(problem_)) {
+namespace {
+
+void check_matches(const Tensors& tensors, const ConvProblem& problem) {
+  if (!tensors.matches(problem)) {
     throw std::invalid_argument(std::string("convbp: tensors are ") + to_string(tensors.dtype) +
                                 " " + to_string(tensors.layout) + " but the plan is for " +
-                                problem_.key() + " (" + to_string(problem_.dtype) + " " +
-                                to_string(problem_.layout) + "): set Tensors::dtype and layout");
+                                problem.key() + " (" + to_string(problem.dtype) + " " +
+                                to_string(problem.layout) + "): set Tensors::dtype and layout");
   }
+}
+
+}  // namespace
+
+Device TunedPlan::device() const { return backward_->device(); }
+
+void TunedPlan::run(const Tensors& tensors, void* workspace) {
+  check_matches(tensors, problem_);
   // Device plans copy in and out around the call (backward.h); both are no-ops on the CPU.
   plan_->upload(tensors);
   plan_->run(tensors, workspace);
   plan_->download(tensors);
 }
 
-void TunedPlan::run(const Tensors& tensors) {
+void* TunedPlan::workspace() {
   const std::size_t bytes = plan_->host_workspace_bytes();  // backward.h's workspace contract
   if (bytes > 0 && !own_workspace_) own_workspace_.reset(new unsigned char[bytes]);
-  run(tensors, own_workspace_.get());
+  return own_workspace_.get();
 }
+
+void TunedPlan::run(const Tensors& tensors) { run(tensors, workspace()); }
+
+void TunedPlan::run_device(const Tensors& device, void* workspace) {
+  check_matches(device, problem_);
+  if (!plan_->runs_on_caller_memory()) {
+    throw std::logic_error("convbp: " + impl_ + " cannot run on the caller's memory: use run()");
+  }
+  plan_->run_on(device, workspace);
+}
+
+void TunedPlan::run_device(const Tensors& device) { run_device(device, workspace()); }
 
 namespace {
 
@@ -151,6 +173,7 @@ struct Autotuner::State {
       } catch (const std::exception&) {
         continue;
       }
+      if (!plan->runs_on_caller_memory()) continue;  // untimed reorders (expected_ms)
       // A default's error is not measured: the constraints on what a plan shows apply.
       Constraints shown = c;
       shown.max_rel_error.reset();
@@ -185,6 +208,13 @@ struct Autotuner::State {
       } else {
         try {
           std::unique_ptr<Plan> plan = b->plan(problem, pass);
+          // expected_ms() must be what the caller pays: a plan timed without the reorders that
+          // the caller's layout needs (oneDNN's .native) is not offered.
+          if (!plan->runs_on_caller_memory()) {
+            throw std::runtime_error(
+                "its ranking time leaves out the reorders between the caller's layout and its "
+                "own");
+          }
           std::string why = prefix + s.reason + failures;
           if (!s.excluded.empty()) {
             why +=

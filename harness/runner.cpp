@@ -509,6 +509,8 @@ Result measure_one(const Backward& b, const CaseSpec& spec, CaseData& data, Lazy
           last_poisoned = true;
         });
     result.gflops = pr.flops() / (result.time->median * 1e6);
+    // Once more: a device plan's detail gives figures of its last timed call (db's share).
+    result.detail = plan->detail();
     if (!last_poisoned) {  // not expected (measure counts its calls); check one more call then
       poison_before_call();
       call();

@@ -338,6 +338,18 @@ class OnednnPlan final : public Plan {
            "; " + layouts;
   }
 
+  // .native times the primitive on its own layouts: the caller's plain tensors would need the
+  // untimed reorders of upload() and download().
+  bool runs_on_caller_memory() const override { return !native_; }
+  void run_on(const Tensors& caller, void* workspace) override {
+    if (native_) {
+      throw std::logic_error(
+          "a .native oneDNN plan works on its own layouts (reorders untimed): run it through "
+          "upload(), run(), download()");
+    }
+    run(caller, workspace);
+  }
+
   void upload(const Tensors& host) override {
     for (Port& port : ports_) {
       if (port.converted && !port.input) poison(port.lib);

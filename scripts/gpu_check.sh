@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # The GPU check, on a machine with a CUDA device, cuDNN 9 and PyTorch (no network needed):
-# configures and builds convbp with cuDNN (no oneDNN), runs the cuDNN tests, times PyTorch's
-# choice on the GPU suite's shapes, runs the GPU suite, compares the two, and, with the time
-# left, runs the generic sweep of 38 small shapes over every entry.
+# configures and builds convbp with cuDNN (no oneDNN), runs the cuDNN tests and the generic sweep
+# of 38 small shapes over every entry, then times PyTorch's choice on the GPU suite's shapes,
+# runs the GPU suite and compares the two (TF/s, % of peak, ratio), prints db's achieved GB/s in
+# each weights case, and with the time left does the same for a second suite (VGG-16 and
+# MobileNetV2's depthwise layers at batch 64).
 #
 # usage: scripts/gpu_check.sh [OUTDIR]        (default: results/gpu-<date>; ignored by git)
 #   env: BUILD_DIR (default build-gpu), JOBS (default 16), BUDGET_SECONDS (default 290: the
-#        whole check; the suite gets what the earlier steps leave and is stopped cleanly when
-#        it runs out; the sweep runs only if at least 30 s are left), GPU_CONFIG (default
-#        configs/gpu_resnet50.json)
+#        whole check; the suites get what the build, tests and sweep leave and are stopped
+#        cleanly when it runs out; the second suite runs only if at least 60 s are left),
+#        GPU_CONFIG (default configs/gpu_resnet50.json), GPU_CONFIG2 (default
+#        configs/gpu_vgg16_mobilenet_v2.json; set empty for none)
 #
-# OUTDIR receives nine files (what a device machine hands back): summary.txt (GPU, versions,
-# each step's time and exit status), build.log (configure and build), tests.log (cuDNN tests,
-# then the sweep), torch.json and torch.log, gpu_report.json and suite.log, comparison.md, and
+# Time on an H200, estimated from the 2026-11-30 run (shared/gpu/2026-11-30/summary.txt and
+# tests.log: build 26 s, cuDNN tests 8 s, sweep 5 s, PyTorch 16 s, ResNet-50 suite 78 s: about
+# 135 s), leaving about 150 s of 290 for the second suite, PyTorch (at most 60 s) and convbp.
+# Its 38 cases will not all finish at batch 64 (VGG-16's fp64 reference alone is 1.4 TFLOP a
+# pass on the host): the report and comparison keep those that did, cheapest first.
+#
+# OUTDIR receives (what a device machine hands back): summary.txt (GPU, versions, each step's
+# time and exit status, db's GB/s), build.log (configure and build), tests.log (cuDNN tests,
+# then the sweep), torch.json and torch.log, gpu_report.json and suite.log, comparison.md,
 # network.txt (the suite's network total: convbp's picks, cuDNN's legacy algorithms as
-# cudnnFind picks them, PyTorch; `convbp show REPORT --torch torch.json`).
+# cudnnFind picks them, PyTorch; `convbp show REPORT --torch torch.json`), and for the second
+# suite torch2.json, torch2.log, gpu_report2.json, suite2.log, comparison2.md.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,6 +32,7 @@ OUT=${1:-results/gpu-$(date +%Y%m%d-%H%M%S)}
 BUILD=${BUILD_DIR:-build-gpu}
 BUDGET=${BUDGET_SECONDS:-290}
 CONFIG=${GPU_CONFIG:-configs/gpu_resnet50.json}
+CONFIG2=${GPU_CONFIG2-configs/gpu_vgg16_mobilenet_v2.json}
 mkdir -p "$OUT"
 : > "$OUT/summary.txt"  # a rerun into the same OUTDIR starts afresh
 start=$SECONDS
@@ -80,6 +91,16 @@ grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests? ran|configurations$" "$OUT/tests.l
   tee -a "$OUT/summary.txt" || true
 note "cuDNN tests exit status: $tests_status (124: stopped after 60 s)"
 
+# The sweep before the suites: its verdicts matter more than the suites' last cases.
+step "sweep: every entry on 38 small shapes (at most 60 s)"
+sweep_status=0
+echo "==== sweep ====" >> "$OUT/tests.log"
+timeout 60 "$BUILD/tests/convbp_tests" --gtest_filter='Sweep/EveryImplementation.*' \
+  >> "$OUT/tests.log" 2>&1 || sweep_status=$?
+sed -n '/^==== sweep/,$p' "$OUT/tests.log" | grep -E "^\[  (PASSED|FAILED) " |
+  tee -a "$OUT/summary.txt" || true
+note "sweep exit status: $sweep_status (124: stopped after 60 s)"
+
 step "PyTorch's choice (cudnn.benchmark, TF32 off and on)"
 torch_status=0
 timeout 90 python3 scripts/torch_conv_bench.py "$CONFIG" -o "$OUT/torch.json" \
@@ -87,8 +108,10 @@ timeout 90 python3 scripts/torch_conv_bench.py "$CONFIG" -o "$OUT/torch.json" \
 tail -5 "$OUT/torch.log"
 note "torch exit status: $torch_status (124: stopped after 90 s; torch.json keeps every layer done)"
 
-# The sweep afterwards gets 30 s if there are more than 30 s left.
-suite_seconds=$(($(left) - 10))
+# The first suite: all that is left but 150 s kept for the second suite; never under 60 s.
+reserve=0
+[[ -n $CONFIG2 ]] && reserve=150
+suite_seconds=$(($(left) - 10 - reserve))
 ((suite_seconds < 60)) && suite_seconds=60
 step "GPU suite (stops cleanly after ${suite_seconds} s; the report keeps every finished case)"
 suite_status=0
@@ -110,16 +133,56 @@ else
   note "no report: see $OUT/suite.log"
 fi
 
-sweep_status=skipped
-if (($(left) >= 30)); then
-  step "sweep: every entry on 38 small shapes (at most $(left) s)"
-  sweep_status=0
-  echo "==== sweep ====" >> "$OUT/tests.log"
-  timeout "$(left)" "$BUILD/tests/convbp_tests" --gtest_filter='Sweep/EveryImplementation.*' \
-    >> "$OUT/tests.log" 2>&1 || sweep_status=$?
-  sed -n '/^==== sweep/,$p' "$OUT/tests.log" | grep -E "^\[  (PASSED|FAILED) " |
-    tee -a "$OUT/summary.txt" || true
+# db's achieved rate per weights case (issue 11: >= 50% of HBM bandwidth, 4.8 TB/s on an H200),
+# from the detail of each weights case's fastest ok result ("db by ...: X ms of Y ms (Z%), W GB/s
+# of dy"; timed by CUDA events around db inside each timed call).
+db_rates() {
+  python3 - "$1" << 'EOF' | tee -a "$OUT/summary.txt"
+import json, re, sys
+report = json.load(open(sys.argv[1]))
+for case in report.get("cases", []):
+    if case["pass"] != "weights":
+        continue
+    ok = [r for r in case["results"] if r.get("status") == "ok" and r.get("time_ms")]
+    if not ok:
+        continue
+    r = min(ok, key=lambda r: r["time_ms"]["median"])
+    m = re.search(r"db by (.*?): ([0-9.e+-]+) ms of ([0-9.e+-]+) ms \(([0-9.]+)%\), ([0-9.e+-]+) GB/s",
+                  r.get("detail", ""))
+    name = case["name"].split(":", 1)[-1]
+    if m:
+        print("db %-40s %.4f ms of %.4f ms (%s%%), %.0f GB/s = %.0f%% of 4800 GB/s [%s; %s]" % (
+            name, float(m.group(2)), float(m.group(3)), m.group(4), float(m.group(5)),
+            float(m.group(5)) / 48, r["impl"], m.group(1)))
+    else:
+        print("db %-40s no db figures in %s's detail" % (name, r["impl"]))
+EOF
+}
+if [[ -f "$OUT/gpu_report.json" ]]; then
+  step "db: the bias reduction's rate in each weights case's winner"
+  db_rates "$OUT/gpu_report.json" || true
 fi
-note "sweep exit status: $sweep_status"
+
+suite2_status=skipped
+if [[ -n $CONFIG2 ]] && (($(left) >= 60)); then
+  step "second suite $CONFIG2: PyTorch (at most 60 s), then convbp with what is left"
+  torch2_status=0
+  timeout 60 python3 scripts/torch_conv_bench.py "$CONFIG2" -o "$OUT/torch2.json" \
+    --convbp "$BUILD/convbp" > "$OUT/torch2.log" 2>&1 || torch2_status=$?
+  note "torch (second suite) exit status: $torch2_status (124: cut short; torch2.json keeps every layer done)"
+  suite2_seconds=$(($(left) - 5))
+  ((suite2_seconds < 30)) && suite2_seconds=30
+  suite2_status=0
+  timeout -k 20 --signal=INT "$suite2_seconds" "$BUILD/convbp" run "$CONFIG2" -q \
+    -o "$OUT/gpu_report2.json" > "$OUT/suite2.log" 2>&1 || suite2_status=$?
+  note "second suite exit status: $suite2_status (124: stopped by the budget; the report keeps the finished cases)"
+  if [[ -f "$OUT/gpu_report2.json" ]]; then
+    python3 scripts/gpu_compare.py "$OUT/gpu_report2.json" "$OUT/torch2.json" \
+      -o "$OUT/comparison2.md" > /dev/null || true
+    grep -E "^Geometric" "$OUT/comparison2.md" | sed 's/^/second suite: /' >> "$OUT/summary.txt" || true
+    db_rates "$OUT/gpu_report2.json" || true
+  fi
+fi
+note "second suite: $suite2_status"
 step "done: $OUT"
-[[ $tests_status -eq 0 && $suite_status -eq 0 && $torch_status -eq 0 ]]
+[[ $tests_status -eq 0 && $suite_status -eq 0 && $torch_status -eq 0 && $sweep_status -eq 0 ]]

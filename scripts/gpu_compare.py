@@ -14,9 +14,16 @@ first, under the heading-less table it always had; then f32 NHWC, bf16 NCHW, ...
 A case's dtype and layout come from its canonical key (..._g1_bf16_nhwc; none: f32 NCHW).
 
 ratio = convbp time / PyTorch time: below 1, convbp's choice is faster. TF/s counts the direct
-convolution's flops (2*n*k*p*q*(c/g)*r*s) whatever the algorithm, as convbp reports do.
+convolution's flops (2*n*k*p*q*(c/g)*r*s) whatever the algorithm, as convbp reports do; "% peak"
+is TF/s over the device's dense peak for the column: FP32 (CUDA cores) for the fp32 column, TF32
+tensor cores for the tf32 column, BF16/FP16 tensor cores for bf16 and f16. The built-in peaks are
+the H100/H200 SXM's (same GH100 compute, 132 SMs at 1.98 GHz): FP32 66.9, TF32 494.7, BF16 and
+FP16 989.4 TF/s dense (https://glennklockwood.com/garden/processors/h100, "FP32 66.9, TF32
+494.7 (matrix), FP16/BF16 989.4 (matrix)"; the H200 keeps the H100's compute:
+https://itkb.uw.cz/2026/06/nvidia-h200-vs-b300-precisions-cores.html, "FP16 / BF16 (dense)
+~989 TFLOPS"). On another GPU the column shows "-" unless --peaks gives its figures.
 
-usage: gpu_compare.py REPORT TORCH_JSON [-o comparison.md]
+usage: gpu_compare.py REPORT TORCH_JSON [-o comparison.md] [--peaks fp32=67,tf32=495,bf16=989,f16=989]
 """
 import argparse
 import json
@@ -37,6 +44,25 @@ def dtype_layout(key):
     return "f32", "nchw"
 
 
+# Dense peaks in TF/s of the GPUs whose name contains the key (module docstring: sources).
+KNOWN_PEAKS = {"H200": {"fp32": 66.9, "tf32": 494.7, "bf16": 989.4, "f16": 989.4},
+               "H100 80GB HBM3": {"fp32": 66.9, "tf32": 494.7, "bf16": 989.4, "f16": 989.4}}
+
+
+def parse_peaks(text):
+    peaks = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        if name.strip() not in ("fp32", "tf32", "bf16", "f16"):
+            raise SystemExit("gpu_compare.py: --peaks: unknown column %r in %r (expected fp32, "
+                             "tf32, bf16, f16)" % (name, text))
+        try:
+            peaks[name.strip()] = float(value)
+        except ValueError:
+            raise SystemExit("gpu_compare.py: --peaks: %r is not a number in %r" % (value, text))
+    return peaks
+
+
 GROUP_ORDER = [(d, l) for d in ("f32", "bf16", "f16") for l in ("nchw", "nhwc")]
 
 
@@ -49,6 +75,8 @@ def main():
     ap.add_argument("report")
     ap.add_argument("torch")
     ap.add_argument("-o", "--output", help="Markdown file (default: stdout only)")
+    ap.add_argument("--peaks", help="the device's dense peaks in TF/s, e.g. fp32=66.9,tf32=494.7 "
+                    "(default: built in for H100/H200 SXM)")
     args = ap.parse_args()
 
     report = json.load(open(args.report))
@@ -78,6 +106,13 @@ def main():
                          "" if torch.get("complete") else " (INCOMPLETE: cut short)"))
     lines += ["- ratio = convbp / PyTorch time (< 1: convbp's pick is faster); weights = dw + db on "
               "both sides"]
+    gpu_name = str(ctx.get("gpu"))
+    peaks = parse_peaks(args.peaks) if args.peaks else next(
+        (v for k, v in KNOWN_PEAKS.items() if k in gpu_name), {})
+    lines.append("- %% peak: TF/s over the dense peak of the column's unit, %s" % (
+        ", ".join("%s %.1f TF/s" % kv for kv in sorted(peaks.items())) + (
+            " (--peaks)" if args.peaks else " (H100/H200 SXM datasheet figures; gpu_compare.py "
+            "cites them)") if peaks else "unknown for this GPU (give --peaks)"))
     groups = {}
     for case in report.get("cases", []):
         groups.setdefault(dtype_layout(case["problem"]), []).append(case)
@@ -92,9 +127,9 @@ def main():
             lines += ["", "## %s %s%s" % (dtype, layout.upper(),
                                           "" if dtype == "f32" else " (fp32 accumulation; "
                                           "PyTorch under autocast)")]
-        header = "| case | pass |" + "".join(" %s best | ms | TF/s | PyTorch ms | ratio |" % c[0]
-                                               for c in columns)
-        lines += ["", header, "|---|---|" + "---|---:|---:|---:|---:|" * len(columns)]
+        header = "| case | pass |" + "".join(
+            " %s best | ms | TF/s | %% peak | PyTorch ms | ratio |" % c[0] for c in columns)
+        lines += ["", header, "|---|---|" + "---|---:|---:|---:|---:|---:|" * len(columns)]
         ratios = {c[0]: [] for c in columns}
         for case in groups[group]:
             row = [case["name"].split(":", 1)[-1], case["pass"]]
@@ -107,7 +142,9 @@ def main():
                 if ratio:
                     ratios[label].append(ratio)
                 tflops = case["flops"] / (ms * 1e9) if ms else None
+                peak = peaks.get(label)
                 row += [r["impl"] if r else "-", fmt_ms(ms), "%.1f" % tflops if tflops else "-",
+                        "%.1f" % (100 * tflops / peak) if tflops and peak else "-",
                         fmt_ms(torch_ms), "%.2f" % ratio if ratio else "-"]
                 if r:
                     where = ("" if group == ("f32", "nchw") else

@@ -1,6 +1,7 @@
 // cuDNN entries. Registration, declines and versions are checked on every machine; numerics
 // (through the harness's validation path) and timing only where a CUDA device is present, the
 // others skip with the reason ("no CUDA device ...").
+#include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -8,7 +9,9 @@
 #include <map>
 #include <set>
 
+#include "autotuner.h"
 #include "backward.h"
+#include "data.h"
 #include "runner.h"
 #include "shapes.h"
 #include "typed_buffers.h"
@@ -440,6 +443,95 @@ TEST(CudnnDevice, SixteenBitAndNhwcMatchTheReferenceOrDeclineWithAReason) {
   EXPECT_EQ(ran["cudnn.algo1.fp32acc"], 2 * 5 * 2 * 2);  // shapes x passes x dtypes x layouts
   EXPECT_EQ(ran["cudnn.algo1.fp32"], 2 * 5);             // f32 NHWC
   EXPECT_GE(ran["engine members"], cases);
+}
+
+// db is a bandwidth-bound reduction on cuBLAS (f32 in both layouts, 16-bit NHWC), timed by its own
+// events inside each timed call: the detail names how and gives db's time, share and rate. Its
+// values are checked by the harness's validation (status ok).
+TEST(CudnnDevice, DbIsAReductionTimedInsideTheWeightsPass) {
+  REQUIRE_CUDA_DEVICE();
+  RunOptions options;
+  options.seed = kSeed;
+  TimingSettings timing;
+  timing.reps = 2;
+  timing.min_rep_seconds = 0.001;
+  timing.max_seconds_per_case = 0.5;
+  const std::tuple<DType, Layout, const char*, const char*> kinds[] = {
+      {DType::f32, Layout::nchw, "cudnn.algo1.fp32", "cublasSgemv"},
+      {DType::f32, Layout::nhwc, "cudnn.algo1.fp32", "cublasSgemv"},
+      {DType::bf16, Layout::nhwc, "cudnn.algo1.fp32acc", "cublasGemmEx"},
+      {DType::f16, Layout::nhwc, "cudnn.algo1.fp32acc", "cublasGemmEx"},
+      {DType::bf16, Layout::nchw, "cudnn.algo1.fp32acc", "cudnnConvolutionBackwardBias"}};
+  for (const auto& [dtype, layout, name, how] : kinds) {
+    ConvProblem pr = square(3, 5, 7, 6, 3, 1, 1);
+    pr.dtype = dtype;
+    pr.layout = layout;
+    const Case c = run_case({pr.key(), pr, Pass::weights, 1}, {&entry(name)}, timing, options, 0);
+    const Result& r = c.results.at(0);
+    const std::string context = std::string(name) + " seed " + std::to_string(kSeed) + " problem " +
+                                pr.key() + " [" + r.detail + "]";
+    ASSERT_EQ(r.status, Status::ok) << context << " " << r.why;
+    EXPECT_NE(r.detail.find(std::string("db by ") + (std::string(how).rfind("cublas", 0) == 0
+                                                         ? "cuBLAS (" + std::string(how)
+                                                         : std::string(how))),
+              std::string::npos)
+        << context;
+    EXPECT_NE(r.detail.find("GB/s of dy"), std::string::npos) << context;
+    EXPECT_NE(r.detail.find("%)"), std::string::npos) << context;
+  }
+}
+
+// The run-time API on the caller's device memory: run_device() binds the caller's device
+// pointers (no copy) and computes what run() computes from host tensors, for a legacy plan and
+// an engine configuration (whose variant pack follows the pointers), on two sets of buffers.
+TEST(CudnnDevice, RunDeviceComputesOnTheCallersDeviceMemory) {
+  REQUIRE_CUDA_DEVICE();
+  const ConvProblem pr = square(2, 4, 7, 6, 3, 1, 1);
+  for (const char* name : {"cudnn.algo1.fp32", "cudnn.engine.fp32"}) {
+    for (Pass pass : {Pass::data, Pass::weights}) {
+      AutotunerOptions options;
+      options.impls = {name};
+      options.tune_seconds = 0.5;
+      // Bit-for-bit comparison below: only configurations that promise it.
+      options.constraints.deterministic_only = true;
+      Autotuner tuner("", options);
+      TunedPlan& plan = tuner.plan(pr, pass);
+      const std::string context = plan.impl() + " " + to_string(pass) + " seed " +
+                                  std::to_string(kSeed) + " problem " + pr.key();
+      ASSERT_EQ(plan.device(), Device::cuda) << context << ": " << plan.why();
+      EXPECT_GT(plan.expected_ms(), 0.0) << context;
+      CaseData host(pr, pass, kSeed);
+      plan.run(host.tensors());
+      const Tensors h = host.tensors();
+      const std::size_t f = dtype_size(pr.dtype);
+      const std::size_t bytes[6] = {pr.x_elems() * f, pr.w_elems() * f, pr.y_elems() * f,
+                                    pr.x_elems() * f, pr.w_elems() * f, pr.b_elems() * f};
+      for (int round = 0; round < 2; ++round) {
+        void* d[6] = {};
+        for (int i = 0; i < 6; ++i) ASSERT_EQ(cudaMalloc(&d[i], bytes[i]), cudaSuccess);
+        const void* in[3] = {h.x, h.w, h.dy};
+        for (int i = 0; i < 3; ++i) {
+          if (in[i]) {
+            ASSERT_EQ(cudaMemcpy(d[i], in[i], bytes[i], cudaMemcpyHostToDevice), cudaSuccess);
+          }
+        }
+        Tensors dev{d[0], d[1], d[2], d[3], d[4], d[5], pr.dtype, pr.layout};
+        plan.run_device(dev);
+        CaseData back(pr, pass, kSeed);
+        const Tensors b = back.tensors();
+        if (pass == Pass::data) {
+          ASSERT_EQ(cudaMemcpy(b.dx, d[3], bytes[3], cudaMemcpyDeviceToHost), cudaSuccess);
+          EXPECT_EQ(back.dx.first_difference(host.dx), -1) << context << " round " << round;
+        } else {
+          ASSERT_EQ(cudaMemcpy(b.dw, d[4], bytes[4], cudaMemcpyDeviceToHost), cudaSuccess);
+          ASSERT_EQ(cudaMemcpy(b.db, d[5], bytes[5], cudaMemcpyDeviceToHost), cudaSuccess);
+          EXPECT_EQ(back.dw.first_difference(host.dw), -1) << context << " round " << round;
+          EXPECT_EQ(back.db.first_difference(host.db), -1) << context << " round " << round;
+        }
+        for (void* p : d) cudaFree(p);
+      }
+    }
+  }
 }
 
 TEST(CudnnDevice, DescribesTheDeviceAndDriver) {

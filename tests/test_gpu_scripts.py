@@ -127,14 +127,25 @@ def main():
     rows = [line for line in text.splitlines() if line.startswith("| res2_3x3 ")]
     check(len(rows) == 2, "expected two table rows, got:\n" + text)
     data = [cell.strip() for cell in rows[0].strip("|").split("|")]
-    check(data[2] == "cudnn.engine7.k2=1.fp32" and data[6] == "0.50",
+    check(data[2] == "cudnn.engine7.k2=1.fp32" and data[7] == "0.50",
           "fp32 column of the data row: %s" % data)
-    check(data[7] == "cudnn.engine9.tf32" and data[11] == "0.25",
+    check(data[8] == "cudnn.engine9.tf32" and data[13] == "0.25",
           "tf32 column of the data row: %s" % data)
     check(abs(float(data[4]) - flops / (torch_ms[False] * 0.5 * 1e9)) < 0.06,
           "TF/s of the fp32 best: %s" % data[4])
+    check(data[5] == "-" and "unknown for this GPU" in text,
+          "%% peak on a GPU without known peaks: %s" % data[5])
+    # --peaks: % peak = TF/s over the given peak of the column (fp32 here).
+    run = subprocess.run([sys.executable, os.path.join(source, "scripts", "gpu_compare.py"),
+                          report_json, torch_json, "--peaks", "fp32=2,tf32=500"],
+                         capture_output=True, text=True)
+    peaked = [line for line in run.stdout.splitlines() if line.startswith("| res2_3x3 ")]
+    cells = [cell.strip() for cell in peaked[0].strip("|").split("|")] if peaked else []
+    check(run.returncode == 0 and cells and
+          abs(float(cells[5]) - 50 * float(cells[4])) <= 0.001 * 50 * float(cells[4]),
+          "--peaks fp32=2: %s %s" % (cells, run.stderr))
     weights = [cell.strip() for cell in rows[1].strip("|").split("|")]
-    check(weights[6] == "2.00", "weights ratio: %s" % weights)
+    check(weights[7] == "2.00", "weights ratio: %s" % weights)
     geo = math.sqrt(0.5 * 2.0)
     check("Geometric mean ratio, fp32: %.3f over 2 case(s), a speedup of %.2fx over PyTorch; "
           "convbp's pick at least as fast in 1 of them." % (geo, 1 / geo) in text,
@@ -187,7 +198,7 @@ def main():
                 if line.startswith("| res2_3x3 ")]
     check(len(amp_rows) == 1, "expected one bf16 NHWC row:\n" + text)
     cells = [cell.strip() for cell in amp_rows[0].strip("|").split("|")]
-    check(cells[2] == "cudnn.engine3.fp32acc" and cells[6] == "0.80", "bf16 NHWC row: %s" % cells)
+    check(cells[2] == "cudnn.engine3.fp32acc" and cells[7] == "0.80", "bf16 NHWC row: %s" % cells)
     check("Geometric mean ratio, bf16 nhwc: 0.800 over 1 case(s)" in text and
           "Within 1.02x of PyTorch in 1 of 1." in text, "bf16 NHWC geometric mean:\n" + text)
     check(text.count("| res2_3x3 ") == 2, "the f32 NCHW case must stay in its own table:\n" + text)

@@ -9,6 +9,7 @@
 #include <regex>
 #include <vector>
 
+#include "autotuner.h"
 #include "backward.h"
 #include "data.h"
 #include "naive.h"
@@ -311,6 +312,30 @@ TEST(Onednn, OneThreadSettingBindsOnednn) {
   set_threads(saved);
   EXPECT_LT(cpu, 1.2 * wall) << "cpu " << cpu << " s over " << wall << " s wall, " << runs
                              << " runs, problem " << pr.key();
+}
+
+// The run-time API's expected_ms() is what the caller pays: a .native plan's ranking time leaves
+// out the reorders between the caller's plain layout and its own, so the Autotuner does not
+// offer it (even when it would be the fastest), and a .native plan refuses run_on().
+TEST(Onednn, TheAutotunerOffersNoNativePlanWhoseReordersTheRankingLeftOut) {
+  const ConvProblem pr = square(2, 8, 9, 8, 3, 1, 1);
+  std::unique_ptr<Plan> native = get("onednn.direct.native").plan(pr, Pass::data);
+  EXPECT_FALSE(native->runs_on_caller_memory());
+  EXPECT_TRUE(get("onednn.direct").plan(pr, Pass::data)->runs_on_caller_memory());
+  AutotunerOptions options;
+  options.impls = {"onednn.direct.native"};
+  options.fallback = {"onednn.direct.native", "im2col_gemm.batched"};
+  options.tune_seconds = 0.5;
+  Autotuner tuner("", options);
+  TunedPlan& plan = tuner.plan(pr, Pass::data);
+  EXPECT_EQ(plan.impl(), "im2col_gemm.batched") << plan.why();
+  EXPECT_NE(plan.why().find("reorders"), std::string::npos) << plan.why();
+  // A CPU plan's run_device() is run() on the caller's host memory.
+  CaseData a(pr, Pass::data, kSeed), b(pr, Pass::data, kSeed);
+  EXPECT_EQ(plan.device(), Device::cpu);
+  plan.run(a.tensors());
+  plan.run_device(b.tensors());
+  EXPECT_EQ(a.dx.first_difference(b.dx), -1) << "seed " << kSeed << " problem " << pr.key();
 }
 
 }  // namespace

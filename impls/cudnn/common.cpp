@@ -116,6 +116,18 @@ void check(cudnnStatus_t status, const char* call) {
   throw std::runtime_error(what);
 }
 
+void check(cublasStatus_t status, const char* call) {
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  std::string what = call_name(call) + ": " + cublasGetStatusName(status) + " (" +
+                     cublasGetStatusString(status) + ")";
+  const cudaError_t cuda = cudaGetLastError();
+  if (sticky(cuda)) {
+    std::lock_guard<std::mutex> lock(g_lost_mutex);
+    if (g_lost.empty()) g_lost = what + " [" + cudaGetErrorName(cuda) + "]";
+  }
+  throw std::runtime_error(what);
+}
+
 const Support& device_support() {
   static const Support support = []() -> Support {
     int count = 0;
@@ -145,6 +157,23 @@ cudnnHandle_t handle() {
   if (!s.ok) throw std::runtime_error(s.why);
   return g_handle;
 }
+
+namespace {
+
+// The process-wide cuBLAS handle for db, made at first use; never destroyed (as handle()).
+// Default stream, host pointer mode, default math (no TF32: Sgemv and compute type 32F are
+// strict fp32 whatever the entry's precision).
+cublasHandle_t blas_handle() {
+  static const cublasHandle_t h = [] {
+    handle();  // throws without a device
+    cublasHandle_t made = nullptr;
+    CONVBP_CHECK(cublasCreate(&made));
+    return made;
+  }();
+  return h;
+}
+
+}  // namespace
 
 namespace {
 
@@ -304,8 +333,8 @@ Support legacy_api_support(const ConvProblem& pr) {
 Support bias_support(const ConvProblem& pr) {
   if (std::max({pr.x_elems(), pr.y_elems(), pr.w_elems()}) > std::numeric_limits<int>::max()) {
     return Support::no(
-        "db is computed by cudnnConvolutionBackwardBias, whose legacy descriptors have 32-bit "
-        "sizes: a tensor exceeds 2^31 elements");
+        "db is computed by cuBLAS or cudnnConvolutionBackwardBias, whose sizes are 32-bit: a "
+        "tensor exceeds 2^31 elements");
   }
   return Support::yes();
 }
@@ -349,6 +378,103 @@ LegacyDescriptors::LegacyDescriptors(const ConvProblem& pr, cudnnMathType_t math
 
 LegacyDescriptors::~LegacyDescriptors() = default;
 
+namespace {
+
+// A device vector of `count` ones in `dtype`.
+DeviceBuffer ones(DType dtype, std::int64_t count) {
+  DeviceBuffer b(std::size_t(count) * dtype_size(dtype));
+  if (dtype == DType::f32) {
+    const std::vector<float> host(std::size_t(count), 1.0f);
+    CONVBP_CHECK(cudaMemcpy(b.get(), host.data(), b.bytes(), cudaMemcpyHostToDevice));
+  } else {
+    // 1.0 in bfloat16 is 0x3f80 (fp32's upper half), in IEEE half 0x3c00.
+    const std::vector<std::uint16_t> host(std::size_t(count),
+                                          dtype == DType::bf16 ? 0x3f80 : 0x3c00);
+    CONVBP_CHECK(cudaMemcpy(b.get(), host.data(), b.bytes(), cudaMemcpyHostToDevice));
+  }
+  return b;
+}
+
+cudaDataType blas_type(DType dtype) {
+  switch (dtype) {
+    case DType::bf16:
+      return CUDA_R_16BF;
+    case DType::f16:
+      return CUDA_R_16F;
+    default:
+      return CUDA_R_32F;
+  }
+}
+
+}  // namespace
+
+BiasReduction::BiasReduction(const ConvProblem& pr) : problem_(pr) {
+  const std::int64_t pq = pr.p() * pr.q();
+  if (pr.layout == Layout::nhwc) {
+    mode_ = pr.dtype == DType::f32 ? Mode::sgemv_nhwc : Mode::gemm_ex_nhwc;
+    ones_ = ones(pr.dtype, pr.n * pq);
+  } else if (pr.dtype == DType::f32) {
+    mode_ = Mode::sgemv_nchw;
+    ones_ = ones(DType::f32, pq);
+    ones_n_ = ones(DType::f32, pr.n);
+    partial_ = DeviceBuffer(std::size_t(pr.n * pr.k) * sizeof(float));
+  } else {
+    mode_ = Mode::legacy;
+    legacy_ = std::make_unique<LegacyDescriptors>(pr, CUDNN_DEFAULT_MATH);
+  }
+  if (mode_ != Mode::legacy) blas_handle();  // made here, outside timing
+}
+
+BiasReduction::~BiasReduction() = default;
+
+void BiasReduction::enqueue(const void* dy, void* db) {
+  const ConvProblem& pr = problem_;
+  const float one = 1.0f, zero = 0.0f;
+  const int k = int(pr.k), n = int(pr.n), pq = int(pr.p() * pr.q()), npq = n * pq;
+  switch (mode_) {
+    case Mode::sgemv_nchw:
+      // Column-major [p*q, n*k] with lda p*q, transposed: one dot product per (n, k) row of dy.
+      CONVBP_CHECK(cublasSgemv(blas_handle(), CUBLAS_OP_T, pq, n * k, &one,
+                               static_cast<const float*>(dy), pq,
+                               static_cast<const float*>(ones_.get()), 1, &zero,
+                               static_cast<float*>(partial_.get()), 1));
+      CONVBP_CHECK(cublasSgemv(
+          blas_handle(), CUBLAS_OP_N, k, n, &one, static_cast<const float*>(partial_.get()), k,
+          static_cast<const float*>(ones_n_.get()), 1, &zero, static_cast<float*>(db), 1));
+      return;
+    case Mode::sgemv_nhwc:
+      // Column-major [k, n*p*q] with lda k: db = dy * ones.
+      CONVBP_CHECK(cublasSgemv(
+          blas_handle(), CUBLAS_OP_N, k, npq, &one, static_cast<const float*>(dy), k,
+          static_cast<const float*>(ones_.get()), 1, &zero, static_cast<float*>(db), 1));
+      return;
+    case Mode::gemm_ex_nhwc: {
+      const cudaDataType t = blas_type(pr.dtype);
+      CONVBP_CHECK(cublasGemmEx(blas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, k, 1, npq, &one, dy, t, k,
+                                ones_.get(), t, npq, &zero, db, t, k, CUBLAS_COMPUTE_32F,
+                                CUBLAS_GEMM_DEFAULT));
+      return;
+    }
+    case Mode::legacy:
+      CONVBP_CHECK(
+          cudnnConvolutionBackwardBias(handle(), &one, legacy_->dy, dy, &zero, legacy_->db, db));
+      return;
+  }
+}
+
+std::string BiasReduction::how() const {
+  switch (mode_) {
+    case Mode::sgemv_nchw:
+      return "cuBLAS (cublasSgemv: dy as [n*k, p*q] times ones, then [n, k] summed over n)";
+    case Mode::sgemv_nhwc:
+      return "cuBLAS (cublasSgemv: dy as [n*p*q, k], transposed, times ones)";
+    case Mode::gemm_ex_nhwc:
+      return "cuBLAS (cublasGemmEx, compute type 32F: dy as [n*p*q, k], transposed, times ones)";
+    default:
+      return "cudnnConvolutionBackwardBias";
+  }
+}
+
 DevicePlan::DevicePlan(const ConvProblem& pr, Pass pass, std::size_t workspace_bytes)
     : problem_(pr), pass_(pass), workspace_(workspace_bytes) {
   const std::size_t f = dtype_size(pr.dtype);
@@ -360,15 +486,42 @@ DevicePlan::DevicePlan(const ConvProblem& pr, Pass pass, std::size_t workspace_b
     x_ = DeviceBuffer(pr.x_elems() * f);
     dw_ = DeviceBuffer(pr.w_elems() * f);
     db_ = DeviceBuffer(pr.b_elems() * f);
-    bias_ = std::make_unique<LegacyDescriptors>(pr, CUDNN_DEFAULT_MATH);
+    bias_ = std::make_unique<BiasReduction>(pr);
   }
+  io_ =
+      Tensors{x_.get(), w_.get(), dy_.get(), dx_.get(), dw_.get(), db_.get(), pr.dtype, pr.layout};
   CONVBP_CHECK(cudaEventCreate(&start_));
   CONVBP_CHECK(cudaEventCreate(&stop_));
+  if (pass == Pass::weights) {
+    for (int i = 0; i < kMaxCalls; ++i) {
+      cudaEvent_t a = nullptr, b = nullptr;
+      CONVBP_CHECK(cudaEventCreate(&a));
+      db_start_.push_back(a);
+      CONVBP_CHECK(cudaEventCreate(&b));
+      db_stop_.push_back(b);
+    }
+  }
 }
 
 DevicePlan::~DevicePlan() {
   if (start_) cudaEventDestroy(start_);
   if (stop_) cudaEventDestroy(stop_);
+  for (cudaEvent_t e : db_start_) cudaEventDestroy(e);
+  for (cudaEvent_t e : db_stop_) cudaEventDestroy(e);
+}
+
+std::string DevicePlan::db_detail() const {
+  if (pass_ != Pass::weights) return "";
+  std::string text = "; db by " + bias_->how();
+  if (last_ms_ > 0) {
+    char figures[160];
+    const double dy_bytes = double(problem_.y_elems() * dtype_size(problem_.dtype));
+    std::snprintf(figures, sizeof figures, ": %.4g ms of %.4g ms (%.1f%%), %.4g GB/s of dy",
+                  last_db_ms_, last_ms_, 100.0 * last_db_ms_ / last_ms_,
+                  last_db_ms_ > 0 ? dy_bytes / (last_db_ms_ * 1e6) : 0.0);
+    text += figures;
+  }
+  return text;
 }
 
 namespace {
@@ -401,12 +554,12 @@ void DevicePlan::upload(const Tensors& host) {
   CONVBP_CHECK(cudaDeviceSynchronize());
 }
 
-void DevicePlan::launch() {
+void DevicePlan::launch(int timed_index) {
   compute();
   if (pass_ == Pass::weights) {
-    const float one = 1.0f, zero = 0.0f;
-    CONVBP_CHECK(cudnnConvolutionBackwardBias(handle(), &one, bias_->dy, dy_.get(), &zero,
-                                              bias_->db, db_.get()));
+    if (timed_index >= 0) CONVBP_CHECK(cudaEventRecord(db_start_[timed_index], nullptr));
+    bias_->enqueue(io_.dy, io_.db);
+    if (timed_index >= 0) CONVBP_CHECK(cudaEventRecord(db_stop_[timed_index], nullptr));
   }
 }
 
@@ -425,16 +578,40 @@ double DevicePlan::run_timed_ms(const Tensors&, void*) {
   // noise. The first timing after upload() is one call alone, on the poisoned workspace: that
   // is the call the harness validates. cuDNN runs on the handle's stream, the default stream:
   // the events bracket exactly its work. scripts/torch_conv_bench.py times PyTorch the same way.
-  const int calls = last_ms_ > 0 ? int(std::clamp(std::ceil(1.0 / last_ms_), 1.0, 32.0)) : 1;
+  // db's events sit between the calls' work on the same stream; they add no synchronisation.
+  const int calls =
+      last_ms_ > 0 ? int(std::clamp(std::ceil(1.0 / last_ms_), 1.0, double(kMaxCalls))) : 1;
   if (last_ms_ > 0 && last_ms_ < 1.0) launch();
   CONVBP_CHECK(cudaEventRecord(start_, nullptr));
-  for (int i = 0; i < calls; ++i) launch();
+  for (int i = 0; i < calls; ++i) launch(i);
   CONVBP_CHECK(cudaEventRecord(stop_, nullptr));
   CONVBP_CHECK(cudaEventSynchronize(stop_));
   float ms = 0;
   CONVBP_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+  double db_ms = 0;
+  if (pass_ == Pass::weights) {
+    for (int i = 0; i < calls; ++i) {
+      float part = 0;
+      CONVBP_CHECK(cudaEventElapsedTime(&part, db_start_[i], db_stop_[i]));
+      db_ms += part;
+    }
+  }
   last_ms_ = double(ms) / calls;
+  last_db_ms_ = db_ms / calls;
   return last_ms_;
+}
+
+void DevicePlan::run_on(const Tensors& device, void*) {
+  const Tensors own = io_;
+  io_ = device;
+  try {
+    launch();
+    CONVBP_CHECK(cudaDeviceSynchronize());
+  } catch (...) {
+    io_ = own;
+    throw;
+  }
+  io_ = own;
 }
 
 void DevicePlan::download(const Tensors& host) {

@@ -10,6 +10,7 @@
 //                                              cudnn.engine<id>[.k<knob>=<value>...].fp32|.tf32
 #pragma once
 
+#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 
@@ -41,6 +42,7 @@ cudnnDataType_t data_type(DType dtype);
 // status string, plus cuDNN's own last-error message when it has one.
 void check(cudaError_t status, const char* call);
 void check(cudnnStatus_t status, const char* call);
+void check(cublasStatus_t status, const char* call);
 std::string describe(cudnnStatus_t status);  // "CUDNN_STATUS_NOT_SUPPORTED (reason)"
 // Empties cuDNN's per-thread message log, so that describe() after a call reports that call.
 void clear_last_error();
@@ -109,15 +111,46 @@ class LegacyDescriptors {
 };
 // Shapes the legacy descriptors can express (symmetric padding, 32-bit strides).
 Support legacy_api_support(const ConvProblem& problem);
-// Shapes whose db the weights pass can compute (cudnnConvolutionBackwardBias takes legacy
-// descriptors: 32-bit sizes).
+// Shapes whose db the weights pass can compute (cuBLAS's and the legacy descriptors' sizes are
+// 32-bit).
 Support bias_support(const ConvProblem& problem);
+
+// db = dy summed over n, p and q, for each k: a bandwidth-bound reduction that reads dy once.
+// cudnnConvolutionBackwardBias ran at about 340 GB/s on an H200 (issue 11, 4.8 TB/s HBM), so
+// the reduction is matrix-vector products on cuBLAS, fp32 accumulation:
+//   f32 NCHW:    dy as a [n*k, p*q] matrix times ones(p*q) -> partial[n*k] (fp32), then
+//                partial as [n, k] summed over n (cublasSgemv twice);
+//   NHWC:        dy as a [n*p*q, k] matrix, transposed, times ones(n*p*q) -> db (one call:
+//                cublasSgemv for f32, cublasGemmEx with compute type 32F and db in dy's dtype
+//                for bf16 and f16);
+//   16-bit NCHW: cudnnConvolutionBackwardBias still. The two-step form would need the fp32
+//                partial sums converted to bf16/f16 at the end, which neither cuBLAS (a 32F
+//                A needs a 32F C) nor this project's host-only build offers.
+// All on the default stream, which the cuDNN handle uses too.
+class BiasReduction {
+ public:
+  explicit BiasReduction(const ConvProblem& problem);
+  ~BiasReduction();
+  BiasReduction(const BiasReduction&) = delete;
+  BiasReduction& operator=(const BiasReduction&) = delete;
+  void enqueue(const void* dy, void* db);
+  // "cuBLAS (cublasSgemv: [n*k, p*q] x ones, then over n)"
+  std::string how() const;
+
+ private:
+  enum class Mode { sgemv_nchw, sgemv_nhwc, gemm_ex_nhwc, legacy };
+  ConvProblem problem_;
+  Mode mode_;
+  DeviceBuffer ones_, ones_n_, partial_;
+  std::unique_ptr<LegacyDescriptors> legacy_;
+};
 
 // A plan on the device: buffers and workspace made at construction, inputs uploaded and outputs
 // poisoned (NaN) by upload(), only the cuDNN call(s) between the CUDA events of run_timed_ms()
 // (short calls repeated back to back, so that the figure is the GPU's time, not the launch's).
-// The weights pass runs the backward-filter call, then cudnnConvolutionBackwardBias for db; both
-// are timed, as the CPU implementations' times include db.
+// The weights pass runs the backward-filter call, then BiasReduction for db; both are timed, as
+// the CPU implementations' times include db, and db's own share is timed by a second pair of
+// events around it in each timed call (db_detail()).
 class DevicePlan : public Plan {
  public:
   DevicePlan(const ConvProblem& problem, Pass pass, std::size_t workspace_bytes);
@@ -131,20 +164,33 @@ class DevicePlan : public Plan {
   void run(const Tensors& host, void* workspace) override;
   double run_timed_ms(const Tensors& host, void* workspace) override;
   void download(const Tensors& host) override;
+  // The caller's device memory: the call on `device`'s pointers, no copy, no poisoning.
+  void run_on(const Tensors& device, void* workspace) override;
 
  protected:
   // Enqueues the backward-data or backward-filter computation on the handle's stream.
   virtual void compute() = 0;
+  // For detail(): "" for the data pass; else how db is computed and, once a call has been timed,
+  // its time, share of the pass and the rate it read dy at: "; db by cuBLAS (...): 0.031 ms of
+  // 0.742 ms (4.2%), 3.31e+03 GB/s of dy".
+  std::string db_detail() const;
 
   ConvProblem problem_;
   Pass pass_;
   DeviceBuffer x_, w_, dy_, dx_, dw_, db_, workspace_;
+  // The tensors compute() works on: the plan's own buffers, or the caller's during run_on().
+  Tensors io_;
+  bool on_own_buffers() const { return io_.dy == dy_.get(); }
 
  private:
-  void launch();
-  std::unique_ptr<LegacyDescriptors> bias_;  // dy and db descriptors for the bias gradient
+  static constexpr int kMaxCalls = 32;  // back-to-back calls in one timing at most
+  void launch(int timed_index = -1);
+  std::unique_ptr<BiasReduction> bias_;
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
-  double last_ms_ = 0;  // the previous timed call's time: how many calls the next one batches
+  // Around db in each of the (at most kMaxCalls) back-to-back timed calls.
+  std::vector<cudaEvent_t> db_start_, db_stop_;
+  double last_ms_ = 0;     // the previous timed call's time: how many calls the next one batches
+  double last_db_ms_ = 0;  // db's part of it
 };
 
 // Every cuDNN entry: a CUDA device, unavailable without one.

@@ -628,15 +628,7 @@ class EnginePlan final : public DevicePlan {
  public:
   EnginePlan(const ConvProblem& pr, Pass pass, std::shared_ptr<const Candidate> c)
       : DevicePlan(pr, pass, c->workspace), c_(std::move(c)) {
-    pack_ = make_descriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
-    const bool data = pass == Pass::data;
-    const std::int64_t uids[] = {kUidX, kUidW, kUidDy};
-    void* pointers[] = {data ? dx_.get() : x_.get(), data ? w_.get() : dw_.get(), dy_.get()};
-    void* workspace = workspace_.get();
-    set(pack_, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3, uids);
-    set(pack_, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 3, pointers);
-    set(pack_, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
-    finalize(pack_, "variant pack");
+    pack_ = make_pack(io_);
   }
 
   bool deterministic() const override { return !c_->has(CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC); }
@@ -658,18 +650,43 @@ class EnginePlan final : public DevicePlan {
     }
     if (c_->runtime_compiled) notes += std::string(notes.empty() ? "" : ",") + "runtime_compiled";
     return c_->choice.tag() + " (" + c_->source + (notes.empty() ? "" : "; " + notes) + ")" +
-           (c_->caveat.empty() ? "" : "; " + c_->caveat) +
-           (pass_ == Pass::weights ? "; db by cudnnConvolutionBackwardBias" : "");
+           (c_->caveat.empty() ? "" : "; " + c_->caveat) + db_detail();
   }
 
  protected:
   void compute() override {
-    CONVBP_CHECK(cudnnBackendExecute(handle(), c_->plan.get(), pack_.get()));
+    if (on_own_buffers()) {
+      CONVBP_CHECK(cudnnBackendExecute(handle(), c_->plan.get(), pack_.get()));
+      return;
+    }
+    // The caller's memory (run_on): a variant pack of its pointers, made again only when they
+    // change (host work of microseconds, outside the GPU's time).
+    const void* const bound[] = {io_.x, io_.w, io_.dy, io_.dx, io_.dw};
+    if (!caller_pack_ || !std::equal(std::begin(bound), std::end(bound), caller_bound_)) {
+      caller_pack_ = make_pack(io_);
+      std::copy(std::begin(bound), std::end(bound), caller_bound_);
+    }
+    CONVBP_CHECK(cudnnBackendExecute(handle(), c_->plan.get(), caller_pack_.get()));
   }
 
  private:
+  Descriptor make_pack(const Tensors& t) {
+    Descriptor pack = make_descriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+    const bool data = pass_ == Pass::data;
+    const std::int64_t uids[] = {kUidX, kUidW, kUidDy};
+    void* pointers[] = {data ? t.dx : const_cast<void*>(t.x), data ? const_cast<void*>(t.w) : t.dw,
+                        const_cast<void*>(t.dy)};
+    void* workspace = workspace_.get();
+    set(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3, uids);
+    set(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 3, pointers);
+    set(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
+    finalize(pack, "variant pack");
+    return pack;
+  }
+
   std::shared_ptr<const Candidate> c_;  // keeps the execution plan and its graph alive
-  Descriptor pack_;
+  Descriptor pack_, caller_pack_;
+  const void* caller_bound_[5] = {};
 };
 
 const char* precision_words(Precision precision) {

@@ -85,23 +85,22 @@ class LegacyPlan final : public DevicePlan {
            (problem_.dtype == DType::f32
                 ? std::string()
                 : std::string(", ") + to_string(problem_.dtype) + " tensors, compute type FLOAT") +
-           (problem_.layout == Layout::nhwc ? ", NHWC" : "") +
-           (pass_ == Pass::weights ? "; db by cudnnConvolutionBackwardBias" : "");
+           (problem_.layout == Layout::nhwc ? ", NHWC" : "") + db_detail();
   }
 
  protected:
   void compute() override {
     const float one = 1.0f, zero = 0.0f;
     if (pass_ == Pass::data) {
-      CONVBP_CHECK(cudnnConvolutionBackwardData(handle(), &one, d_->w, w_.get(), d_->dy, dy_.get(),
+      CONVBP_CHECK(cudnnConvolutionBackwardData(handle(), &one, d_->w, io_.w, d_->dy, io_.dy,
                                                 d_->conv, cudnnConvolutionBwdDataAlgo_t(algo_),
                                                 workspace_.get(), workspace_.bytes(), &zero, d_->x,
-                                                dx_.get()));
+                                                io_.dx));
     } else {
-      CONVBP_CHECK(cudnnConvolutionBackwardFilter(
-          handle(), &one, d_->x, x_.get(), d_->dy, dy_.get(), d_->conv,
-          cudnnConvolutionBwdFilterAlgo_t(algo_), workspace_.get(), workspace_.bytes(), &zero,
-          d_->w, dw_.get()));
+      CONVBP_CHECK(cudnnConvolutionBackwardFilter(handle(), &one, d_->x, io_.x, d_->dy, io_.dy,
+                                                  d_->conv, cudnnConvolutionBwdFilterAlgo_t(algo_),
+                                                  workspace_.get(), workspace_.bytes(), &zero,
+                                                  d_->w, io_.dw));
     }
   }
 

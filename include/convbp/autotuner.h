@@ -85,8 +85,14 @@ class TunedPlan {
   Pass pass() const { return pass_; }
   std::size_t workspace_bytes() const;
   bool deterministic() const;
-  // Median time measured when tuned (ms); 0 for the default.
+  // Median time measured when tuned (ms); 0 for the default. It is what run_device() costs:
+  // the ranking times the plan's work on memory in the device's layout, and the Autotuner never
+  // picks a plan whose call on the caller's memory would add work the ranking did not time
+  // (oneDNN's .native entries: their reorders). run() on host tensors adds, for a device plan,
+  // the host-device copies on top.
   double expected_ms() const { return expected_ms_; }
+  // Where run_device()'s tensors live: Device::cuda for a cuDNN plan, Device::cpu otherwise.
+  Device device() const;
 
   // Computes the pass on host tensors (Tensors in backward.h: the data pass reads dy and w and
   // overwrites dx; the weights pass reads x and dy and overwrites dw and db). `workspace`
@@ -95,6 +101,12 @@ class TunedPlan {
   // The same, with a workspace the plan allocates once and keeps. A plan runs on one thread at
   // a time (give each thread its own Autotuner, or serialise the calls).
   void run(const Tensors& tensors);
+  // The pass on the caller's own memory, with no copy: for a device plan, `device` holds device
+  // pointers (cudaMalloc'd, in the problem's dtype and layout), the call runs on the default
+  // stream and returns when it is done; for a CPU plan, host memory as for run(). `workspace`
+  // as for run(). What expected_ms() measured, and nothing else.
+  void run_device(const Tensors& device, void* workspace);
+  void run_device(const Tensors& device);
 
  private:
   ConvProblem problem_;
@@ -105,6 +117,7 @@ class TunedPlan {
   PlanSource source_;
   std::string why_;
   double expected_ms_;
+  void* workspace();  // the plan's host workspace, allocated at first use
   std::unique_ptr<unsigned char[]> own_workspace_;
 };
 

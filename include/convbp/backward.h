@@ -150,6 +150,13 @@ class Plan {
   virtual void run(const Tensors& host, void* workspace) = 0;
   // Untimed: a device plan copies its outputs back into `host`; CPU plans need nothing.
   virtual void download(const Tensors& /*host*/) {}
+  // The run-time API's call on the caller's own memory (TunedPlan::run_device): the pass on
+  // `caller`'s pointers, which are device memory for a device plan and host memory in the
+  // problem's layout for a CPU plan, with no upload() or download(): only the work that the
+  // ranking timed. A plan whose timed call works on buffers of its own in layouts of its own
+  // (oneDNN's .native entries) cannot: runs_on_caller_memory() is false and run_on throws.
+  virtual bool runs_on_caller_memory() const { return true; }
+  virtual void run_on(const Tensors& caller, void* workspace) { run(caller, workspace); }
   // Device plans time themselves (CUDA events): times_itself() is true and run_timed_ms runs
   // once and returns milliseconds. Other plans are timed on the host clock around run(), and
   // run_timed_ms is not called.

@@ -8,11 +8,16 @@
 // their types at finalize, as this project reads NVIDIA's documentation, and the heuristics
 // offer a fixed set of engines with notes and knobs (below).
 //
+// cuBLAS: the calls that compute db (cublasSgemv, cublasGemmEx with compute type 32F), checked
+// for their arguments' consistency and computed with fp64 accumulation, the result rounded to
+// C's type.
+//
 // What this proves: the harness and impls/cudnn/ drive the API in a sequence that this model
 // accepts, bind the right buffers, expand the engine families, rebuild members from their
 // names, validate, time and store them. What it cannot prove: that cuDNN itself behaves like
 // the model. Figures measured on it mean nothing. tests/CMakeLists.txt runs the cuDNN tests
 // under it (ctest: cudnn_tests_on_mock_device).
+#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 
@@ -1184,6 +1189,101 @@ cudnnStatus_t cudnnBackendExecute(cudnnHandle_t, cudnnBackendDescriptor_t plan_r
     }
   }
   return CUDNN_STATUS_SUCCESS;
+}
+
+// --- cuBLAS: the reductions that compute db -----------------------------------------------------
+
+int g_blas_handle_storage;
+std::set<void*> g_blas_handles;
+
+const char* cublasGetStatusName(cublasStatus_t s) {
+  return s == CUBLAS_STATUS_SUCCESS ? "CUBLAS_STATUS_SUCCESS" : "CUBLAS_STATUS_INVALID_VALUE";
+}
+const char* cublasGetStatusString(cublasStatus_t s) {
+  return s == CUBLAS_STATUS_SUCCESS ? "success" : "mock cuBLAS: an invalid value";
+}
+cublasStatus_t cublasCreate_v2(cublasHandle_t* h) {
+  *h = reinterpret_cast<cublasHandle_t>(&g_blas_handle_storage);
+  g_blas_handles.insert(*h);
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy_v2(cublasHandle_t h) {
+  return g_blas_handles.erase(h) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
+}
+
+// C (m x n) = alpha op(A) op(B) + beta C, column-major, fp64 accumulation, elements read and
+// written through the cuDNN data types of the model (FLOAT, BFLOAT16, HALF).
+cublasStatus_t mock_gemm(cublasHandle_t h, bool ta, bool tb, int m, int n, int k, float alpha,
+                         const void* a, cudnnDataType_t at, int lda, const void* b,
+                         cudnnDataType_t bt, int ldb, float beta, void* c, cudnnDataType_t ct,
+                         int ldc) {
+  if (!g_blas_handles.count(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
+  if (lda < std::max(1, ta ? k : m) || ldb < std::max(1, tb ? n : k) || ldc < std::max(1, m)) {
+    return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  for (int j = 0; j < n; ++j) {
+    for (int i = 0; i < m; ++i) {
+      double sum = 0;
+      for (int l = 0; l < k; ++l) {
+        const std::size_t ai = ta ? std::size_t(i) * lda + l : std::size_t(l) * lda + i;
+        const std::size_t bi = tb ? std::size_t(l) * ldb + j : std::size_t(j) * ldb + l;
+        sum += double(element(at, a, ai)) * double(element(bt, b, bi));
+      }
+      const std::size_t ci = std::size_t(j) * ldc + i;
+      // beta 0: C is not read (it may be NaN-poisoned), as BLAS specifies.
+      const double old = beta == 0.0f ? 0.0 : double(element(ct, c, ci));
+      set_element(ct, c, ci, double(alpha) * sum + double(beta) * old);
+    }
+  }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSgemv_v2(cublasHandle_t h, cublasOperation_t trans, int m, int n,
+                              const float* alpha, const float* a, int lda, const float* x, int incx,
+                              const float* beta, float* y, int incy) {
+  if (incx != 1 || incy != 1) return CUBLAS_STATUS_INVALID_VALUE;  // not modelled
+  if (lda < std::max(1, m)) return CUBLAS_STATUS_INVALID_VALUE;
+  if (trans != CUBLAS_OP_N && trans != CUBLAS_OP_T) return CUBLAS_STATUS_INVALID_VALUE;
+  const bool t = trans == CUBLAS_OP_T;
+  // y (len m, or n transposed) = op(A) x: a gemm with one column, A's stored shape m x n.
+  return mock_gemm(h, t, false, t ? n : m, 1, t ? m : n, *alpha, a, CUDNN_DATA_FLOAT, lda, x,
+                   CUDNN_DATA_FLOAT, t ? m : n, *beta, y, CUDNN_DATA_FLOAT, t ? n : m);
+}
+
+cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t transa, cublasOperation_t transb,
+                            int m, int n, int k, const void* alpha, const void* a, cudaDataType at,
+                            int lda, const void* b, cudaDataType bt, int ldb, const void* beta,
+                            void* c, cudaDataType ct, int ldc, cublasComputeType_t compute,
+                            cublasGemmAlgo_t) {
+  auto type = [](cudaDataType t, cudnnDataType_t* out) {
+    switch (t) {
+      case CUDA_R_32F:
+        *out = CUDNN_DATA_FLOAT;
+        return true;
+      case CUDA_R_16BF:
+        *out = CUDNN_DATA_BFLOAT16;
+        return true;
+      case CUDA_R_16F:
+        *out = CUDNN_DATA_HALF;
+        return true;
+      default:
+        return false;
+    }
+  };
+  cudnnDataType_t a_type, b_type, c_type;
+  if (!type(at, &a_type) || !type(bt, &b_type) || !type(ct, &c_type)) {
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+  // cuBLAS's table for CUBLAS_COMPUTE_32F: A and B of one type; C of that type or 32F, and 32F
+  // when A is (no 32F inputs with a 16-bit output). alpha and beta are floats.
+  if (compute != CUBLAS_COMPUTE_32F || at != bt || (at == CUDA_R_32F && ct != CUDA_R_32F) ||
+      (ct != at && ct != CUDA_R_32F)) {
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+  return mock_gemm(h, transa == CUBLAS_OP_T, transb == CUBLAS_OP_T, m, n, k,
+                   *static_cast<const float*>(alpha), a, a_type, lda, b, b_type, ldb,
+                   *static_cast<const float*>(beta), c, c_type, ldc);
 }
 
 }  // extern "C"
