@@ -18,6 +18,7 @@ for PyTorch. Prints, per layout:
 import argparse
 import json
 import math
+import re
 import sys
 from collections import OrderedDict
 
@@ -33,7 +34,9 @@ def geomean(values):
 
 
 def short_name(name):
-    return name.split(":", 1)[-1]
+    """The layer's name without the suite (`resnet50_bf16:`) and without the dtype and layout
+    suffix convbp adds to the name of a case that is not f32 NCHW (`.bf16_nhwc`)."""
+    return re.sub(r"\.(f32|bf16|f16)_(nchw|nhwc)$", "", name.split(":", 1)[-1])
 
 
 def dtype_layout(key):
@@ -155,16 +158,18 @@ def table_layouts(picks, torch, layers):
 
 
 def table_declined(declined):
-    print("\n**Declined in the 16-bit cases** (convbp's `why`, per dtype, layout and pass; "
-          "the first reason seen per implementation)\n")
-    print("| dtype | layout | pass | implementation | why |")
-    print("|---|---|---|---|---|")
+    print("\n**Declined in the 16-bit cases** (convbp's `why`; identical reasons merged)\n")
+    print("| dtype | implementation | where | why |")
+    print("|---|---|---|---|")
+    rows = OrderedDict()
     for (dtype, layout, pass_), impls in declined.items():
         if dtype == "f32":
             continue
         for impl, why in impls.items():
-            print("| %s | %s | %s | `%s` | %s |" % (dtype, layout, pass_, impl,
-                                                    why.replace("|", "\\|")))
+            why = re.sub(r"(data|weights)-pass", "<pass>", why)
+            rows.setdefault((dtype, impl, why), []).append("%s %s" % (layout, pass_))
+    for (dtype, impl, why), where in rows.items():
+        print("| %s | `%s` | %s | %s |" % (dtype, impl, ", ".join(where), why.replace("|", "\\|")))
 
 
 def main():
