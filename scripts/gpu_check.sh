@@ -3,8 +3,9 @@
 # configures and builds convbp with cuDNN (no oneDNN), runs the cuDNN tests and the generic sweep
 # of 38 small shapes over every entry, then times PyTorch's choice on the GPU suite's shapes,
 # runs the GPU suite and compares the two (TF/s, % of peak, ratio), prints db's achieved GB/s in
-# each weights case, and with the time left does the same for a second suite (VGG-16 and
-# MobileNetV2's depthwise layers at batch 64).
+# each weights case, runs the knob-space search on two weights passes, and with the time left
+# does for a second suite (VGG-16 and MobileNetV2's depthwise layers at batch 64) what it did for
+# the first.
 #
 # usage: scripts/gpu_check.sh [OUTDIR]        (default: results/gpu-<date>; ignored by git)
 #   env: BUILD_DIR (default build-gpu), JOBS (default 16), BUDGET_SECONDS (default 290: the
@@ -23,8 +24,10 @@
 # time and exit status, db's GB/s), build.log (configure and build), tests.log (cuDNN tests,
 # then the sweep), torch.json and torch.log, gpu_report.json and suite.log, comparison.md,
 # network.txt (the suite's network total: convbp's picks, cuDNN's legacy algorithms as
-# cudnnFind picks them, PyTorch; `convbp show REPORT --torch torch.json`), and for the second
-# suite torch2.json, torch2.log, gpu_report2.json, suite2.log, comparison2.md.
+# cudnnFind picks them, PyTorch; `convbp show REPORT --torch torch.json`), search.log and
+# search_<shape>.json (the knob search against the heuristics' offer, TF32, two weights passes;
+# env SEARCH_SECONDS, default 8, is its budget per problem), and for the second suite
+# torch2.json, torch2.log, gpu_report2.json, suite2.log, comparison2.md.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -162,6 +165,39 @@ if [[ -f "$OUT/gpu_report.json" ]]; then
   step "db: the bias reduction's rate in each weights case's winner"
   db_rates "$OUT/gpu_report.json" || true
 fi
+
+# The knob-space search (opt-in cudnn.search.*, issue 11) on two weights passes that PyTorch won
+# on 2026-11-30, in TF32: what it tried, in how long, and whether what it found beats the
+# heuristics' offer, timed side by side in one run. At most 45 s, and only with 100 s left.
+search_status=skipped
+if (($(left) >= 100)); then
+  step "knob search: res2_branch2b and res2bc_branch2a weights, TF32 (${SEARCH_SECONDS:-8} s each)"
+  search_status=0
+  for key in n32_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1 \
+    n32_c256_h56_w56_k64_r1_s1_st1x1_pad0x0x0x0_dil1x1_g1; do
+    CONVBP_CUDNN_SEARCH_S=${SEARCH_SECONDS:-8} timeout -k 10 --signal=INT 22 "$BUILD/convbp" run \
+      --problem "$key" --pass weights --impl 'cudnn.engine.tf32,cudnn.search.tf32' -q \
+      -o "$OUT/search_${key%%_r*}.json" >> "$OUT/search.log" 2>&1 || search_status=$?
+  done
+  grep -E "knob search" "$OUT/search.log" | tee -a "$OUT/summary.txt" || true
+  # Each family's fastest correct member, as the harness timed them side by side.
+  python3 - "$OUT"/search_*.json << 'EOF' | tee -a "$OUT/summary.txt" || true
+import json, sys
+for path in sys.argv[1:]:
+    for case in json.load(open(path)).get("cases", []):
+        best = {}
+        for r in case["results"]:
+            if r.get("status") != "ok" or not r.get("time_ms"):
+                continue
+            family = r.get("family") or r["impl"]
+            if family not in best or r["time_ms"]["median"] < best[family]["time_ms"]["median"]:
+                best[family] = r
+        line = ", ".join("%s: %s %.4f ms" % (f, r["impl"], r["time_ms"]["median"])
+                         for f, r in sorted(best.items()))
+        print("search %s %s: %s" % (case["name"].split(":", 1)[-1], case["pass"], line or "nothing ran correctly"))
+EOF
+fi
+note "knob search exit status: $search_status (124: stopped at 22 s a problem)"
 
 suite2_status=skipped
 if [[ -n $CONFIG2 ]] && (($(left) >= 60)); then

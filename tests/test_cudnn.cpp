@@ -578,7 +578,7 @@ TEST(CudnnDevice, RunDeviceComputesOnTheCallersDeviceMemory) {
 TEST(CudnnDevice, KnobSearchFindsConfigurationsTheHeuristicsDidNotOffer) {
   REQUIRE_CUDA_DEVICE();
   ScopedEnv modeled("CONVBP_MOCK_MODELED_TIME", "1");
-  ScopedEnv budget("CONVBP_CUDNN_SEARCH_S", "10");
+  ScopedEnv budget("CONVBP_CUDNN_SEARCH_S", "4");
   const ConvProblem pr = square(2, 6, 7, 5, 3, 1, 1);  // no other test uses it: a fresh search
   RunOptions options;
   options.seed = kSeed;
