@@ -326,7 +326,7 @@ Autotuner::Autotuner(std::string database_path, AutotunerOptions options)
   s.fingerprint = machine_fingerprint(threads());
   if (s.options.impls.empty()) {
     for (const Backward* b : registry()) {
-      if (!b->roles().reference) s.candidates.push_back(b);
+      if (!b->roles().reference && !b->opt_in()) s.candidates.push_back(b);
     }
   } else {
     s.candidates = select_impls(s.options.impls, true);

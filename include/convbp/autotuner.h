@@ -49,7 +49,8 @@ struct AutotunerOptions {
   // Validation against the fp64 reference comes on top.
   double tune_seconds = 5.0;
   // Candidate implementations (globs over names, as `convbp tune --impl`). Empty: every
-  // registered implementation except the fp64 reference (Roles::reference). A pattern that
+  // registered implementation except the fp64 reference (Roles::reference) and the opt-in ones
+  // (Backward::opt_in(), selected by full name only). A pattern that
   // matches nothing is a SelectionError (backward.h), thrown by the constructor.
   std::vector<std::string> impls;
   // The default: the first of these that supports the shape and meets the constraints. Empty:
