@@ -239,7 +239,7 @@ struct Autotuner::State {
     std::string miss;
     if (const TuningEntry* e = db.find(fingerprint, problem, pass)) {
       // A timeout under an on-line budget counts as tried here (drop_timeouts_from_candidates).
-      const std::vector<Asked> names = asked(resolve(candidates, problem, pass));
+      const std::vector<Asked> names = asked_of_entry(*e, candidates);
       if (auto missing = missing_candidate(*e, names, true)) {
         miss = "the database entry did not try " + *missing;
       } else {

@@ -50,7 +50,7 @@ TuneOutcome tune_suite(const Suite& suite, RunOptions options, const TuneSetting
     }
     const TuningEntry* e = db.find(fingerprint, spec.problem, spec.pass);
     if (!e) return std::nullopt;
-    const std::vector<Asked> names = asked(resolve(impls, spec.problem, spec.pass));
+    const std::vector<Asked> names = asked_of_entry(*e, impls);
     if (auto missing = missing_candidate(*e, names)) {
       out.notes.push_back(spec.name + " " + to_string(spec.pass) + ": the entry did not try " +
                           *missing + ": tuned again");

@@ -418,6 +418,34 @@ std::vector<Asked> asked(const std::vector<Candidate>& candidates) {
   return out;
 }
 
+std::vector<Asked> asked_of_entry(const TuningEntry& entry,
+                                  const std::vector<const Backward*>& selected) {
+  auto listed = [&](const std::string& name) {
+    return std::find(entry.candidates.begin(), entry.candidates.end(), name) !=
+           entry.candidates.end();
+  };
+  std::vector<const Backward*> to_resolve, recorded;
+  for (const Backward* b : selected) {
+    (b->opt_in() && listed(b->name()) ? recorded : to_resolve).push_back(b);
+  }
+  std::vector<Asked> out = asked(resolve(to_resolve, entry.problem, entry.pass));
+  for (const Backward* family : recorded) {
+    auto add = [&](const std::string& impl) {
+      if (std::any_of(out.begin(), out.end(), [&](const Asked& a) { return a.impl == impl; })) {
+        return;
+      }
+      if (impl == family->name()) {
+        out.emplace_back(impl);
+      } else if (family->member(impl)) {
+        out.emplace_back(impl, family->name());
+      }
+    };
+    for (const TunedResult& r : entry.results) add(r.impl);
+    for (const RejectedResult& x : entry.rejected) add(x.impl);
+  }
+  return out;
+}
+
 Case case_from_entry(const TuningEntry& entry, const std::string& name, int count,
                      const std::vector<Asked>& asked) {
   Case c;

@@ -126,6 +126,12 @@ struct Asked {
 };
 // The registry's resolved candidates (resolve() in backward.h), by name.
 std::vector<Asked> asked(const std::vector<Candidate>& candidates);
+// What a database entry must answer for the `selected` implementations on its problem and pass:
+// asked(resolve(...)), except that an opt-in family the entry lists (a search that costs
+// seconds: cudnn.search.*) is not resolved again but stands for what the entry recorded under
+// it (its members' results, or its own decline).
+std::vector<Asked> asked_of_entry(const TuningEntry& entry,
+                                  const std::vector<const Backward*>& selected);
 
 // A finished case as a database entry (candidates: every implementation it tried, and the name
 // each was selected under), and back (limited to the implementations in `asked`, which the

@@ -175,6 +175,62 @@ TEST(Families, AnOptInImplementationIsSelectedByItsFullNameOnly) {
   }
 }
 
+// An opt-in family standing for a costly search: each time it is asked for its members (or
+// whether it supports a shape) counts as a search.
+std::atomic<int> g_searches{0};
+const TestMember& searched() {
+  static const TestMember m("test.search.m0");
+  return m;
+}
+class TestSearch final : public Backward {
+ public:
+  std::string name() const override { return "test.search"; }
+  bool opt_in() const override { return true; }
+  Support supports(const ConvProblem&, Pass) const override {
+    ++g_searches;
+    return Support::yes();
+  }
+  std::vector<const Backward*> members(const ConvProblem&, Pass) const override {
+    ++g_searches;
+    return {&searched()};
+  }
+  const Backward* member(const std::string& name) const override {
+    return name == searched().name() ? &searched() : nullptr;
+  }
+  std::string members_named() const override { return "test.search.m<i>"; }
+  std::unique_ptr<Plan> plan(const ConvProblem& pr, Pass pass) const override {
+    return searched().plan(pr, pass);
+  }
+};
+
+// A database entry answers for an opt-in family without running its search again: the member
+// it recorded under the family is planned by name.
+TEST(Families, ADatabaseHitDoesNotRunAnOptInFamilysSearchAgain) {
+  if (!find_backward("test.search")) add_backward(std::make_unique<TestSearch>());
+  const std::string db = fresh_database("search.json");
+  const ConvProblem pr = square(2, 8, 6, 4, 3, 1, 1);
+  AutotunerOptions options;
+  options.impls = {"test.search", "im2col_gemm.batched"};
+  options.tune_seconds = 0.5;
+  {
+    Autotuner tuner(db, options);
+    tuner.plan(pr, Pass::data);
+    EXPECT_EQ(tuner.tuned_count(), 1);
+  }
+  const int searches = g_searches;
+  EXPECT_GT(searches, 0);
+  Autotuner again(db, options);
+  TunedPlan& hit = again.plan(pr, Pass::data);
+  EXPECT_EQ(hit.source(), PlanSource::database) << hit.why();
+  EXPECT_EQ(again.tuned_count(), 0);
+  EXPECT_EQ(g_searches, searches) << "the database hit ran the search again";
+  const TuningDb stored = read_tuning_db(db);
+  const TuningEntry* e = stored.find(machine_fingerprint(threads()), pr, Pass::data);
+  ASSERT_NE(e, nullptr);
+  EXPECT_NE(std::find(e->candidates.begin(), e->candidates.end(), "test.search.m0"),
+            e->candidates.end());
+}
+
 TEST(Families, AMemberSelectedByNameAndThroughItsFamilyRunsOnce) {
   const ConvProblem pr = square(2, 4, 6, 3, 3, 1, 1);
   const Case c = run(pr, Pass::data, {&family(), &m1()}, false);

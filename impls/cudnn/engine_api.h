@@ -155,6 +155,10 @@ class Recent {
     }
     return nullptr;
   }
+  void erase(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    items_.remove_if([&](const auto& item) { return item.first == key; });
+  }
   std::shared_ptr<const T> put(const std::string& key, std::shared_ptr<const T> value) {
     std::lock_guard<std::mutex> lock(mutex_);
     items_.emplace_front(key, value);
@@ -175,16 +179,18 @@ const Backward* engine_member(const Choice& choice, Precision precision);
 void adopt(const ConvProblem& pr, Pass pass, Precision precision,
            std::shared_ptr<const Candidate> found);
 
-// search.cpp: the knob-space search of one (problem, pass, precision), run once and kept (a
-// few recent ones). Its budget is CONVBP_CUDNN_SEARCH_S seconds (default 20).
+// search.cpp: the knob-space search of one (problem, pass, precision), run once per budget and
+// kept (a few recent ones), one search at a time in the process. Its budget is
+// CONVBP_CUDNN_SEARCH_S seconds (default 20), counted from after the heuristics' offer; one
+// configuration's build may overrun it by its own time (a runtime-compiled kernel's compile).
 struct SearchResult {
-  std::string error;    // the search could not run: the offer failed, the budget is invalid
+  std::string error;    // the search could not run or its results cannot be used, and why
   std::string summary;  // what was tried, in how long, and what was found, in words
-  // Configurations the heuristics did not offer that ran within 5% of their best in the search
+  // Configurations the heuristics did not offer that ran faster than their best in the search
   // (at most 4), fastest first; their source says what the search measured.
   std::vector<std::shared_ptr<const Candidate>> found;
   double budget_s = 0, seconds = 0;
-  double space = 0;  // configurations of the usable engines with every knob set
+  double grid = 0;  // configurations on the usable engines' knob grids (search.cpp)
   int engines = 0, heuristics_timed = 0, tried = 0;
 };
 std::shared_ptr<const SearchResult> knob_search(const ConvProblem& pr, Pass pass,

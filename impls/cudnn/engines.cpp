@@ -43,9 +43,14 @@ Recent<Candidate>& adopted() {
   return cache;
 }
 
+Recent<Built>& built_cache() {
+  static auto& cache = *new Recent<Built>(16);
+  return cache;
+}
+
 std::shared_ptr<const Built> built(const ConvProblem& pr, Pass pass, const Choice& choice,
                                    const std::string& name) {
-  static auto& cache = *new Recent<Built>(16);
+  auto& cache = built_cache();
   const std::string key = cache_key(pr, pass) + "/" + name;
   if (auto found = cache.find(key)) return found;
   auto out = std::make_shared<Built>();
@@ -218,6 +223,7 @@ const Backward* engine_member(const Choice& choice, Precision precision) {
 void adopt(const ConvProblem& pr, Pass pass, Precision precision,
            std::shared_ptr<const Candidate> found) {
   const std::string key = cache_key(pr, pass) + "/" + found->choice.name(precision);
+  built_cache().erase(key);  // a plan built before the search would hide its figures
   adopted().put(key, std::move(found));
 }
 
@@ -288,7 +294,7 @@ class EngineFamily final : public ConfigFamily {
 };
 
 // `cudnn.search.fp32|.tf32|.fp32acc` (opt-in): stands for the configurations the knob-space
-// search (search.cpp) found that the heuristics did not offer and that ran within 5% of their
+// search (search.cpp) found that the heuristics did not offer and that ran faster than their
 // best there. Declines, with the search's figures, where it found none.
 class SearchFamily final : public ConfigFamily {
  public:
@@ -304,7 +310,7 @@ class SearchFamily final : public ConfigFamily {
       const auto found = knob_search(pr, pass, precision_);
       if (!found->error.empty()) return Support::no("knob search: " + found->error);
       if (found->found.empty()) {
-        return Support::no(found->summary + "; none of those came within 5% of the heuristics' " +
+        return Support::no(found->summary + "; none of those ran faster than the heuristics' " +
                            "best");
       }
     } catch (const std::exception& e) {

@@ -2,16 +2,21 @@
 //
 // cuDNN's heuristics offer a few configurations per engine; each engine describes its whole knob
 // space (CUDNN_ATTR_ENGINE_KNOB_INFO: per knob a minimum, a maximum and a stride). Within a time
-// budget per (problem, pass, precision), the search times on the device:
+// budget per (problem, pass, precision), the search times on the device, every configuration
+// with all of its engine's knobs set (an unset knob would take cuDNN's default, and so repeat a
+// configuration under another name):
 //   1. the heuristics' own configurations of the precision (the mark to beat);
-//   2. their one-knob neighbours, then every usable engine's default configuration (no knob
-//      set) and its one-knob neighbours; each configuration faster than every one timed before
-//      puts its own neighbours first (a greedy descent);
-//   3. random points of the whole space, until the budget is spent or no new point turns up.
-// Runtime-compiled engines come after the others (compiling a kernel takes seconds), and not
-// at all under CONVBP_CUDNN_RUNTIME_COMPILED=0. The configurations the heuristics did not
-// offer that ran within 5% of their best (at most kKeep) become the family's members, which the
-// harness then validates and times as any other; the search's own timing only ranks.
+//   2. their one-knob neighbours, then every usable engine's base configuration (each knob as
+//      the heuristics set it for that engine, else its minimum) and its one-knob neighbours;
+//      each configuration faster than every one timed before puts its own neighbours first (a
+//      greedy descent);
+//   3. random points of the space, until the budget is spent or 256 draws in a row find
+//      nothing untried.
+// Runtime-compiled engines come after the others in step 2 and not at all in step 3 (compiling
+// a kernel takes seconds), and not at all under CONVBP_CUDNN_RUNTIME_COMPILED=0. The
+// configurations the heuristics did not offer that ran faster than their best (at most kKeep)
+// become the family's members, which the harness then validates and times as any other: the
+// search's own timing only ranks.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -54,20 +59,23 @@ struct Knob {
   std::vector<std::int64_t> values;
 };
 
-// min, min + stride, ..., max; a long range is thinned to its ends and the powers of two on the
-// stride's grid between them (tile sizes, split factors and stage counts live there).
+// min, min + stride, ..., max; a range of more than kMaxValuesPerKnob values is thinned to its
+// two ends and the powers of two on the stride's grid between them, smallest first, up to
+// kMaxValuesPerKnob in all (tile sizes, split factors and CTA counts live there). Ranges near
+// the int64 limits are counted in 128 bits.
 std::vector<std::int64_t> knob_values(std::int64_t min, std::int64_t max, std::int64_t stride) {
   stride = std::max<std::int64_t>(stride, 1);
-  if (max < min) return {min};
-  const std::int64_t count = (max - min) / stride + 1;
+  if (max <= min) return {min};
+  const __int128 count = (__int128(max) - min) / stride + 1;
   std::vector<std::int64_t> values;
-  if (count <= std::int64_t(kMaxValuesPerKnob)) {
-    for (std::int64_t v = min; v <= max; v += stride) values.push_back(v);
+  if (count <= __int128(kMaxValuesPerKnob)) {
+    for (__int128 v = min; v <= max; v += stride) values.push_back(std::int64_t(v));
     return values;
   }
   values = {min, max};
-  for (std::int64_t p = 1; p > 0 && p <= max && values.size() < kMaxValuesPerKnob; p *= 2) {
-    if (p > min && p < max && (p - min) % stride == 0) values.push_back(p);
+  for (std::int64_t p = 1; p > 0 && p < max && values.size() < kMaxValuesPerKnob; p *= 2) {
+    if (p > min && (__int128(p) - min) % stride == 0) values.push_back(p);
+    if (p > std::numeric_limits<std::int64_t>::max() / 2) break;
   }
   std::sort(values.begin(), values.end());
   return values;
@@ -103,7 +111,7 @@ struct Engine {
   std::int64_t id = 0;
   std::vector<Knob> knobs;
   bool runtime_compiled = false;
-  double space = 1;  // configurations with every knob set (a double: it may be astronomical)
+  double grid = 1;  // configurations on the grid of knob_values() (a double: it may be huge)
 };
 
 std::optional<Engine> usable_engine(const std::shared_ptr<const Graph>& graph, std::int64_t id,
@@ -121,7 +129,7 @@ std::optional<Engine> usable_engine(const std::shared_ptr<const Graph>& graph, s
   if (precision_of(probe, pr.dtype) != precision) return std::nullopt;
   if (probe.runtime_compiled && !runtime_compiled_wanted()) return std::nullopt;
   Engine e{id, knobs_of(probe.engine), probe.runtime_compiled, 1};
-  for (const Knob& k : e.knobs) e.space *= double(k.values.size());
+  for (const Knob& k : e.knobs) e.grid *= double(k.values.size());
   return e;
 }
 
@@ -132,6 +140,24 @@ Choice with_knob(Choice c, std::int64_t type, std::int64_t value) {
     it->second = value;
   } else {
     c.knobs.insert(it, {type, value});
+  }
+  return c;
+}
+
+// `c` with every knob of its engine set: as in `base` where `c` leaves it unset, else at the
+// knob's minimum. Knobs the engine does not describe are kept as they are.
+Choice complete(Choice c, const Engine& e, const Choice* base = nullptr) {
+  for (const Knob& k : e.knobs) {
+    auto has = [&](const Choice& x) {
+      return std::find_if(x.knobs.begin(), x.knobs.end(),
+                          [&](auto& kv) { return kv.first == k.type; });
+    };
+    if (has(c) != c.knobs.end()) continue;
+    if (base && has(*base) != base->knobs.end()) {
+      c = with_knob(c, k.type, has(*base)->second);
+    } else {
+      c = with_knob(c, k.type, k.values.front());
+    }
   }
   return c;
 }
@@ -234,9 +260,10 @@ class Bench {
 };
 
 struct Timed {
-  std::shared_ptr<Candidate> candidate;
+  Choice choice;
   double ms = 0;
   bool offered = false;
+  std::shared_ptr<Candidate> candidate;  // kept for the fastest unoffered only (memory)
 };
 
 // The budget from CONVBP_CUDNN_SEARCH_S; throws naming the variable and value when it is not a
@@ -254,28 +281,25 @@ double budget_seconds() {
 }
 
 std::shared_ptr<const SearchResult> run_search(const ConvProblem& pr, Pass pass,
-                                               Precision precision) {
+                                               Precision precision, double budget_s) {
   auto out = std::make_shared<SearchResult>();
-  const auto start = Clock::now();
-  try {
-    out->budget_s = budget_seconds();
-  } catch (const std::exception& e) {
-    out->error = e.what();
-    return out;
-  }
-  const auto o = offer(pr, pass);
+  out->budget_s = budget_s;
+  const auto o = offer(pr, pass);  // the heuristics' time is the offer's, not the budget's
   if (!o->error.empty()) {
     out->error = o->error;
     return out;
   }
+  const auto start = Clock::now();
+  auto budget_left = [&] { return seconds_since(start) < budget_s; };
   std::vector<Timed> timed;
   std::set<std::string> seen;
   int not_finalized = 0, too_large = 0, failed = 0;
-  std::string stopped;
+  std::string stopped, lost;
   try {
     Bench bench(pr, pass);
     double best_ms = std::numeric_limits<double>::infinity();
-    auto try_one = [&](std::shared_ptr<Candidate> c, bool offered) {
+    // Times c; true when it is the fastest so far.
+    auto try_one = [&](const Choice& choice, std::shared_ptr<Candidate> c, bool offered) {
       if (c->workspace > bench.workspace_limit()) {
         ++too_large;
         return false;
@@ -285,21 +309,24 @@ std::shared_ptr<const SearchResult> run_search(const ConvProblem& pr, Pass pass,
         ms = bench.time_ms(*c, 3 * best_ms);
       } catch (const std::exception&) {
         ++failed;
-        if (std::string lost = context_lost(); !lost.empty()) throw;
+        if (!context_lost().empty()) throw;
         return false;
       }
-      timed.push_back({c, ms, offered});
+      timed.push_back({choice, ms, offered, offered ? nullptr : std::move(c)});
+      // Plans are kept for the 2 x kKeep fastest unoffered configurations only.
+      std::vector<Timed*> held;
+      for (Timed& t : timed) {
+        if (t.candidate) held.push_back(&t);
+      }
+      if (held.size() > 2 * kKeep) {
+        (*std::max_element(held.begin(), held.end(), [](auto* a, auto* b) {
+          return a->ms < b->ms;
+        }))->candidate.reset();
+      }
       if (ms >= best_ms) return false;
       best_ms = ms;
       return true;
     };
-
-    // 1. The heuristics' configurations.
-    for (const Candidate& c : o->list(precision)) {
-      seen.insert(c.choice.tag());
-      try_one(std::make_shared<Candidate>(c), true);
-    }
-    out->heuristics_timed = int(timed.size());
 
     // The engines usable in this precision, and their knobs.
     std::int64_t count = 0;
@@ -314,10 +341,22 @@ std::shared_ptr<const SearchResult> run_search(const ConvProblem& pr, Pass pass,
       }
     }
     out->engines = int(engines.size());
-    for (const auto& [id, e] : engines) out->space += e.space;
+    for (const auto& [id, e] : engines) out->grid += e.grid;
 
-    // 2. Neighbours of the heuristics' configurations, then each engine's default and its
-    // neighbours; runtime-compiled engines' after all others.
+    // 1. The heuristics' configurations, known by their own tags and as completed.
+    std::map<std::int64_t, Choice> offered_base;  // per engine: its first offer's knobs
+    for (const Candidate& c : o->list(precision)) {
+      seen.insert(c.choice.tag());
+      if (auto it = engines.find(c.choice.engine); it != engines.end()) {
+        seen.insert(complete(c.choice, it->second).tag());
+        offered_base.emplace(c.choice.engine, c.choice);
+      }
+      try_one(c.choice, std::make_shared<Candidate>(c), true);
+    }
+    out->heuristics_timed = int(timed.size());
+
+    // 2. Neighbours of the heuristics' configurations, then each engine's base configuration
+    // and its neighbours; runtime-compiled engines' after all others.
     std::deque<Choice> queue, compiled_queue;
     auto enqueue = [&](const Choice& c, bool front) {
       const auto it = engines.find(c.engine);
@@ -327,31 +366,40 @@ std::shared_ptr<const SearchResult> run_search(const ConvProblem& pr, Pass pass,
     };
     for (const Candidate& c : o->list(precision)) {
       if (auto it = engines.find(c.choice.engine); it != engines.end()) {
-        for (const Choice& n : neighbours(c.choice, it->second)) enqueue(n, false);
+        for (const Choice& n : neighbours(complete(c.choice, it->second), it->second)) {
+          enqueue(n, false);
+        }
       }
     }
     for (const auto& [id, e] : engines) {
-      enqueue(Choice{id, {}}, false);
-      for (const Choice& n : neighbours(Choice{id, {}}, e)) enqueue(n, false);
+      const auto base = offered_base.find(id);
+      const Choice c =
+          complete(Choice{id, {}}, e, base == offered_base.end() ? nullptr : &base->second);
+      enqueue(c, false);
+      for (const Choice& n : neighbours(c, e)) enqueue(n, false);
     }
 
-    // 3. Random points of the space, seeded by the problem.
+    // 3. Random points of the space, seeded by the problem (engines compiled at run time
+    // excepted).
     std::mt19937_64 rng(std::hash<std::string>{}(cache_key(pr, pass)));
-    std::vector<const Engine*> list;
-    for (const auto& [id, e] : engines) list.push_back(&e);
+    std::vector<const Engine*> drawn;
+    for (const auto& [id, e] : engines) {
+      if (!e.runtime_compiled) drawn.push_back(&e);
+    }
     auto random_choice = [&]() -> std::optional<Choice> {
-      for (int attempt = 0; attempt < 256 && !list.empty(); ++attempt) {
-        const Engine& e = *list[rng() % list.size()];
+      for (int attempt = 0; attempt < 256 && !drawn.empty(); ++attempt) {
+        const Engine& e = *drawn[rng() % drawn.size()];
         Choice c{e.id, {}};
-        for (const Knob& k : e.knobs)
+        for (const Knob& k : e.knobs) {
           c.knobs.emplace_back(k.type, k.values[rng() % k.values.size()]);
+        }
         if (!seen.count(c.tag())) return c;
       }
       return std::nullopt;
     };
 
     while (true) {
-      if (seconds_since(start) >= out->budget_s) {
+      if (!budget_left()) {
         stopped = "the budget spent";
         break;
       }
@@ -376,54 +424,49 @@ std::shared_ptr<const SearchResult> run_search(const ConvProblem& pr, Pass pass,
         ++not_finalized;
         continue;
       }
-      c->source = "knob search";
-      if (try_one(c, false)) {
+      if (try_one(*next, c, false)) {
         for (const Choice& n : neighbours(*next, engines.at(next->engine))) enqueue(n, true);
       }
     }
   } catch (const std::exception& e) {
     stopped = std::string("stopped by an error: ") + e.what();
+    lost = context_lost();
   }
   out->seconds = seconds_since(start);
 
   // What the heuristics' best did, and what the search found besides.
-  std::sort(timed.begin(), timed.end(), [](auto& a, auto& b) { return a.ms < b.ms; });
+  std::stable_sort(timed.begin(), timed.end(), [](auto& a, auto& b) { return a.ms < b.ms; });
   const Timed* heuristics_best = nullptr;
-  for (const Timed& t : timed) {
-    if (t.offered) {
-      heuristics_best = &t;
-      break;
-    }
-  }
-  int unoffered = 0;
-  for (const Timed& t : timed) unoffered += !t.offered;
   const Timed* found_best = nullptr;
+  int unoffered = 0;
+  for (const Timed& t : timed) {
+    if (t.offered && !heuristics_best) heuristics_best = &t;
+    if (!t.offered && !found_best) found_best = &t;
+    unoffered += !t.offered;
+  }
   std::vector<const Timed*> kept;
   for (const Timed& t : timed) {
-    if (t.offered) continue;
-    if (!found_best) found_best = &t;
-    if (kept.size() >= kKeep) break;
-    if (heuristics_best && t.ms > kKeepWithin * heuristics_best->ms) break;
+    if (t.offered || !t.candidate) continue;
+    if (kept.size() >= kKeep || (heuristics_best && t.ms >= heuristics_best->ms)) break;
     kept.push_back(&t);
   }
 
-  std::ostringstream s;
   char took[64];  // "8.1 s of a 20 s budget"
-  std::snprintf(took, sizeof took, "%.1f s of a %.3g s budget", out->seconds, out->budget_s);
-  const std::string spent = took + (" (" + (stopped.empty() ? std::string("done") : stopped) + ")");
+  std::snprintf(took, sizeof took, "%.1f s of a %.3g s budget", out->seconds, budget_s);
+  const std::string spent = took + (" (" + stopped + ")");
+  std::ostringstream s;
   s << "knob search over " << out->engines << " " << to_string(precision) << " engines ("
-    << out->space << " configurations with every knob set): " << out->tried
+    << out->grid << " configurations on their knob grids): " << out->tried
     << " configurations beyond the heuristics' " << out->heuristics_timed << " tried in " << spent;
   if (not_finalized) s << ", " << not_finalized << " not built by cuDNN";
   if (too_large) s << ", " << too_large << " over the workspace limit";
   if (failed) s << ", " << failed << " failed to run";
   s << "; heuristics' best: "
-    << (heuristics_best
-            ? heuristics_best->candidate->choice.tag() + " " + ms_text(heuristics_best->ms)
-            : std::string("none"));
+    << (heuristics_best ? heuristics_best->choice.tag() + " " + ms_text(heuristics_best->ms)
+                        : std::string("none ran"));
   s << "; " << unoffered << " timed that the heuristics did not offer";
   if (found_best) {
-    s << ", the fastest " << found_best->candidate->choice.tag() << " " << ms_text(found_best->ms);
+    s << ", the fastest " << found_best->choice.tag() << " " << ms_text(found_best->ms);
     if (heuristics_best) {
       char ratio[48];
       std::snprintf(ratio, sizeof ratio, " (%.2fx the heuristics' best's speed)",
@@ -432,18 +475,24 @@ std::shared_ptr<const SearchResult> run_search(const ConvProblem& pr, Pass pass,
     }
   }
   out->summary = s.str();
+  std::fprintf(stderr, "\nconvbp: cuDNN %s %s: %s\n", pr.key().c_str(), to_string(pass),
+               out->summary.c_str());
+  if (!lost.empty()) {
+    // Nothing measured in a lost context is offered: every later CUDA call fails with it.
+    out->error = "the CUDA context was lost during the search (" + lost + "): " + out->summary;
+    return out;
+  }
   for (std::size_t i = 0; i < kept.size(); ++i) {
     std::ostringstream src;
     src << "knob search #" << i + 1 << ": " << ms_text(kept[i]->ms) << " in the search, against "
-        << (heuristics_best ? ms_text(heuristics_best->ms) + " for the heuristics' best"
-                            : std::string("no heuristic offer"))
+        << (heuristics_best ? ms_text(heuristics_best->ms) + " for the heuristics' best " +
+                                  heuristics_best->choice.tag()
+                            : std::string("no heuristic offer that ran"))
         << "; " << out->tried << " configurations tried in " << spent;
     kept[i]->candidate->source = src.str();
     out->found.push_back(kept[i]->candidate);
     adopt(pr, pass, precision, kept[i]->candidate);
   }
-  std::fprintf(stderr, "\nconvbp: cuDNN %s %s: %s\n", pr.key().c_str(), to_string(pass),
-               out->summary.c_str());
   return out;
 }
 
@@ -451,10 +500,25 @@ std::shared_ptr<const SearchResult> run_search(const ConvProblem& pr, Pass pass,
 
 std::shared_ptr<const SearchResult> knob_search(const ConvProblem& pr, Pass pass,
                                                 Precision precision) {
+  double budget = 0;
+  try {
+    budget = budget_seconds();
+  } catch (const std::exception& e) {
+    auto out = std::make_shared<SearchResult>();
+    out->error = e.what();
+    return out;  // not kept: the next call reads the variable again
+  }
+  // One search at a time in the process: searches share the cuDNN handle and the device, and
+  // each would skew the other's timing; a second caller of the same key waits for its answer.
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
   static auto& cache = *new Recent<SearchResult>(8);
-  const std::string key = cache_key(pr, pass) + "/" + to_string(precision);
+  char budget_text[32];
+  std::snprintf(budget_text, sizeof budget_text, "%.17g", budget);
+  const std::string key =
+      cache_key(pr, pass) + "/" + to_string(precision) + "/" + budget_text + " s";
   if (auto found = cache.find(key)) return found;
-  return cache.put(key, run_search(pr, pass, precision));
+  return cache.put(key, run_search(pr, pass, precision, budget));
 }
 
 }  // namespace convbp::cudnn
