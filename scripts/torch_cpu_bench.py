@@ -17,12 +17,15 @@ A case PyTorch refuses (f16 convolutions on the CPU in PyTorch 1.13, for one) is
 PyTorch's message as "error"; so is asymmetric padding, which PyTorch's convolution cannot take.
 
 Timing is convbp's CPU timing (harness/timing.cpp), so that both sides are measured alike:
---warmup untimed calls, the last of which sizes the repetitions; then --reps repetitions, each
-of as many back-to-back calls as fill --min-rep-seconds (the count fixed before the first),
+--warmup untimed calls, then one more that sizes the repetitions (convbp sizes them on a warm
+call too: its validation runs first, while PyTorch creates its oneDNN primitive on a case's
+first call); then --reps repetitions, each of as many back-to-back calls as fill
+--min-rep-seconds (the count fixed before the first),
 timed on the host clock; the figure is the median of the repetitions' per-call times. It is
 kept over timing each call alone because a short call's lone time carries the clock's and
 Python's per-call overhead, while a call longer than --min-rep-seconds is timed alone anyway
-(--min-rep-seconds 0 times every call alone). Threads: torch.set_num_threads(--threads),
+(--min-rep-seconds 0 times every call alone; on ResNet-50's 3x3 layers, 4-20 ms a call, the
+two agree within noise: docs/dtypes.md). Threads: torch.set_num_threads(--threads),
 default convbp's own rule (OMP_NUM_THREADS when set, else every core).
 
 The shapes, keys, counts and flops come from convbp itself (`convbp cases CONFIG --json`), as
@@ -68,18 +71,16 @@ def default_threads():
 
 
 def time_call(fn, warmup, reps, min_rep_seconds):
-    """Per-call ms as convbp's measure() takes it: the last warm-up call (one more call when
-    there is no warm-up) sizes a repetition to at least min_rep_seconds; the median of reps."""
+    """Per-call ms as convbp's measure() takes it: after the warm-up, one call's time sizes a
+    repetition to at least min_rep_seconds of back-to-back calls; the median of reps."""
     def lone_call():
         start = time.perf_counter()
         fn()
         return time.perf_counter() - start
 
-    single = 0.0
     for _ in range(warmup):
-        single = lone_call()
-    if warmup == 0:
-        single = lone_call()
+        fn()
+    single = lone_call()
     calls = max(1, math.ceil(min_rep_seconds / max(single, 1e-9)))
     times = []
     for _ in range(reps):
@@ -159,9 +160,11 @@ def main(argv=None):
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--threads", type=int, default=default_threads(),
                     help="torch.set_num_threads (default: convbp's, %(default)s here)")
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--min-rep-seconds", type=float, default=0.02)
+    ap.add_argument("--reps", type=int, default=5, help="timed repetitions (default 5)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
+    ap.add_argument("--min-rep-seconds", type=float, default=0.02,
+                    help="back-to-back calls fill a repetition to this (default 0.02; "
+                    "0: every call alone)")
     ap.add_argument("--convbp", help="the convbp binary (default: $CONVBP, build-gpu/convbp, "
                     "build/convbp, PATH)")
     ap.add_argument("--pass", dest="pass_", choices=["data", "weights"], help="only this pass")
