@@ -83,7 +83,10 @@ options:
                        rewritten after every case, so an interrupted run keeps what it measured
   --impl GLOB,...      implementations to run, e.g. 'im2col_gemm.*,onednn.direct' (default:
                        the suite's "impls"); a family's member by its full name too, e.g.
-                       'cudnn.engine12.k2=3.tf32' (see `convbp list`)
+                       'cudnn.engine12.k2=3.tf32' (see `convbp list`). Opt-in entries run
+                       only when named in full: cudnn.search.fp32|.tf32|.fp32acc searches each
+                       cuDNN engine's knob space for CONVBP_CUDNN_SEARCH_S seconds (default
+                       20) per case (docs/cudnn.md)
   --pass data|weights  run only one pass
   --threads N          threads for every library (OpenBLAS, OpenMP, oneDNN), 1 to 1024;
                        default: OMP_NUM_THREADS when set, else all cores
@@ -313,8 +316,10 @@ int cmd_list() {
     const Support s = b->available();
     std::printf("%-*s  %-4s  %s\n", int(width), b->name().c_str(), to_string(b->device()),
                 s.ok ? "available" : ("unavailable: " + s.why).c_str());
-    if (!b->members_named().empty())
-      families.push_back(b->name() + " runs as " + b->members_named());
+    if (!b->members_named().empty()) {
+      families.push_back(b->name() + " runs as " + b->members_named() +
+                         (b->opt_in() ? " (opt-in: selected by its full name only)" : ""));
+    }
   }
   if (!families.empty()) {
     std::printf(

@@ -27,8 +27,13 @@ std::vector<const Backward*> select_impls(const std::vector<std::string>& patter
   std::vector<const Backward*> selected, members;
   for (const std::string& pattern : patterns) {
     bool matched = false;
+    std::string opt_in;  // opt-in implementations the glob matched but does not select
     for (const Backward* b : registry()) {
       if (!glob_match(pattern, b->name())) continue;
+      if (b->opt_in() && pattern != b->name()) {
+        opt_in += (opt_in.empty() ? "" : ", ") + b->name();
+        continue;
+      }
       matched = true;
       if (std::find(selected.begin(), selected.end(), b) == selected.end()) selected.push_back(b);
     }
@@ -40,8 +45,10 @@ std::vector<const Backward*> select_impls(const std::vector<std::string>& patter
       }
     }
     if (!matched && strict) {
-      throw SelectionError("implementation pattern '" + pattern +
-                           "' matches no implementation (see `convbp list`)");
+      throw SelectionError("implementation pattern '" + pattern + "' matches no implementation" +
+                           (opt_in.empty() ? std::string(" (see `convbp list`)")
+                                           : " but the opt-in " + opt_in +
+                                                 ", which are selected by full name only"));
     }
   }
   // Registry order, whatever the order of the patterns; members named in full last.

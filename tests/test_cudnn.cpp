@@ -4,6 +4,8 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -24,18 +26,34 @@ constexpr std::uint64_t kSeed = 23;
 const char* const kLegacy[] = {
     "algo0", "algo1", "algo3", "fft", "fft_tiling", "winograd", "winograd_nonfused"};
 
+// What "cudnn.*" selects: every cuDNN entry but the opt-in searches (tested on their own).
 std::vector<const Backward*> cudnn_entries() {
   std::vector<const Backward*> list;
   for (const Backward* b : registry()) {
-    if (b->name().rfind("cudnn.", 0) == 0) list.push_back(b);
+    if (b->name().rfind("cudnn.", 0) == 0 && !b->opt_in()) list.push_back(b);
   }
   return list;
 }
+
+// Sets an environment variable for one scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
 
 const Backward& entry(const std::string& name) {
   const Backward* b = find_backward(name);
   if (!b) throw std::runtime_error(name + " is not registered");
   return *b;
+}
+
+// Whether the device is tests/mock_cuda's host model (whose engines and times are known).
+bool on_mock_device() {
+  return entry("cudnn.algo1.fp32").device_description().find("mock") != std::string::npos;
 }
 
 // The reason every cuDNN entry gives when it cannot run here ("" when it can).
@@ -168,6 +186,24 @@ TEST(Cudnn, LegacyEntriesDeclineAsymmetricPadding) {
   }
   const Support s = entry("cudnn.algo1.fp32").supports(pr, Pass::data);
   EXPECT_NE(s.why.find("symmetric padding"), std::string::npos) << s.why;
+}
+
+TEST(Cudnn, KnobSearchesAreOptInAndSelectedByFullNameOnly) {
+  for (const char* name : {"cudnn.search.fp32", "cudnn.search.tf32", "cudnn.search.fp32acc"}) {
+    EXPECT_TRUE(entry(name).opt_in()) << name;
+    const auto by_glob = select_impls({"cudnn.*"}, true);
+    EXPECT_EQ(std::count(by_glob.begin(), by_glob.end(), &entry(name)), 0) << name;
+    const auto by_name = select_impls({name}, true);
+    ASSERT_EQ(by_name.size(), 1u) << name;
+    EXPECT_EQ(by_name[0], &entry(name));
+  }
+  try {
+    select_impls({"cudnn.search.*"}, true);
+    ADD_FAILURE() << "a glob that matches only opt-in entries selected something";
+  } catch (const SelectionError& e) {
+    EXPECT_NE(std::string(e.what()).find("opt-in cudnn.search.fp32"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Cudnn, ReportsLibraryVersionsWithoutADevice) {
@@ -532,6 +568,89 @@ TEST(CudnnDevice, RunDeviceComputesOnTheCallersDeviceMemory) {
       }
     }
   }
+}
+
+// The knob-space search (cudnn.search.*): its members are configurations the heuristics did
+// not offer, each measured in the search and validated by the harness like any other; the
+// detail says what the search tried and in how long. On the host model, whose engine 9 is
+// never offered and is fastest at one point of its 480-point knob space (modeled time), the
+// search must find exactly that point, and it must win the case against every offer.
+TEST(CudnnDevice, KnobSearchFindsConfigurationsTheHeuristicsDidNotOffer) {
+  REQUIRE_CUDA_DEVICE();
+  ScopedEnv modeled("CONVBP_MOCK_MODELED_TIME", "1");
+  ScopedEnv budget("CONVBP_CUDNN_SEARCH_S", "10");
+  const ConvProblem pr = square(2, 6, 7, 5, 3, 1, 1);  // no other test uses it: a fresh search
+  RunOptions options;
+  options.seed = kSeed;
+  TimingSettings timing;
+  timing.reps = 3;
+  timing.min_rep_seconds = 0.001;
+  timing.max_seconds_per_case = 1;
+  for (Pass pass : {Pass::data, Pass::weights}) {
+    const std::string context =
+        std::string(to_string(pass)) + " seed " + std::to_string(kSeed) + " problem " + pr.key();
+    const Backward& search = entry("cudnn.search.fp32");
+    const Support s = search.supports(pr, pass);
+    ASSERT_TRUE(s.ok) << context << ": " << s.why;
+    const std::vector<const Backward*> found = search.members(pr, pass);
+    ASSERT_FALSE(found.empty()) << context;
+    EXPECT_LE(found.size(), 4u) << context;
+    const std::vector<const Backward*> offered = entry("cudnn.engine.fp32").members(pr, pass);
+    for (const Backward* m : found) {
+      EXPECT_EQ(std::count(offered.begin(), offered.end(), m), 0)
+          << context << ": " << m->name() << " was offered by the heuristics";
+      EXPECT_TRUE(stands_for("cudnn.search.fp32", m->name())) << context << " " << m->name();
+    }
+    const std::string detail = found[0]->plan(pr, pass)->detail();
+    EXPECT_NE(detail.find("knob search #1: "), std::string::npos) << context << ": " << detail;
+    EXPECT_NE(detail.find("configurations tried in"), std::string::npos)
+        << context << ": " << detail;
+
+    const Case c = run_case({pr.key(), pr, pass, 1}, {&entry("cudnn.engine.fp32"), &search}, timing,
+                            options, 0);
+    int from_search = 0;
+    for (const Result& r : c.results) {
+      if (r.family != "cudnn.search.fp32") continue;
+      ++from_search;
+      EXPECT_EQ(r.status, Status::ok) << context << " " << r.impl << ": " << r.why;
+    }
+    EXPECT_EQ(from_search, int(found.size())) << context;
+    if (on_mock_device()) {
+      // STAGES (14) 3, SPLIT_K_SLC (17) 4, CTA_COUNT (37) 64: the model's fastest point.
+      EXPECT_EQ(found[0]->name(), "cudnn.engine9.k14=3.k17=4.k37=64.fp32") << context;
+      ASSERT_TRUE(c.best.has_value()) << context;
+      EXPECT_EQ(c.best->impl, "cudnn.engine9.k14=3.k17=4.k37=64.fp32") << context;
+    }
+  }
+}
+
+// The budget holds: a search stops once CONVBP_CUDNN_SEARCH_S is spent and says so; a budget
+// that is not a number of seconds is a decline that names the variable and the value.
+TEST(CudnnDevice, KnobSearchKeepsToItsBudget) {
+  REQUIRE_CUDA_DEVICE();
+  ConvProblem pr = square(2, 7, 9, 6, 3, 1, 1);
+  {
+    ScopedEnv budget("CONVBP_CUDNN_SEARCH_S", "ten");
+    const Support s = entry("cudnn.search.tf32").supports(pr, Pass::data);
+    EXPECT_FALSE(s.ok);
+    EXPECT_NE(s.why.find("CONVBP_CUDNN_SEARCH_S='ten'"), std::string::npos) << s.why;
+  }
+  if (!on_mock_device()) return;  // the rest needs the model's times
+  // About 10 ms of host work per configuration on the model (its naive loops on this shape):
+  // a 0.3 s budget cannot try the 480 points of engine 9's space.
+  pr = square(2, 16, 10, 16, 3, 1, 1);
+  ScopedEnv modeled("CONVBP_MOCK_MODELED_TIME", "1");
+  ScopedEnv budget("CONVBP_CUDNN_SEARCH_S", "0.3");
+  const auto start = std::chrono::steady_clock::now();
+  const Support s = entry("cudnn.search.fp32").supports(pr, Pass::data);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(s.ok) << pr.key() << ": " << s.why;
+  const std::string detail =
+      entry("cudnn.search.fp32").members(pr, Pass::data)[0]->plan(pr, Pass::data)->detail();
+  EXPECT_NE(detail.find("of a 0.3 s budget (the budget spent)"), std::string::npos)
+      << pr.key() << ": " << detail;
+  EXPECT_LT(seconds, 5.0) << pr.key() << ": " << detail;
 }
 
 TEST(CudnnDevice, DescribesTheDeviceAndDriver) {

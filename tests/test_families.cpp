@@ -4,6 +4,7 @@
 // its name alone, answers a later run from the tuning database, and plans a member from it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 
@@ -140,6 +141,38 @@ TEST(Families, AMemberIsFoundAndSelectedByItsFullName) {
   EXPECT_THROW(select_impls({"test.family.m7"}, true), SelectionError);
   // Registered names stay unique.
   EXPECT_THROW(add_backward(std::make_unique<TestFamily>()), std::invalid_argument);
+}
+
+// An opt-in implementation (a costly search) that computes correctly.
+class TestOptIn final : public Backward {
+ public:
+  std::string name() const override { return "test.opt_in"; }
+  bool opt_in() const override { return true; }
+  Support supports(const ConvProblem&, Pass) const override { return Support::yes(); }
+  std::unique_ptr<Plan> plan(const ConvProblem& pr, Pass pass) const override {
+    return find_backward("im2col_gemm.per_sample")->plan(pr, pass);
+  }
+};
+
+TEST(Families, AnOptInImplementationIsSelectedByItsFullNameOnly) {
+  if (!find_backward("test.opt_in")) add_backward(std::make_unique<TestOptIn>());
+  const Backward* opt_in = find_backward("test.opt_in");
+  for (const char* glob : {"*", "test.*", "test.opt_in*"}) {
+    const auto selected = select_impls({glob}, false);
+    EXPECT_EQ(std::count(selected.begin(), selected.end(), opt_in), 0) << glob;
+  }
+  const auto by_name = select_impls({"test.opt_in"}, true);
+  ASSERT_EQ(by_name.size(), 1u);
+  EXPECT_EQ(by_name[0], opt_in);
+  try {
+    select_impls({"test.opt_*"}, true);
+    ADD_FAILURE() << "a glob matching only an opt-in implementation selected it";
+  } catch (const SelectionError& e) {
+    EXPECT_NE(std::string(e.what()).find("but the opt-in test.opt_in, which are selected by full "
+                                         "name only"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Families, AMemberSelectedByNameAndThroughItsFamilyRunsOnce) {

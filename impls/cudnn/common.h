@@ -8,6 +8,9 @@
 //                                              configurations the heuristics (modes A, B) and the
 //                                              fallback list offer, each run as a member
 //                                              cudnn.engine<id>[.k<knob>=<value>...].fp32|.tf32
+//                cudnn.search.fp32|.tf32       opt-in families: the configurations a timed search
+//                                              of every engine's knob space found beyond those
+//                                              (search.cpp; the graph API in engine_api.*)
 #pragma once
 
 #include <cublas_v2.h>

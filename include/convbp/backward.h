@@ -218,6 +218,9 @@ class Backward {
   // How a family's members are named ("cudnn.engine<id>[...].fp32"), for `convbp list`; "" for
   // an ordinary implementation.
   virtual std::string members_named() const { return ""; }
+  // Opt-in implementations (a search that spends seconds per case: cudnn.search.*) are selected
+  // only by their exact name, never by a glob such as "cudnn.*" or a suite's default.
+  virtual bool opt_in() const { return false; }
 };
 
 // Every registered implementation, in impl_list.inc order (the reference first), then those
