@@ -127,16 +127,16 @@ def measure(torch, gen, p, args):
         t = (torch.rand(*shape, generator=gen) * 2 - 1).to(torch_dtype)
         return t.contiguous(memory_format=memory_format)
 
-    x = tensor(p["n"], p["c"], p["h"], p["w"])
-    w = tensor(p["k"], p["c"] // p["groups"], p["r"], p["s"])
-    dy = tensor(p["n"], p["k"], p["p"], p["q"])
     try:
+        x = tensor(p["n"], p["c"], p["h"], p["w"])
+        w = tensor(p["k"], p["c"] // p["groups"], p["r"], p["s"])
+        dy = tensor(p["n"], p["k"], p["p"], p["q"])
         with torch.no_grad():
             t = time_call(backward_call(torch, p, x, w, dy), args.warmup, args.reps,
                           args.min_rep_seconds)
         return {"time_ms": t, "gflops": p["flops"] / (t["median"] * 1e6)}
     except RuntimeError as e:
-        return {"error": str(e).splitlines()[0]}
+        return {"error": (str(e).splitlines() or [type(e).__name__])[0]}
 
 
 def totals(cases):
