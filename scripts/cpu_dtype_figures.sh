@@ -21,7 +21,7 @@ for round in $(seq 1 "$rounds"); do
   echo "round $round: convbp" >&2
   "$convbp" run "$suite" --threads "$threads" --impl "$impls" -q -o "$out/convbp-$round.json"
   echo "round $round: PyTorch" >&2
-  "$python" "$root/scripts/torch_cpu_dtype_bench.py" "$suite" --threads "$threads" --convbp "$convbp" \
+  "$python" "$root/scripts/torch_cpu_bench.py" "$suite" --threads "$threads" --convbp "$convbp" \
     -o "$out/torch-$round.json" 2>"$out/torch-$round.log"
 done
 "$python" "$root/scripts/dtype_figures.py" --convbp "$out"/convbp-*.json \

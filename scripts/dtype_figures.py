@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 13's CPU figures as Markdown tables, from convbp reports and torch_cpu_dtype_bench.py outputs.
+"""Issue 13's CPU figures as Markdown tables, from convbp reports and torch_cpu_bench.py outputs.
 
   dtype_figures.py --convbp R1.json [R2.json ...] --torch T1.json [T2.json ...]
 
@@ -14,6 +14,10 @@ for PyTorch. Prints, per layout:
      above 1 means convbp's pick is faster), and the same for f32;
   3. NHWC against NCHW for the same dtype (NCHW ms / NHWC ms), convbp's pick and PyTorch;
   4. what declined in the 16-bit cases, with convbp's reasons.
+
+The PyTorch files are scripts/torch_cpu_bench.py's (convbp.torch/1, "device": "cpu"); a case's
+dtype and layout are its own fields, else (a file written before they were recorded) read off
+its key. The former torch_cpu_dtype_bench.py's convbp.torch_cpu/1 files are read too.
 """
 import argparse
 import json
@@ -75,12 +79,21 @@ def convbp_side(paths):
 
 
 def torch_side(paths):
+    """{(layer, pass, dtype, layout): {"ms": min over rounds} or {"error": PyTorch's refusal}}"""
     best, info = {}, None
     for path in paths:
         doc = load(path)
+        schema, device = doc.get("schema"), doc.get("device", "cpu")
+        if schema not in ("convbp.torch/1", "convbp.torch_cpu/1") or device != "cpu":
+            sys.exit("dtype_figures.py: %s: schema %s on %s, expected convbp.torch/1 on cpu "
+                     "(scripts/torch_cpu_bench.py's output)" % (path, schema, device))
+        if "error" in doc:
+            sys.exit("dtype_figures.py: %s: the PyTorch run failed: %s" % (path, doc["error"]))
         info = info or {k: doc.get(k) for k in ("torch", "threads", "mkldnn", "settings")}
         for case in doc["cases"]:
-            key = (short_name(case["name"]), case["pass"], case["dtype"], case["layout"])
+            dtype, layout = dtype_layout(case["problem"])
+            key = (short_name(case["name"]), case["pass"], case.get("dtype", dtype),
+                   case.get("layout", layout))
             if "time_ms" in case:
                 ms = case["time_ms"]["median"]
                 if key not in best or "ms" not in best[key] or ms < best[key]["ms"]:
@@ -177,7 +190,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--convbp", nargs="+", required=True, help="convbp reports, one per round")
     ap.add_argument("--torch", nargs="*", default=[],
-                    help="torch_cpu_dtype_bench.py outputs, one per round")
+                    help="torch_cpu_bench.py outputs, one per round")
     args = ap.parse_args()
     picks, declined, context = convbp_side(args.convbp)
     torch, info = torch_side(args.torch) if args.torch else ({}, None)
