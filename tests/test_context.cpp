@@ -30,10 +30,16 @@ Outcome run_convbp(const std::string& env, const std::string& args) {
 constexpr const char* kSmall = "--problem n1_c2_h5_w5_k2_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1";
 constexpr const char* kNoCoreChoice = "-u OPENBLAS_CORETYPE -u CONVBP_OPENBLAS_DETECTED";
 
+// Each test writes a report of its own: ctest runs the tests of this file in parallel processes,
+// and a shared path let one test read another's report.
 nlohmann::json report_context(const std::string& env) {
   const fs::path dir = fs::path(::testing::TempDir()) / "context";
   fs::create_directories(dir);
-  const std::string report = (dir / "report.json").string();
+  static int calls = 0;
+  const std::string report =
+      (dir / (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "-" +
+              std::to_string(++calls) + ".json"))
+          .string();
   fs::remove(report);
   const Outcome out = run_convbp(
       env, std::string("run ") + kSmall + " --impl im2col_gemm.batched --reps 1 -q -o " + report);
