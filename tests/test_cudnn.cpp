@@ -36,6 +36,15 @@ std::vector<const Backward*> cudnn_entries() {
   return list;
 }
 
+// A few short repetitions: timing is checked for its plumbing, not its figures.
+TimingSettings quick_timing(int reps, double max_seconds_per_case) {
+  TimingSettings timing;
+  timing.reps = reps;
+  timing.min_rep_seconds = 0.001;
+  timing.max_seconds_per_case = max_seconds_per_case;
+  return timing;
+}
+
 // Sets an environment variable for one scope.
 class ScopedEnv {
  public:
@@ -407,10 +416,7 @@ TEST(CudnnDevice, PlansTimeThemselvesWithCudaEvents) {
   const ConvProblem pr = square(2, 8, 9, 8, 3, 1, 1);
   RunOptions options;
   options.seed = kSeed;
-  TimingSettings timing;
-  timing.reps = 2;
-  timing.min_rep_seconds = 0.001;
-  timing.max_seconds_per_case = 0.5;
+  const TimingSettings timing = quick_timing(2, 0.5);
   for (const char* name : {"cudnn.algo1.fp32", "cudnn.engine.fp32"}) {
     for (Pass pass : {Pass::data, Pass::weights}) {
       // A family's first member: cuDNN's first offer.
@@ -493,10 +499,7 @@ TEST(CudnnDevice, DbIsAReductionTimedInsideTheWeightsPass) {
   REQUIRE_CUDA_DEVICE();
   RunOptions options;
   options.seed = kSeed;
-  TimingSettings timing;
-  timing.reps = 2;
-  timing.min_rep_seconds = 0.001;
-  timing.max_seconds_per_case = 0.5;
+  const TimingSettings timing = quick_timing(2, 0.5);
   const std::tuple<DType, Layout, const char*, const char*> kinds[] = {
       {DType::f32, Layout::nchw, "cudnn.algo1.fp32", "cublasSgemv"},
       {DType::f32, Layout::nhwc, "cudnn.algo1.fp32", "cublasSgemv"},
@@ -587,10 +590,7 @@ TEST(CudnnDevice, KnobSearchFindsConfigurationsTheHeuristicsDidNotOffer) {
   const ConvProblem pr = square(2, 6, 7, 5, 3, 1, 1);  // no other test uses it: a fresh search
   RunOptions options;
   options.seed = kSeed;
-  TimingSettings timing;
-  timing.reps = 3;
-  timing.min_rep_seconds = 0.001;
-  timing.max_seconds_per_case = 1;
+  const TimingSettings timing = quick_timing(3, 1);
   for (Pass pass : {Pass::data, Pass::weights}) {
     const std::string context =
         std::string(to_string(pass)) + " seed " + std::to_string(kSeed) + " problem " + pr.key();
