@@ -11,17 +11,17 @@
 
 #include "report.h"
 #include "run_binary.h"
+#include "temp_dir.h"
 
 namespace convbp {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path temp_dir() {
-  const fs::path dir = fs::path(::testing::TempDir()) / "bad_input";
-  fs::create_directories(dir);
-  return dir;
-}
+// Each case's files in a folder of its own: ctest runs the cases in parallel processes, and in
+// one shared folder a case could remove another's files (report.json, never.json, the folder
+// caf\xE9) or find the report another left.
+fs::path temp_dir() { return test::test_temp_dir("bad_input"); }
 
 std::string temp_path(const std::string& name) {
   const fs::path path = temp_dir() / name;

@@ -10,6 +10,7 @@
 #include "report.h"
 #include "run_binary.h"
 #include "runner.h"
+#include "temp_dir.h"
 
 namespace {
 
@@ -25,8 +26,7 @@ Outcome convbp_with_env(const std::string& env, const std::string& args) {
 Outcome convbp(const std::string& args) { return convbp::test::run_convbp(args); }
 
 std::string temp_path(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "cli";
-  fs::create_directories(dir);
+  const fs::path dir = convbp::test::test_temp_dir("cli");
   fs::remove_all(dir / name);
   return (dir / name).string();
 }

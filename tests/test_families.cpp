@@ -12,6 +12,7 @@
 #include "context.h"
 #include "runner.h"
 #include "shapes.h"
+#include "temp_dir.h"
 #include "tuning.h"
 
 namespace convbp {
@@ -81,8 +82,7 @@ const Backward& family() {
 
 // A path for a tuning database that does not exist yet.
 std::string fresh_database(const std::string& name) {
-  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "families";
-  std::filesystem::create_directories(dir);
+  const std::filesystem::path dir = test::test_temp_dir("families");
   std::filesystem::remove(dir / name);
   return (dir / name).string();
 }

@@ -13,6 +13,7 @@
 
 #include "isolate.h"
 #include "runner.h"
+#include "temp_dir.h"
 #include "tune.h"
 #include "tuning.h"
 
@@ -138,8 +139,7 @@ const Result& result_of(const Case& c, const std::string& impl) {
 }
 
 std::string temp_path(const std::string& name) {
-  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "isolation";
-  std::filesystem::create_directories(dir);
+  const std::filesystem::path dir = test::test_temp_dir("isolation");
   std::filesystem::remove(dir / name);
   return (dir / name).string();
 }

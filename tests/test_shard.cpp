@@ -16,6 +16,7 @@
 #include "run_binary.h"
 #include "runner.h"
 #include "shard.h"
+#include "temp_dir.h"
 #include "tuning.h"
 
 namespace convbp {
@@ -25,8 +26,7 @@ namespace fs = std::filesystem;
 using test::run_convbp;
 
 std::string temp_path(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "shard";
-  fs::create_directories(dir);
+  const fs::path dir = test::test_temp_dir("shard");
   fs::remove_all(dir / name);
   return (dir / name).string();
 }

@@ -29,6 +29,7 @@
 #include "context.h"
 #include "naive.h"
 #include "run_binary.h"
+#include "temp_dir.h"
 #include "timing.h"
 #include "tune.h"
 #include "tuning.h"
@@ -90,8 +91,7 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 std::string temp_path(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "tuning";
-  fs::create_directories(dir);
+  const fs::path dir = test::test_temp_dir("tuning");
   fs::remove_all(dir / name);
   fs::remove_all(dir / (name + ".lock"));
   return (dir / name).string();
