@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "autotuner.h"
 #include "backward.h"
@@ -587,53 +588,65 @@ TEST(CudnnDevice, KnobSearchFindsConfigurationsTheHeuristicsDidNotOffer) {
   REQUIRE_CUDA_DEVICE();
   ScopedEnv modeled("CONVBP_MOCK_MODELED_TIME", "1");
   ScopedEnv budget("CONVBP_CUDNN_SEARCH_S", "4");
-  const ConvProblem pr = square(2, 6, 7, 5, 3, 1, 1);  // no other test uses it: a fresh search
   RunOptions options;
   options.seed = kSeed;
   const TimingSettings timing = quick_timing(3, 1);
-  for (Pass pass : {Pass::data, Pass::weights}) {
-    const std::string context =
-        std::string(to_string(pass)) + " seed " + std::to_string(kSeed) + " problem " + pr.key();
-    const Backward& search = entry("cudnn.search.fp32");
-    const Support s = search.supports(pr, pass);
-    if (!s.ok && !on_mock_device()) {
-      // On a real device the heuristics may well have offered the fastest configuration.
-      std::printf("%s: %s\n", context.c_str(), s.why.c_str());
-      continue;
-    }
-    ASSERT_TRUE(s.ok) << context << ": " << s.why;
-    const std::vector<const Backward*> found = search.members(pr, pass);
-    ASSERT_FALSE(found.empty()) << context;
-    EXPECT_LE(found.size(), 4u) << context;
-    const std::vector<const Backward*> offered = entry("cudnn.engine.fp32").members(pr, pass);
-    for (const Backward* m : found) {
-      EXPECT_EQ(std::count(offered.begin(), offered.end(), m), 0)
-          << context << ": " << m->name() << " was offered by the heuristics";
-      EXPECT_TRUE(stands_for("cudnn.search.fp32", m->name())) << context << " " << m->name();
-    }
-    const std::string detail = found[0]->plan(pr, pass)->detail();
-    EXPECT_NE(detail.find("knob search #1: "), std::string::npos) << context << ": " << detail;
-    EXPECT_NE(detail.find("configurations tried in"), std::string::npos)
-        << context << ": " << detail;
-
-    const Case c = run_case({pr.key(), pr, pass, 1}, {&entry("cudnn.engine.fp32"), &search}, timing,
-                            options, 0);
-    int from_search = 0;
-    for (const Result& r : c.results) {
-      if (r.family != "cudnn.search.fp32") continue;
-      ++from_search;
-      // Configurations cuDNN never offered may compute wrong on a real device: the harness
-      // rejects them (incorrect), which is the point of validating them. The model's are right.
-      if (on_mock_device() || r.status != Status::incorrect) {
-        EXPECT_EQ(r.status, Status::ok) << context << " " << r.impl << ": " << r.why;
+  // f32 NCHW with the fp32 families, bf16 NHWC with the fp32-accumulating ones; shapes no other
+  // test uses, so that each search is fresh.
+  ConvProblem bf16 = square(2, 6, 7, 6, 3, 1, 1);
+  bf16.dtype = DType::bf16;
+  bf16.layout = Layout::nhwc;
+  const std::tuple<ConvProblem, const char*, const char*> kinds[] = {
+      {square(2, 6, 7, 5, 3, 1, 1), "fp32", "cudnn.engine9.k14=3.k17=4.k37=64.fp32"},
+      {bf16, "fp32acc", "cudnn.engine9.k14=3.k17=4.k37=64.fp32acc"}};
+  for (const auto& [pr, precision, model_best] : kinds) {
+    const std::string family = std::string("cudnn.search.") + precision;
+    const std::string heuristics = std::string("cudnn.engine.") + precision;
+    for (Pass pass : {Pass::data, Pass::weights}) {
+      const std::string context = family + " " + to_string(pass) + " seed " +
+                                  std::to_string(kSeed) + " problem " + pr.key();
+      const Backward& search = entry(family);
+      const Support s = search.supports(pr, pass);
+      if (!s.ok && !on_mock_device()) {
+        // On a real device the heuristics may well have offered the fastest configuration.
+        std::printf("%s: %s\n", context.c_str(), s.why.c_str());
+        continue;
       }
-    }
-    EXPECT_EQ(from_search, int(found.size())) << context;
-    if (on_mock_device()) {
-      // STAGES (14) 3, SPLIT_K_SLC (17) 4, CTA_COUNT (37) 64: the model's fastest point.
-      EXPECT_EQ(found[0]->name(), "cudnn.engine9.k14=3.k17=4.k37=64.fp32") << context;
-      ASSERT_TRUE(c.best.has_value()) << context;
-      EXPECT_EQ(c.best->impl, "cudnn.engine9.k14=3.k17=4.k37=64.fp32") << context;
+      ASSERT_TRUE(s.ok) << context << ": " << s.why;
+      const std::vector<const Backward*> found = search.members(pr, pass);
+      ASSERT_FALSE(found.empty()) << context;
+      EXPECT_LE(found.size(), 4u) << context;
+      const std::vector<const Backward*> offered = entry(heuristics).members(pr, pass);
+      for (const Backward* m : found) {
+        EXPECT_EQ(std::count(offered.begin(), offered.end(), m), 0)
+            << context << ": " << m->name() << " was offered by the heuristics";
+        EXPECT_TRUE(stands_for(family, m->name())) << context << " " << m->name();
+      }
+      const std::string detail = found[0]->plan(pr, pass)->detail();
+      EXPECT_NE(detail.find("knob search #1: "), std::string::npos) << context << ": " << detail;
+      EXPECT_NE(detail.find("configurations tried in"), std::string::npos)
+          << context << ": " << detail;
+
+      const Case c =
+          run_case({pr.key(), pr, pass, 1}, {&entry(heuristics), &search}, timing, options, 0);
+      int from_search = 0;
+      for (const Result& r : c.results) {
+        if (r.family != family) continue;
+        ++from_search;
+        // Configurations cuDNN never offered may compute wrong on a real device: the harness
+        // rejects them (incorrect), which is the point of validating them. The model's are
+        // right.
+        if (on_mock_device() || r.status != Status::incorrect) {
+          EXPECT_EQ(r.status, Status::ok) << context << " " << r.impl << ": " << r.why;
+        }
+      }
+      EXPECT_EQ(from_search, int(found.size())) << context;
+      if (on_mock_device()) {
+        // STAGES (14) 3, SPLIT_K_SLC (17) 4, CTA_COUNT (37) 64: the model's fastest point.
+        EXPECT_EQ(found[0]->name(), model_best) << context;
+        ASSERT_TRUE(c.best.has_value()) << context;
+        EXPECT_EQ(c.best->impl, model_best) << context;
+      }
     }
   }
 }
