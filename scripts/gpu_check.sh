@@ -12,7 +12,9 @@
 #        whole check; the suites get what the build, tests and sweep leave and are stopped
 #        cleanly when it runs out; the second suite runs only if at least 60 s are left),
 #        GPU_CONFIG (default configs/gpu_resnet50.json), GPU_CONFIG2 (default
-#        configs/gpu_vgg16_mobilenet_v2.json; set empty for none)
+#        configs/gpu_vgg16_mobilenet_v2.json; set empty for none), GPU_CUDNN (default torch:
+#        convbp runs on the cuDNN library PyTorch loads, so that both sides run one library;
+#        system: on the one it was built with)
 #
 # Time on an H200, estimated from the 2026-11-30 run (shared/gpu/2026-11-30/summary.txt and
 # tests.log: build 26 s, cuDNN tests 8 s, sweep 5 s, PyTorch 16 s, ResNet-50 suite 78 s: about
@@ -84,6 +86,31 @@ grep -E "convbp:" "$OUT/build.log" | tee -a "$OUT/summary.txt" || true
 cmake --build "$BUILD" -j"${JOBS:-16}" --target convbp convbp_tests >> "$OUT/build.log" 2>&1 ||
   fail build "$OUT/build.log"
 grep -E "warning" "$OUT/build.log" | head -20 || true
+
+# Both sides on one cuDNN: PyTorch's wheel brings its own (9.19 on 2026-11-30, beside the
+# system's 9.14, so that run compared libraries as much as choices). convbp, built against the
+# system's headers, runs with the library PyTorch loads (cuDNN 9 keeps its ABI across minor
+# versions: a build runs on a newer 9.x), through a folder of links to its libcudnn* files only;
+# GPU_CUDNN=system keeps the one convbp was built with.
+step "cuDNN: the one PyTorch loads (GPU_CUDNN=${GPU_CUDNN:-torch})"
+torch_cudnn=$(python3 -c '
+import os, torch
+torch.backends.cudnn.version()
+for line in open("/proc/self/maps"):
+    path = line.split()[-1]
+    if os.path.basename(path).startswith("libcudnn.so"):
+        print(os.path.dirname(os.path.realpath(path)))
+        break
+' 2> /dev/null || true)
+if [[ ${GPU_CUDNN:-torch} == torch && -n $torch_cudnn ]]; then
+  links="$(cd "$BUILD" && pwd)/torch-cudnn"
+  rm -rf "$links" && mkdir -p "$links" && ln -s "$torch_cudnn"/libcudnn*.so* "$links/"
+  export LD_LIBRARY_PATH="$links${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  note "PyTorch loads cuDNN from $torch_cudnn: convbp runs on it too"
+elif [[ ${GPU_CUDNN:-torch} == torch ]]; then
+  note "no PyTorch cuDNN found (no torch, or no libcudnn in its memory map): convbp keeps its own"
+fi
+note "convbp loads: $(ldd "$BUILD/convbp" | grep -oE 'libcudnn\.so[^ ]* => [^ ]+' || echo 'no libcudnn')"
 
 # A failing test is reported, and the measurements still run.
 step "tests: the cuDNN entries on the device"
