@@ -493,9 +493,10 @@ TEST(CudnnDevice, SixteenBitAndNhwcMatchTheReferenceOrDeclineWithAReason) {
   EXPECT_GE(ran["engine members"], cases);
 }
 
-// db is a bandwidth-bound reduction on cuBLAS (f32 in both layouts, 16-bit NHWC), timed by its own
-// events inside each timed call: the detail names how and gives db's time, share and rate. Its
-// values are checked by the harness's validation (status ok).
+// db is a bandwidth-bound reduction on cuBLAS (f32 in both layouts, 16-bit NHWC) beside dw on its
+// own stream; the legacy call (16-bit NCHW) after it. The detail names how and gives what db adds
+// to the pass (the pass less dw alone) and its rate alone, all timed apart from the validated
+// call. Its values are checked by the harness's validation (status ok).
 TEST(CudnnDevice, DbIsAReductionTimedInsideTheWeightsPass) {
   REQUIRE_CUDA_DEVICE();
   RunOptions options;
@@ -516,13 +517,29 @@ TEST(CudnnDevice, DbIsAReductionTimedInsideTheWeightsPass) {
     const std::string context = std::string(name) + " seed " + std::to_string(kSeed) + " problem " +
                                 pr.key() + " [" + r.detail + "]";
     ASSERT_EQ(r.status, Status::ok) << context << " " << r.why;
-    EXPECT_NE(r.detail.find(std::string("db by ") + (std::string(how).rfind("cublas", 0) == 0
-                                                         ? "cuBLAS (" + std::string(how)
-                                                         : std::string(how))),
+    const bool blas = std::string(how).rfind("cublas", 0) == 0;
+    const std::string by =
+        std::string("db by ") + (blas ? "cuBLAS (" + std::string(how) : std::string(how));
+    const std::size_t at = r.detail.find(by);
+    ASSERT_NE(at, std::string::npos) << context;
+    EXPECT_NE(r.detail.find(blas ? ") beside dw: adds " : " after dw: adds ", at),
               std::string::npos)
         << context;
-    EXPECT_NE(r.detail.find("GB/s of dy"), std::string::npos) << context;
-    EXPECT_NE(r.detail.find("%)"), std::string::npos) << context;
+    // "adds A ms to the pass's P ms (S%; dw alone D ms); alone B ms, R GB/s of dy"
+    double adds = 0, pass_ms = 0, share = 0, dw_ms = 0, alone = 0, rate = 0;
+    ASSERT_EQ(std::sscanf(r.detail.c_str() + r.detail.find(": adds ", at),
+                          ": adds %lf ms to the pass's %lf ms (%lf%%; dw alone %lf ms); alone "
+                          "%lf ms, %lf GB/s of dy",
+                          &adds, &pass_ms, &share, &dw_ms, &alone, &rate),
+              6)
+        << context;
+    EXPECT_GT(pass_ms, 0) << context;
+    EXPECT_GT(dw_ms, 0) << context;
+    EXPECT_GT(alone, 0) << context;
+    EXPECT_NEAR(adds, pass_ms - dw_ms, 1e-3 * pass_ms) << context;
+    EXPECT_NEAR(share, 100 * adds / pass_ms, 0.2) << context;
+    const double dy_bytes = double(pr.y_elems() * dtype_size(dtype));
+    EXPECT_NEAR(rate, dy_bytes / (alone * 1e6), 1e-3 * rate) << context;
   }
 }
 

@@ -769,7 +769,25 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete reinterpret_cast<Event*>(e);
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { return cudaEventCreate(e); }
+// Streams: the model runs every call at once on the host, so a stream is only a name that must
+// exist; waiting on an event is then already satisfied.
+std::set<void*> g_streams;
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+  *s = reinterpret_cast<cudaStream_t>(new char);
+  g_streams.insert(*s);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  if (!g_streams.erase(s)) return cudaErrorInvalidResourceHandle;
+  delete reinterpret_cast<char*>(s);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned) {
+  return e && (!s || g_streams.count(s)) ? cudaSuccess : cudaErrorInvalidResourceHandle;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  if (s && !g_streams.count(s)) return cudaErrorInvalidResourceHandle;
   reinterpret_cast<Event*>(e)->at =
       std::chrono::steady_clock::now() + std::chrono::nanoseconds(g_virtual_ns.load());
   return cudaSuccess;
@@ -1284,6 +1302,21 @@ cublasStatus_t cublasCreate_v2(cublasHandle_t* h) {
 }
 cublasStatus_t cublasDestroy_v2(cublasHandle_t h) {
   return g_blas_handles.erase(h) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
+}
+cudaStream_t g_blas_stream = nullptr;  // the (one) handle's stream
+cublasStatus_t cublasSetStream_v2(cublasHandle_t h, cudaStream_t s) {
+  if (!g_blas_handles.count(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (s && !g_streams.count(s)) return CUBLAS_STATUS_INVALID_VALUE;
+  g_blas_stream = s;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasGetStream_v2(cublasHandle_t h, cudaStream_t* s) {
+  if (!g_blas_handles.count(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  *s = g_blas_stream;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t) {
+  return g_blas_handles.count(h) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
 }
 
 // C (m x n) = alpha op(A) op(B) + beta C, column-major, fp64 accumulation, elements read and
