@@ -93,43 +93,80 @@ grep -E "warning" "$OUT/build.log" | head -20 || true
 # versions: a build runs on a newer 9.x), through a folder of links to its libcudnn* files only;
 # GPU_CUDNN=system keeps the one convbp was built with.
 step "cuDNN: the one PyTorch loads (GPU_CUDNN=${GPU_CUDNN:-torch})"
-torch_cudnn=$(python3 -c '
+read -r torch_cudnn_version torch_cudnn < <(python3 -c '
 import os, torch
-torch.backends.cudnn.version()
+version = torch.backends.cudnn.version()
 for line in open("/proc/self/maps"):
     path = line.split()[-1]
     if os.path.basename(path).startswith("libcudnn.so"):
-        print(os.path.dirname(os.path.realpath(path)))
+        print(version, os.path.dirname(os.path.realpath(path)))
         break
-' 2> /dev/null || true)
-if [[ ${GPU_CUDNN:-torch} == torch && -n $torch_cudnn ]]; then
+' 2> /dev/null || true) || true
+built_cudnn=$(ldd "$BUILD/convbp" | sed -nE 's/.*libcudnn\.so[^ ]* => ([^ ]+).*/\1/p' | head -1)
+built_cudnn_version=0
+if [[ -n $built_cudnn ]]; then
+  built_cudnn_version=$(python3 -c 'import ctypes, sys; print(ctypes.CDLL(sys.argv[1]).cudnnGetVersion())' \
+    "$built_cudnn" 2> /dev/null || echo 0)
+  built_cudnn=$(dirname "$(realpath "$built_cudnn")")
+fi
+# A cuDNN 9 minor release runs what was built against the same or an earlier minor, not a later.
+if [[ -n ${torch_cudnn:-} ]] && ((torch_cudnn_version < built_cudnn_version)); then
+  note "PyTorch's cuDNN $torch_cudnn_version is older than convbp's $built_cudnn_version: convbp keeps its own"
+  torch_cudnn=
+fi
+if [[ ${GPU_CUDNN:-torch} == torch && -n ${torch_cudnn:-} && $torch_cudnn != "$built_cudnn" ]]; then
+  ld_path_before=${LD_LIBRARY_PATH:-}
   links="$(cd "$BUILD" && pwd)/torch-cudnn"
   rm -rf "$links" && mkdir -p "$links" && ln -s "$torch_cudnn"/libcudnn*.so* "$links/"
   export LD_LIBRARY_PATH="$links${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  note "PyTorch loads cuDNN from $torch_cudnn: convbp runs on it too"
+  note "PyTorch loads cuDNN $torch_cudnn_version from $torch_cudnn: convbp (built with $built_cudnn_version) runs on it too"
+elif [[ ${GPU_CUDNN:-torch} == torch && -n ${torch_cudnn:-} ]]; then
+  note "PyTorch loads cuDNN from $torch_cudnn, as convbp does"
 elif [[ ${GPU_CUDNN:-torch} == torch ]]; then
   note "no PyTorch cuDNN found (no torch, or no libcudnn in its memory map): convbp keeps its own"
 fi
 note "convbp loads: $(ldd "$BUILD/convbp" | grep -oE 'libcudnn\.so[^ ]* => [^ ]+' || echo 'no libcudnn')"
 
-# A failing test is reported, and the measurements still run.
-step "tests: the cuDNN entries on the device"
+# A failing test is reported, and the measurements still run. Three processes, each with its
+# own time limit and gtest JSON: a test that overruns or loses the CUDA context (a configuration
+# cuDNN never offered may) takes only its own group down.
 tests_status=0
-timeout 60 "$BUILD/tests/convbp_tests" --gtest_filter='Cudnn*' > "$OUT/tests.log" 2>&1 ||
-  tests_status=$?
-grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests? ran|configurations$" "$OUT/tests.log" |
-  tee -a "$OUT/summary.txt" || true
-note "cuDNN tests exit status: $tests_status (124: stopped after 60 s)"
+: > "$OUT/tests.log"
+cudnn_tests() {  # NAME FILTER SECONDS
+  local status=0
+  echo "==== $1 ====" >> "$OUT/tests.log"
+  timeout "$3" "$BUILD/tests/convbp_tests" --gtest_filter="$2" \
+    --gtest_output="json:$OUT/tests_$1.json" >> "$OUT/tests.log" 2>&1 || status=$?
+  sed -n "/^==== $1 ====/,\$p" "$OUT/tests.log" |
+    grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests? ran|configurations$" | tee -a "$OUT/summary.txt" || true
+  note "cuDNN tests ($1) exit status: $status (124: stopped after $3 s)"
+  ((status == 0)) || tests_status=$status
+}
+step "tests: the cuDNN entries on the device"
+cudnn_tests main 'Cudnn*:-CudnnDevice.SixteenBit*:CudnnDevice.KnobSearch*' 45
+cudnn_tests 16bit_nhwc 'CudnnDevice.SixteenBit*' 30
+cudnn_tests knob_search 'CudnnDevice.KnobSearch*' 30
 
-# The sweep before the suites: its verdicts matter more than the suites' last cases.
+# The sweep before the suites: its verdicts matter more than the suites' last cases. The
+# declines were measured on the system's cuDNN (9.14 on 2026-11-30): where convbp now runs on
+# PyTorch's, the sweep runs on both.
+sweep() {  # LABEL, then the environment's LD_LIBRARY_PATH
+  local status=0
+  echo "==== sweep$1 ====" >> "$OUT/tests.log"
+  timeout 60 "$BUILD/tests/convbp_tests" --gtest_filter='Sweep/EveryImplementation.*' \
+    --gtest_output="json:$OUT/tests_sweep$1.json" >> "$OUT/tests.log" 2>&1 || status=$?
+  sed -n "/^==== sweep$1 ====/,\$p" "$OUT/tests.log" | grep -E "^\[  (PASSED|FAILED) " |
+    tee -a "$OUT/summary.txt" || true
+  note "sweep$1 exit status: $status (124: stopped after 60 s)"
+  return $status
+}
 step "sweep: every entry on 38 small shapes (at most 60 s)"
 sweep_status=0
-echo "==== sweep ====" >> "$OUT/tests.log"
-timeout 60 "$BUILD/tests/convbp_tests" --gtest_filter='Sweep/EveryImplementation.*' \
-  >> "$OUT/tests.log" 2>&1 || sweep_status=$?
-sed -n '/^==== sweep/,$p' "$OUT/tests.log" | grep -E "^\[  (PASSED|FAILED) " |
-  tee -a "$OUT/summary.txt" || true
-note "sweep exit status: $sweep_status (124: stopped after 60 s)"
+sweep "" || sweep_status=$?
+if [[ -n ${links:-} ]]; then
+  step "sweep again on the cuDNN convbp was built with (at most 60 s; not in the exit status)"
+  LD_LIBRARY_PATH=$ld_path_before sweep _built_with || true
+fi
 
 step "PyTorch's choice (cudnn.benchmark, TF32 off and on)"
 torch_status=0
@@ -138,22 +175,23 @@ timeout 90 python3 scripts/torch_conv_bench.py "$CONFIG" -o "$OUT/torch.json" \
 tail -5 "$OUT/torch.log"
 note "torch exit status: $torch_status (124: stopped after 90 s; torch.json keeps every layer done)"
 
-# The first suite: all that is left but what the knob search (about 50 s) and the second suite
-# need (150 s for both); never under 60 s.
-reserve=50
-[[ -n $CONFIG2 ]] && reserve=150
-suite_seconds=$(($(left) - 10 - reserve))
-((suite_seconds < 60)) && suite_seconds=60
+# The first suite holds the issue's targets: it gets all that is left but the knob search's 60 s
+# (2 x (25 + 5)), less 10 s for the steps after it and the 15 s that SIGKILL may wait after
+# SIGINT; at least 90 s (it took 78 s on 2026-11-30), even where that overruns the budget. The
+# search and the second suite run only on what the suite leaves, within the budget.
+suite_seconds=$(($(left) - 10 - 15 - 60))
+((suite_seconds < 90)) && suite_seconds=90
 step "GPU suite (stops cleanly after ${suite_seconds} s; the report keeps every finished case)"
 suite_status=0
-timeout -k 30 --signal=INT "$suite_seconds" "$BUILD/convbp" run "$CONFIG" -q \
+timeout -k 15 --signal=INT "$suite_seconds" "$BUILD/convbp" run "$CONFIG" -q \
   -o "$OUT/gpu_report.json" > "$OUT/suite.log" 2>&1 || suite_status=$?
 head -40 "$OUT/suite.log"
 note "suite exit status: $suite_status (124: stopped by the budget, report incomplete)"
 
 step "comparison"
 if [[ -f "$OUT/gpu_report.json" ]]; then
-  python3 scripts/gpu_compare.py "$OUT/gpu_report.json" "$OUT/torch.json" -o "$OUT/comparison.md"
+  python3 scripts/gpu_compare.py "$OUT/gpu_report.json" "$OUT/torch.json" -o "$OUT/comparison.md" ||
+    note "gpu_compare.py failed (status $?): no comparison.md"
   grep -E "^Geometric" "$OUT/comparison.md" >> "$OUT/summary.txt" || true
   # The network total with PyTorch beside it; without it when torch.json holds no timings.
   { "$BUILD/convbp" show "$OUT/gpu_report.json" --torch "$OUT/torch.json" 2>/dev/null ||
@@ -164,9 +202,10 @@ else
   note "no report: see $OUT/suite.log"
 fi
 
-# db's achieved rate per weights case (issue 11: >= 50% of HBM bandwidth, 4.8 TB/s on an H200),
-# from the detail of each weights case's fastest ok result ("db by ...: X ms of Y ms (Z%), W GB/s
-# of dy"; timed by CUDA events around db inside each timed call).
+# db per weights case, from the detail of each weights case's fastest ok result (issue 11: db
+# <= 5% of the pass, dy read at >= 50% of HBM bandwidth, 4.8 TB/s on an H200): "db by HOW beside
+# dw: adds A ms to the pass's P ms (S%; dw alone D ms); alone B ms, R GB/s of dy" (the pass, dw
+# alone and db alone are timed side by side, each keeping its minimum).
 db_rates() {
   python3 - "$1" << 'EOF' | tee -a "$OUT/summary.txt"
 import json, re, sys
@@ -178,13 +217,16 @@ for case in report.get("cases", []):
     if not ok:
         continue
     r = min(ok, key=lambda r: r["time_ms"]["median"])
-    m = re.search(r"db by (.*?): ([0-9.e+-]+) ms of ([0-9.e+-]+) ms \(([0-9.]+)%\), ([0-9.e+-]+) GB/s",
-                  r.get("detail", ""))
+    num = r"([-0-9.e+]+)"
+    m = re.search(r"db by (.*?) (beside|after) dw: adds %s ms to the pass's %s ms \(%s%%; dw alone "
+                  r"%s ms\); alone %s ms, %s GB/s of dy" % ((num,) * 6), r.get("detail", ""))
     name = case["name"].split(":", 1)[-1]
     if m:
-        print("db %-40s %.4f ms of %.4f ms (%s%%), %.0f GB/s = %.0f%% of 4800 GB/s [%s; %s]" % (
-            name, float(m.group(2)), float(m.group(3)), m.group(4), float(m.group(5)),
-            float(m.group(5)) / 48, r["impl"], m.group(1)))
+        adds, pass_ms, share, dw_ms, alone, rate = (float(g) for g in m.groups()[2:])
+        print("db %-32s adds %.4f ms to %.4f ms (%.1f%%; dw alone %.4f ms); alone %.4f ms, "
+              "%.0f GB/s = %.0f%% of 4800 GB/s [%s; %s %s dw]" % (
+                  name, adds, pass_ms, share, dw_ms, alone, rate, rate / 48, r["impl"],
+                  m.group(1), m.group(2)))
     else:
         print("db %-40s no db figures in %s's detail" % (name, r["impl"]))
 EOF
@@ -197,9 +239,9 @@ fi
 # The knob-space search (opt-in cudnn.search.*, issue 11) on two weights passes that PyTorch won
 # on 2026-11-30, in TF32: what it tried, in how long, and whether what it found beats the
 # heuristics' offer, timed side by side in one run. At most 2 x 25 s (+5 s each to stop), and
-# only with 100 s left.
+# only with that much left.
 search_status=skipped
-if (($(left) >= 100)); then
+if (($(left) >= 60)); then
   step "knob search: res2_branch2b and res2bc_branch2a weights, TF32 (${SEARCH_SECONDS:-8} s each)"
   search_status=0
   for key in n32_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1 \
@@ -230,15 +272,18 @@ note "knob search exit status: $search_status (124: stopped at 25 s a problem)"
 
 suite2_status=skipped
 if [[ -n $CONFIG2 ]] && (($(left) >= 60)); then
-  step "second suite $CONFIG2: PyTorch (at most 60 s), then convbp with what is left"
+  torch2_seconds=$((($(left) - 15) / 3))
+  ((torch2_seconds > 60)) && torch2_seconds=60
+  step "second suite $CONFIG2: PyTorch (at most ${torch2_seconds} s), then convbp with what is left"
   torch2_status=0
-  timeout 60 python3 scripts/torch_conv_bench.py "$CONFIG2" -o "$OUT/torch2.json" \
+  timeout "$torch2_seconds" python3 scripts/torch_conv_bench.py "$CONFIG2" -o "$OUT/torch2.json" \
     --convbp "$BUILD/convbp" > "$OUT/torch2.log" 2>&1 || torch2_status=$?
   note "torch (second suite) exit status: $torch2_status (124: cut short; torch2.json keeps every layer done)"
-  suite2_seconds=$(($(left) - 5))
-  ((suite2_seconds < 30)) && suite2_seconds=30
+  # Within the budget, counting the 10 s SIGKILL may wait after SIGINT.
+  suite2_seconds=$(($(left) - 5 - 10))
+  ((suite2_seconds < 10)) && suite2_seconds=10
   suite2_status=0
-  timeout -k 20 --signal=INT "$suite2_seconds" "$BUILD/convbp" run "$CONFIG2" -q \
+  timeout -k 10 --signal=INT "$suite2_seconds" "$BUILD/convbp" run "$CONFIG2" -q \
     -o "$OUT/gpu_report2.json" > "$OUT/suite2.log" 2>&1 || suite2_status=$?
   note "second suite exit status: $suite2_status (124: stopped by the budget; the report keeps the finished cases)"
   if [[ -f "$OUT/gpu_report2.json" ]]; then

@@ -1,7 +1,10 @@
 """A stand-in for PyTorch with just what scripts/torch_conv_bench.py calls, for testing that
 script's control flow and output on a machine without PyTorch or a GPU (tests/test_gpu_scripts.py).
 Time is virtual, so the figures are exact: each convolution advances a clock by
-STUB_TORCH_CALL_MS milliseconds, and events read that clock."""
+STUB_TORCH_CALL_MS milliseconds, and events read that clock. With STUB_TORCH_CUDNN_LIB, the
+stub's cuDNN is that library, loaded as PyTorch loads its own (scripts/gpu_check.sh looks for it
+in the process's memory map)."""
+import ctypes
 import os
 import types
 
@@ -88,10 +91,15 @@ class _Event:
         return other.t - self.t
 
 
+def _cudnn_version():
+    lib = os.environ.get("STUB_TORCH_CUDNN_LIB")
+    return ctypes.CDLL(lib).cudnnGetVersion() if lib else 91400
+
+
 cuda = types.SimpleNamespace(
     is_available=lambda: True, synchronize=lambda: None, Event=_Event, empty_cache=lambda: None,
     get_device_name=lambda i: "stub GPU")
 backends = types.SimpleNamespace(
     cudnn=types.SimpleNamespace(benchmark=False, deterministic=False, allow_tf32=True,
-                                version=lambda: 91400),
+                                version=lambda: _cudnn_version()),
     cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=False)))
