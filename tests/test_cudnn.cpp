@@ -596,6 +596,51 @@ TEST(CudnnDevice, RunDeviceComputesOnTheCallersDeviceMemory) {
   }
 }
 
+// run_device() refuses, with an error that names the tensor, a pointer the plan's kernels cannot
+// use: a missing one, or one not aligned as the plan needs (an engine configuration's tensors
+// declare 16 bytes; the legacy API needs the element's size). A misaligned pointer reaching a
+// kernel would be a fault that leaves the CUDA context unusable.
+TEST(CudnnDevice, RunDeviceRefusesMissingOrMisalignedPointers) {
+  REQUIRE_CUDA_DEVICE();
+  const ConvProblem pr = square(2, 4, 7, 6, 3, 1, 1);
+  const std::tuple<const char*, std::size_t, std::size_t> kinds[] = {{"cudnn.engine.fp32", 4, 16},
+                                                                     {"cudnn.algo1.fp32", 2, 4}};
+  for (const auto& [name, offset, alignment] : kinds) {
+    AutotunerOptions options;
+    options.impls = {name};
+    options.tune_seconds = 0.5;
+    Autotuner tuner("", options);
+    TunedPlan& plan = tuner.plan(pr, Pass::weights);
+    const std::string context = plan.impl() + " weights problem " + pr.key();
+    ASSERT_EQ(plan.device(), Device::cuda) << context << ": " << plan.why();
+    const std::size_t f = dtype_size(pr.dtype);
+    const std::size_t bytes[4] = {pr.x_elems() * f + 64, pr.y_elems() * f + 64,
+                                  pr.w_elems() * f + 64, pr.b_elems() * f + 64};
+    void* d[4] = {};
+    for (int i = 0; i < 4; ++i) ASSERT_EQ(cudaMalloc(&d[i], bytes[i]), cudaSuccess);
+    const auto message = [&](const Tensors& t) -> std::string {
+      try {
+        plan.run_device(t);
+      } catch (const std::invalid_argument& e) {
+        return e.what();
+      }
+      return "";
+    };
+    Tensors t{d[0], nullptr, d[1], nullptr, d[2], d[3], pr.dtype, pr.layout};
+    EXPECT_EQ(message(t), "") << context;
+    t.db = nullptr;
+    EXPECT_NE(message(t).find("no device pointer for db"), std::string::npos) << context;
+    t.db = d[3];
+    t.x = static_cast<char*>(d[0]) + offset;
+    const std::string misaligned = message(t);
+    EXPECT_NE(misaligned.find("x at "), std::string::npos) << context << ": " << misaligned;
+    EXPECT_NE(misaligned.find("is not " + std::to_string(alignment) + "-byte aligned"),
+              std::string::npos)
+        << context << ": " << misaligned;
+    for (void* p : d) cudaFree(p);
+  }
+}
+
 // The knob-space search (cudnn.search.*): its members are configurations the heuristics did
 // not offer, each measured in the search and validated by the harness like any other; the
 // detail says what the search tried and in how long. On the host model, whose engine 9 is

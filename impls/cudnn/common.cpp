@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -636,6 +637,29 @@ double DevicePlan::run_timed_ms(const Tensors&, void*) {
 }
 
 void DevicePlan::run_on(const Tensors& device, void*) {
+  // A pointer the kernels cannot use is an error here, not a misaligned-address fault that
+  // would leave the CUDA context unusable.
+  const std::size_t alignment = caller_alignment();
+  using Named = std::pair<const char*, const void*>;
+  const std::vector<Named> used =
+      pass_ == Pass::data
+          ? std::vector<Named>{{"dy", device.dy}, {"w", device.w}, {"dx", device.dx}}
+          : std::vector<Named>{
+                {"dy", device.dy}, {"x", device.x}, {"dw", device.dw}, {"db", device.db}};
+  for (const auto& [name, pointer] : used) {
+    if (!pointer) {
+      throw std::invalid_argument(std::string("convbp: run_device: no device pointer for ") + name +
+                                  " (" + problem_.key() + " " + to_string(pass_) + ")");
+    }
+    if (reinterpret_cast<std::uintptr_t>(pointer) % alignment != 0) {
+      char where[32];
+      std::snprintf(where, sizeof where, "%p", pointer);
+      throw std::invalid_argument(std::string("convbp: run_device: ") + name + " at " + where +
+                                  " is not " + std::to_string(alignment) +
+                                  "-byte aligned, as this plan's tensors must be (" +
+                                  problem_.key() + " " + to_string(pass_) + ")");
+    }
+  }
   const Tensors own = io_;
   io_ = device;
   try {

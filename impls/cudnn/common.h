@@ -193,6 +193,9 @@ class DevicePlan : public Plan {
   // The tensors compute() works on: the plan's own buffers, or the caller's during run_on().
   Tensors io_;
   bool on_own_buffers() const { return io_.dy == dy_.get(); }
+  // The byte alignment run_on() requires of the caller's pointers: the element's size, or more
+  // where the plan was built for it (an engine configuration's tensors declare 16 bytes).
+  virtual std::size_t caller_alignment() const { return dtype_size(problem_.dtype); }
 
  private:
   static constexpr int kMaxCalls = 32;  // back-to-back calls in one timing at most

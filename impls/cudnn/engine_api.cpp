@@ -62,7 +62,7 @@ Descriptor tensor(std::int64_t uid, std::array<std::int64_t, 4> dims, const Conv
           ? std::array<std::int64_t, 4>{dims[1] * dims[2] * dims[3], 1, dims[3] * dims[1], dims[1]}
           : std::array<std::int64_t, 4>{dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1};
   const cudnnDataType_t type = data_type(pr.dtype);
-  const std::int64_t alignment = 16;  // cudaMalloc gives 256
+  const std::int64_t alignment = kTensorAlignment;
   auto t = make_descriptor(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
   set(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
   set(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims.data());

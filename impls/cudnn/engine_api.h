@@ -35,6 +35,9 @@ void finalize(const Descriptor& d, const char* what);
 
 // Unique ids of the graph's tensors (the variant pack binds pointers to them).
 constexpr std::int64_t kUidX = 1, kUidW = 2, kUidDy = 3;
+// The byte alignment the graph's tensors declare (cudaMalloc gives 256): an engine configuration
+// may use vector loads that need it, so a caller's pointers are checked against it.
+constexpr std::int64_t kTensorAlignment = 16;
 
 // The one-operation graph of a pass. Groups are implied by the tensors (w has c/g channels);
 // pre- and post-padding are separate, so asymmetric padding is expressible.

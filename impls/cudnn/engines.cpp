@@ -84,6 +84,7 @@ class EnginePlan final : public DevicePlan {
   }
 
   bool deterministic() const override { return !c_->has(CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC); }
+  std::size_t caller_alignment() const override { return std::size_t(kTensorAlignment); }
   double tolerance_factor() const override {
     return cudnn::tolerance_factor(c_->algorithm_class(), problem_, pass_);
   }
