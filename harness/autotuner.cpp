@@ -99,6 +99,14 @@ void TunedPlan::run_device(const Tensors& device, void* workspace) {
 
 void TunedPlan::run_device(const Tensors& device) { run_device(device, workspace()); }
 
+void TunedPlan::run_device_async(const Tensors& device, void* stream) {
+  check_matches(device, problem_);
+  if (!plan_->runs_on_caller_memory()) {
+    throw std::logic_error("convbp: " + impl_ + " cannot run on the caller's memory: use run()");
+  }
+  plan_->enqueue_on(device, workspace(), stream);
+}
+
 namespace {
 
 // A host application cannot be re-executed with another OpenBLAS core as the CLI is

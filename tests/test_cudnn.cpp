@@ -545,7 +545,8 @@ TEST(CudnnDevice, DbIsAReductionTimedInsideTheWeightsPass) {
 
 // The run-time API on the caller's device memory: run_device() binds the caller's device
 // pointers (no copy) and computes what run() computes from host tensors, for a legacy plan and
-// an engine configuration (whose variant pack follows the pointers), on two sets of buffers.
+// an engine configuration (whose variant pack follows the pointers), on two sets of buffers;
+// the second time enqueued on a stream of the caller's (run_device_async), waited for there.
 TEST(CudnnDevice, RunDeviceComputesOnTheCallersDeviceMemory) {
   REQUIRE_CUDA_DEVICE();
   const ConvProblem pr = square(2, 4, 7, 6, 3, 1, 1);
@@ -578,7 +579,15 @@ TEST(CudnnDevice, RunDeviceComputesOnTheCallersDeviceMemory) {
           }
         }
         Tensors dev{d[0], d[1], d[2], d[3], d[4], d[5], pr.dtype, pr.layout};
-        plan.run_device(dev);
+        if (round == 0) {
+          plan.run_device(dev);
+        } else {
+          cudaStream_t stream = nullptr;
+          ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+          plan.run_device_async(dev, stream);
+          ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess) << context;
+          ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+        }
         CaseData back(pr, pass, kSeed);
         const Tensors b = back.tensors();
         if (pass == Pass::data) {

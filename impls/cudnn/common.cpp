@@ -508,6 +508,7 @@ DevicePlan::DevicePlan(const ConvProblem& pr, Pass pass, std::size_t workspace_b
       Tensors{x_.get(), w_.get(), dy_.get(), dx_.get(), dw_.get(), db_.get(), pr.dtype, pr.layout};
   CONVBP_CHECK(cudaEventCreate(&start_));
   CONVBP_CHECK(cudaEventCreate(&stop_));
+  CONVBP_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
   if (pass == Pass::weights) {
     CONVBP_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
     CONVBP_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
@@ -515,7 +516,7 @@ DevicePlan::DevicePlan(const ConvProblem& pr, Pass pass, std::size_t workspace_b
 }
 
 DevicePlan::~DevicePlan() {
-  for (cudaEvent_t e : {start_, stop_, fork_, join_}) {
+  for (cudaEvent_t e : {start_, stop_, fork_, join_, done_}) {
     if (e) cudaEventDestroy(e);
   }
 }
@@ -555,6 +556,9 @@ void poison(const DeviceBuffer& b) {
 
 void DevicePlan::upload(const Tensors& host) {
   last_ms_ = 0;  // the next timing is the one validated: a single call
+  // After a run_device_async() on a stream of the caller's, which may not be ordered with the
+  // default stream (non-blocking), the buffers and workspace are reused only once it is done.
+  if (done_recorded_) CONVBP_CHECK(cudaStreamWaitEvent(nullptr, done_, 0));
   copy_in(dy_, host.dy);
   if (pass_ == Pass::data) {
     copy_in(w_, host.w);
@@ -579,12 +583,12 @@ void DevicePlan::launch(Part part) {
   // db's stream waits for what the default stream enqueued before (dy's upload, the outputs'
   // poisoning), runs beside dw, and the default stream waits for it: the events around a call,
   // on the default stream, bracket both.
-  CONVBP_CHECK(cudaEventRecord(fork_, nullptr));
+  CONVBP_CHECK(cudaEventRecord(fork_, stream_));
   CONVBP_CHECK(cudaStreamWaitEvent(side, fork_, 0));
   bias_->enqueue(io_.dy, io_.db);
   CONVBP_CHECK(cudaEventRecord(join_, side));
   if (part == Part::pass) compute();
-  CONVBP_CHECK(cudaStreamWaitEvent(nullptr, join_, 0));
+  CONVBP_CHECK(cudaStreamWaitEvent(stream_, join_, 0));
 }
 
 void DevicePlan::run(const Tensors&, void*) {
@@ -636,7 +640,7 @@ double DevicePlan::run_timed_ms(const Tensors&, void*) {
   return ms;
 }
 
-void DevicePlan::run_on(const Tensors& device, void*) {
+void DevicePlan::enqueue_on(const Tensors& device, void*, void* stream) {
   // A pointer the kernels cannot use is an error here, not a misaligned-address fault that
   // would leave the CUDA context unusable.
   const std::size_t alignment = caller_alignment();
@@ -660,16 +664,36 @@ void DevicePlan::run_on(const Tensors& device, void*) {
                                   problem_.key() + " " + to_string(pass_) + ")");
     }
   }
+  // The cuDNN handle (and with it every compute()) moves to the caller's stream for the call;
+  // db's stream forks from and joins it (launch()).
+  const cudaStream_t s = static_cast<cudaStream_t>(stream);
   const Tensors own = io_;
-  io_ = device;
-  try {
-    launch();
-    CONVBP_CHECK(cudaDeviceSynchronize());
-  } catch (...) {
+  const auto restore = [&] {
     io_ = own;
+    stream_ = nullptr;
+    if (s) cudnnSetStream(handle(), nullptr);
+  };
+  if (s) CONVBP_CHECK(cudnnSetStream(handle(), s));
+  io_ = device;
+  stream_ = s;
+  try {
+    // The plan's workspace and buffers serve every call: one on another stream than the last
+    // waits for it (on the GPU).
+    if (done_recorded_) CONVBP_CHECK(cudaStreamWaitEvent(s, done_, 0));
+    launch();
+    CONVBP_CHECK(cudaEventRecord(done_, s));
+    done_recorded_ = true;
+  } catch (...) {
+    restore();
     throw;
   }
-  io_ = own;
+  restore();
+}
+
+void DevicePlan::run_on(const Tensors& device, void* workspace) {
+  enqueue_on(device, workspace, nullptr);
+  // The default stream only: the framework's other streams are not waited for.
+  CONVBP_CHECK(cudaStreamSynchronize(nullptr));
 }
 
 void DevicePlan::download(const Tensors& host) {

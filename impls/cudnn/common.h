@@ -177,6 +177,7 @@ class DevicePlan : public Plan {
   void download(const Tensors& host) override;
   // The caller's device memory: the call on `device`'s pointers, no copy, no poisoning.
   void run_on(const Tensors& device, void* workspace) override;
+  void enqueue_on(const Tensors& device, void* workspace, void* stream) override;
 
  protected:
   // Enqueues the backward-data or backward-filter computation on the handle's stream.
@@ -206,7 +207,12 @@ class DevicePlan : public Plan {
   double time_calls(Part part, int calls);
   std::unique_ptr<BiasReduction> bias_;
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
-  cudaEvent_t fork_ = nullptr, join_ = nullptr;  // db's stream leaves and rejoins the default one
+  cudaEvent_t fork_ = nullptr, join_ = nullptr;  // db's stream leaves and rejoins stream_
+  // The stream launch() enqueues on: the default one (the cuDNN handle's), or the caller's
+  // during enqueue_on(); done_ marks the end of the last call there, for a call on another.
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t done_ = nullptr;
+  bool done_recorded_ = false;
   double last_ms_ = 0;  // the previous timed call's time: how many calls the next one batches
   // db's figures: the minima over the timings after the validated call.
   double best_pass_ms_ = 0, dw_alone_ms_ = 0, db_alone_ms_ = 0;

@@ -89,8 +89,9 @@ class TunedPlan {
   // Median time measured when tuned (ms); 0 for the default. It is what run_device() costs:
   // the ranking times the plan's work on memory in the device's layout, and the Autotuner never
   // picks a plan whose call on the caller's memory would add work the ranking did not time
-  // (oneDNN's .native entries: their reorders). run() on host tensors adds, for a device plan,
-  // the host-device copies on top.
+  // (oneDNN's .native entries: their reorders). For a device plan it is the GPU time of
+  // run_device_async(); run_device() adds the wait for the default stream, and run() on host
+  // tensors the host-device copies on top.
   double expected_ms() const { return expected_ms_; }
   // Where run_device()'s tensors live: Device::cuda for a cuDNN plan, Device::cpu otherwise.
   Device device() const;
@@ -108,6 +109,12 @@ class TunedPlan {
   // as for run(). What expected_ms() measured, and nothing else.
   void run_device(const Tensors& device, void* workspace);
   void run_device(const Tensors& device);
+  // The same work enqueued on the framework's own CUDA stream (`stream` is a cudaStream_t) and
+  // not waited for: the caller orders and synchronises it like its other work on that stream,
+  // and pays the GPU time expected_ms() measured, with no synchronisation. The plan's own
+  // device workspace is shared by its calls: a call on another stream waits for the previous
+  // one (an event, on the GPU). For a CPU plan, run_device(): done when it returns.
+  void run_device_async(const Tensors& device, void* stream);
 
  private:
   ConvProblem problem_;

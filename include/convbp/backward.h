@@ -157,6 +157,12 @@ class Plan {
   // (oneDNN's .native entries) cannot: runs_on_caller_memory() is false and run_on throws.
   virtual bool runs_on_caller_memory() const { return true; }
   virtual void run_on(const Tensors& caller, void* workspace) { run(caller, workspace); }
+  // The same, enqueued on the caller's `stream` (a cudaStream_t; nullptr: the default stream)
+  // without waiting for it (TunedPlan::run_device_async). A CPU plan has no stream: it runs
+  // run_on() and returns when it is done.
+  virtual void enqueue_on(const Tensors& caller, void* workspace, void* /*stream*/) {
+    run_on(caller, workspace);
+  }
   // Device plans time themselves (CUDA events): times_itself() is true and run_timed_ms runs
   // once and returns milliseconds. Other plans are timed on the host clock around run(), and
   // run_timed_ms is not called.

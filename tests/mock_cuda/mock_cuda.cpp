@@ -783,6 +783,9 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
   delete reinterpret_cast<char*>(s);
   return cudaSuccess;
 }
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  return !s || g_streams.count(s) ? cudaSuccess : cudaErrorInvalidResourceHandle;
+}
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned) {
   return e && (!s || g_streams.count(s)) ? cudaSuccess : cudaErrorInvalidResourceHandle;
 }
@@ -806,6 +809,10 @@ size_t cudnnGetVersion() { return CUDNN_VERSION; }
 cudnnStatus_t cudnnCreate(cudnnHandle_t* h) {
   *h = reinterpret_cast<cudnnHandle_t>(&g_handle_storage);
   return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) {
+  if (h != reinterpret_cast<cudnnHandle_t>(&g_handle_storage)) return CUDNN_STATUS_BAD_PARAM;
+  return !s || g_streams.count(s) ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_BAD_PARAM;
 }
 const char* cudnnGetErrorString(cudnnStatus_t s) {
   switch (s) {
