@@ -204,8 +204,9 @@ fi
 
 # db per weights case, from the detail of each weights case's fastest ok result (issue 11: db
 # <= 5% of the pass, dy read at >= 50% of HBM bandwidth, 4.8 TB/s on an H200): "db by HOW beside
-# dw: adds A ms to the pass's P ms (S%; dw alone D ms); alone B ms, R GB/s of dy" (the pass, dw
-# alone and db alone are timed side by side, each keeping its minimum).
+# dw: adds A ms to the pass's P ms (S%; dw alone D ms); alone B ms, R GB/s of dy[; the pass with
+# db after dw Q ms]" (the pass, dw alone, db alone and the pass with db after dw on one stream
+# are timed side by side, each keeping its minimum).
 db_rates() {
   python3 - "$1" << 'EOF' | tee -a "$OUT/summary.txt"
 import json, re, sys
@@ -219,13 +220,15 @@ for case in report.get("cases", []):
     r = min(ok, key=lambda r: r["time_ms"]["median"])
     num = r"([-0-9.e+]+)"
     m = re.search(r"db by (.*?) (beside|after) dw: adds %s ms to the pass's %s ms \(%s%%; dw alone "
-                  r"%s ms\); alone %s ms, %s GB/s of dy" % ((num,) * 6), r.get("detail", ""))
+                  r"%s ms\); alone %s ms, %s GB/s of dy(?:; the pass with db after dw %s ms)?" % ((num,) * 7),
+                  r.get("detail", ""))
     name = case["name"].split(":", 1)[-1]
     if m:
-        adds, pass_ms, share, dw_ms, alone, rate = (float(g) for g in m.groups()[2:])
-        print("db %-32s adds %.4f ms to %.4f ms (%.1f%%; dw alone %.4f ms); alone %.4f ms, "
+        adds, pass_ms, share, dw_ms, alone, rate = (float(g) for g in m.groups()[2:8])
+        after = " (db after dw: %.4f ms)" % float(m.group(9)) if m.group(9) else ""
+        print("db %-32s adds %.4f ms to %.4f ms%s (%.1f%%; dw alone %.4f ms); alone %.4f ms, "
               "%.0f GB/s = %.0f%% of 4800 GB/s [%s; %s %s dw]" % (
-                  name, adds, pass_ms, share, dw_ms, alone, rate, rate / 48, r["impl"],
+                  name, adds, pass_ms, after, share, dw_ms, alone, rate, rate / 48, r["impl"],
                   m.group(1), m.group(2)))
     else:
         print("db %-40s no db figures in %s's detail" % (name, r["impl"]))

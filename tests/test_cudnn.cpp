@@ -495,8 +495,9 @@ TEST(CudnnDevice, SixteenBitAndNhwcMatchTheReferenceOrDeclineWithAReason) {
 
 // db is a bandwidth-bound reduction on cuBLAS (f32 in both layouts, 16-bit NHWC) beside dw on its
 // own stream; the legacy call (16-bit NCHW) after it. The detail names how and gives what db adds
-// to the pass (the pass less dw alone) and its rate alone, all timed apart from the validated
-// call. Its values are checked by the harness's validation (status ok).
+// to the pass (the pass less dw alone), its rate alone and, beside dw, the pass with db after dw
+// instead, all timed apart from the validated call. Its values are checked by the harness's
+// validation (status ok).
 TEST(CudnnDevice, DbIsAReductionTimedInsideTheWeightsPass) {
   REQUIRE_CUDA_DEVICE();
   RunOptions options;
@@ -540,6 +541,16 @@ TEST(CudnnDevice, DbIsAReductionTimedInsideTheWeightsPass) {
     EXPECT_NEAR(share, 100 * adds / pass_ms, 0.2) << context;
     const double dy_bytes = double(pr.y_elems() * dtype_size(dtype));
     EXPECT_NEAR(rate, dy_bytes / (alone * 1e6), 1e-3 * rate) << context;
+    // Beside dw, the pass with db after dw on one stream is timed too, for comparison.
+    const std::size_t after = r.detail.find("; the pass with db after dw ", at);
+    EXPECT_EQ(after != std::string::npos, blas) << context;
+    if (after != std::string::npos) {
+      double after_ms = 0;
+      EXPECT_EQ(
+          std::sscanf(r.detail.c_str() + after, "; the pass with db after dw %lf ms", &after_ms), 1)
+          << context;
+      EXPECT_GT(after_ms, 0) << context;
+    }
   }
 }
 

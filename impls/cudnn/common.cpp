@@ -162,24 +162,32 @@ cudnnHandle_t handle() {
 namespace {
 
 // The process-wide cuBLAS handle for db, made at first use; never destroyed (as handle()).
-// Its own non-blocking stream (BiasReduction runs beside the backward-filter call), host pointer
-// mode, default math (no TF32: Sgemv and compute type 32F are strict fp32 whatever the entry's
-// precision) with no reduced-precision reduction: a GemmEx that splits its long k (n*p*q) sums
-// the splits in fp32, not in the 16-bit output type.
+// Host pointer mode, default math (no TF32: Sgemv and compute type 32F are strict fp32 whatever
+// the entry's precision) with no reduced-precision reduction: a GemmEx that splits its long k
+// (n*p*q) sums the splits in fp32, not in the 16-bit output type. Its stream is set by each
+// BiasReduction::enqueue().
 cublasHandle_t blas_handle() {
   static const cublasHandle_t h = [] {
     handle();  // throws without a device
-    cudaStream_t stream = nullptr;
-    CONVBP_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     cublasHandle_t made = nullptr;
     CONVBP_CHECK(cublasCreate(&made));
-    CONVBP_CHECK(cublasSetStream(made, stream));
     CONVBP_CHECK(cublasSetMathMode(
         made,
         cublasMath_t(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     return made;
   }();
   return h;
+}
+
+// db's own stream, beside dw's: non-blocking, so that the legacy default stream (the cuDNN
+// handle's) does not serialise the two. Made at first use; never destroyed.
+cudaStream_t db_stream() {
+  static const cudaStream_t s = [] {
+    cudaStream_t made = nullptr;
+    CONVBP_CHECK(cudaStreamCreateWithFlags(&made, cudaStreamNonBlocking));
+    return made;
+  }();
+  return s;
 }
 
 }  // namespace
@@ -431,19 +439,18 @@ BiasReduction::BiasReduction(const ConvProblem& pr) : problem_(pr) {
     mode_ = Mode::legacy;
     legacy_ = std::make_unique<LegacyDescriptors>(pr, CUDNN_DEFAULT_MATH);
   }
-  if (mode_ != Mode::legacy) blas_handle();  // made here, outside timing
+  if (mode_ != Mode::legacy) {  // made here, outside timing
+    blas_handle();
+    db_stream();
+  }
 }
 
 BiasReduction::~BiasReduction() = default;
 
-cudaStream_t BiasReduction::stream() const {
-  if (mode_ == Mode::legacy) return nullptr;
-  cudaStream_t s = nullptr;
-  CONVBP_CHECK(cublasGetStream(blas_handle(), &s));
-  return s;
-}
+bool BiasReduction::beside() const { return mode_ != Mode::legacy; }
 
-void BiasReduction::enqueue(const void* dy, void* db) {
+void BiasReduction::enqueue(const void* dy, void* db, cudaStream_t stream) {
+  if (mode_ != Mode::legacy) CONVBP_CHECK(cublasSetStream(blas_handle(), stream));
   const ConvProblem& pr = problem_;
   const float one = 1.0f, zero = 0.0f;
   const int k = int(pr.k), n = int(pr.n), pq = int(pr.p() * pr.q()), npq = n * pq;
@@ -523,7 +530,7 @@ DevicePlan::~DevicePlan() {
 
 std::string DevicePlan::db_detail() const {
   if (pass_ != Pass::weights) return "";
-  std::string text = "; db by " + bias_->how() + (bias_->stream() ? " beside dw" : " after dw");
+  std::string text = "; db by " + bias_->how() + (bias_->beside() ? " beside dw" : " after dw");
   if (best_pass_ms_ > 0) {
     // What db adds may come out below zero by the timings' noise: printed as measured.
     const double adds = best_pass_ms_ - dw_alone_ms_;
@@ -535,6 +542,10 @@ std::string DevicePlan::db_detail() const {
                   adds, best_pass_ms_, 100.0 * adds / best_pass_ms_, dw_alone_ms_, db_alone_ms_,
                   db_alone_ms_ > 0 ? dy_bytes / (db_alone_ms_ * 1e6) : 0.0);
     text += figures;
+    if (after_ms_ > 0) {
+      std::snprintf(figures, sizeof figures, "; the pass with db after dw %.4g ms", after_ms_);
+      text += figures;
+    }
   }
   return text;
 }
@@ -574,18 +585,18 @@ void DevicePlan::upload(const Tensors& host) {
 
 void DevicePlan::launch(Part part) {
   if (pass_ == Pass::data || part == Part::dw) return compute();
-  const cudaStream_t side = bias_->stream();
-  if (!side) {  // the legacy call: after dw, on the handle's stream
-    if (part == Part::pass) compute();
-    bias_->enqueue(io_.dy, io_.db);
+  if (part == Part::pass_after || !bias_->beside()) {  // one stream: db after dw
+    if (part != Part::db) compute();
+    bias_->enqueue(io_.dy, io_.db, stream_);
     return;
   }
-  // db's stream waits for what the default stream enqueued before (dy's upload, the outputs'
-  // poisoning), runs beside dw, and the default stream waits for it: the events around a call,
-  // on the default stream, bracket both.
+  // db's stream waits for what stream_ enqueued before (dy's upload, the outputs' poisoning),
+  // runs beside dw, and stream_ waits for it: the events around a call, on stream_, bracket
+  // both.
+  const cudaStream_t side = db_stream();
   CONVBP_CHECK(cudaEventRecord(fork_, stream_));
   CONVBP_CHECK(cudaStreamWaitEvent(side, fork_, 0));
-  bias_->enqueue(io_.dy, io_.db);
+  bias_->enqueue(io_.dy, io_.db, side);
   CONVBP_CHECK(cudaEventRecord(join_, side));
   if (part == Part::pass) compute();
   CONVBP_CHECK(cudaStreamWaitEvent(stream_, join_, 0));
@@ -624,9 +635,9 @@ double DevicePlan::run_timed_ms(const Tensors&, void*) {
   const double ms = time_calls(Part::pass, calls);
   last_ms_ = ms;
   if (pass_ == Pass::weights && !validated) {
-    // db's figures, side by side with the pass: dw alone and db alone, timed the same way right
-    // after it; each keeps its minimum over the timings (db alone, far shorter, batches up to
-    // the same 1 ms).
+    // db's figures, side by side with the pass: dw alone, db alone and, where db runs beside
+    // dw, the pass with db after dw instead, timed the same way right after it; each keeps its
+    // minimum over the timings (db alone, far shorter, batches up to the same 1 ms).
     const auto keep_min = [](double& kept, double now) {
       kept = kept > 0 ? std::min(kept, now) : now;
     };
@@ -636,6 +647,7 @@ double DevicePlan::run_timed_ms(const Tensors&, void*) {
         db_alone_ms_ > 0 ? int(std::clamp(std::ceil(1.0 / db_alone_ms_), 1.0, double(kMaxCalls)))
                          : calls;
     keep_min(db_alone_ms_, time_calls(Part::db, db_calls));
+    if (bias_->beside()) keep_min(after_ms_, time_calls(Part::pass_after, calls));
   }
   return ms;
 }

@@ -139,11 +139,10 @@ class BiasReduction {
   ~BiasReduction();
   BiasReduction(const BiasReduction&) = delete;
   BiasReduction& operator=(const BiasReduction&) = delete;
-  // Enqueues db on stream().
-  void enqueue(const void* dy, void* db);
-  // The stream enqueue() uses: the cuBLAS handle's own, or nullptr (the default stream) for the
-  // legacy call.
-  cudaStream_t stream() const;
+  // Enqueues db on `stream` (the cuBLAS forms; the legacy call uses the cuDNN handle's stream).
+  void enqueue(const void* dy, void* db, cudaStream_t stream);
+  // Whether db can run beside dw, on db_stream(): the cuBLAS forms can, the legacy call not.
+  bool beside() const;
   // "cuBLAS (cublasSgemv: [n*k, p*q] x ones, then over n)"
   std::string how() const;
 
@@ -185,7 +184,7 @@ class DevicePlan : public Plan {
   // For detail(): "" for the data pass; else how db is computed and, once timed apart from the
   // validated call, what it adds to the pass and its rate alone, each the minimum over the
   // timings: "; db by cuBLAS (...) beside dw: adds 0.012 ms to the pass's 0.452 ms (2.7%; dw
-  // alone 0.44 ms); alone 0.031 ms, 3310 GB/s of dy".
+  // alone 0.44 ms); alone 0.031 ms, 3310 GB/s of dy; the pass with db after dw 0.47 ms".
   std::string db_detail() const;
 
   ConvProblem problem_;
@@ -200,7 +199,9 @@ class DevicePlan : public Plan {
 
  private:
   static constexpr int kMaxCalls = 32;  // back-to-back calls in one timing at most
-  enum class Part { pass, dw, db };     // what launch() enqueues: the whole pass, or one part
+  // What launch() enqueues: the whole pass (db beside dw where it can be), the pass with db
+  // after dw on one stream (the comparison db_detail() reports), or one part.
+  enum class Part { pass, pass_after, dw, db };
   void launch(Part part = Part::pass);
   // `calls` launches back to back between the events (after one untimed call when batched):
   // the time per call.
@@ -215,7 +216,7 @@ class DevicePlan : public Plan {
   bool done_recorded_ = false;
   double last_ms_ = 0;  // the previous timed call's time: how many calls the next one batches
   // db's figures: the minima over the timings after the validated call.
-  double best_pass_ms_ = 0, dw_alone_ms_ = 0, db_alone_ms_ = 0;
+  double best_pass_ms_ = 0, dw_alone_ms_ = 0, db_alone_ms_ = 0, after_ms_ = 0;
 };
 
 // Every cuDNN entry: a CUDA device, unavailable without one.

@@ -1317,11 +1317,6 @@ cublasStatus_t cublasSetStream_v2(cublasHandle_t h, cudaStream_t s) {
   g_blas_stream = s;
   return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t cublasGetStream_v2(cublasHandle_t h, cudaStream_t* s) {
-  if (!g_blas_handles.count(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
-  *s = g_blas_stream;
-  return CUBLAS_STATUS_SUCCESS;
-}
 cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t) {
   return g_blas_handles.count(h) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
 }
