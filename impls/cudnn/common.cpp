@@ -607,6 +607,15 @@ void DevicePlan::run(const Tensors&, void*) {
   CONVBP_CHECK(cudaDeviceSynchronize());
 }
 
+namespace {
+
+// Calls back to back in one timing, for a call of `ms`: about 1 ms of work, 1 to kMaxCalls.
+int batch_for(double ms, int max_calls) {
+  return int(std::clamp(std::ceil(1.0 / ms), 1.0, double(max_calls)));
+}
+
+}  // namespace
+
 double DevicePlan::time_calls(Part part, int calls) {
   if (calls > 1) launch(part);
   CONVBP_CHECK(cudaEventRecord(start_, nullptr));
@@ -630,8 +639,7 @@ double DevicePlan::run_timed_ms(const Tensors&, void*) {
   // and db's stream joins it within each call: the events bracket exactly their work.
   // scripts/torch_conv_bench.py times PyTorch the same way.
   const bool validated = last_ms_ == 0;
-  const int calls =
-      validated ? 1 : int(std::clamp(std::ceil(1.0 / last_ms_), 1.0, double(kMaxCalls)));
+  const int calls = validated ? 1 : batch_for(last_ms_, kMaxCalls);
   const double ms = time_calls(Part::pass, calls);
   last_ms_ = ms;
   if (pass_ == Pass::weights && !validated) {
@@ -643,9 +651,7 @@ double DevicePlan::run_timed_ms(const Tensors&, void*) {
     };
     keep_min(best_pass_ms_, ms);
     keep_min(dw_alone_ms_, time_calls(Part::dw, calls));
-    const int db_calls =
-        db_alone_ms_ > 0 ? int(std::clamp(std::ceil(1.0 / db_alone_ms_), 1.0, double(kMaxCalls)))
-                         : calls;
+    const int db_calls = db_alone_ms_ > 0 ? batch_for(db_alone_ms_, kMaxCalls) : calls;
     keep_min(db_alone_ms_, time_calls(Part::db, db_calls));
     if (bias_->beside()) keep_min(after_ms_, time_calls(Part::pass_after, calls));
   }
@@ -656,13 +662,15 @@ void DevicePlan::enqueue_on(const Tensors& device, void*, void* stream) {
   // A pointer the kernels cannot use is an error here, not a misaligned-address fault that
   // would leave the CUDA context unusable.
   const std::size_t alignment = caller_alignment();
-  using Named = std::pair<const char*, const void*>;
-  const std::vector<Named> used =
-      pass_ == Pass::data
-          ? std::vector<Named>{{"dy", device.dy}, {"w", device.w}, {"dx", device.dx}}
-          : std::vector<Named>{
-                {"dy", device.dy}, {"x", device.x}, {"dw", device.dw}, {"db", device.db}};
-  for (const auto& [name, pointer] : used) {
+  // No allocation: this runs on every call of the run-time API.
+  const bool data = pass_ == Pass::data;
+  const std::pair<const char*, const void*> used[] = {
+      {"dy", device.dy},
+      {data ? "w" : "x", data ? device.w : device.x},
+      {data ? "dx" : "dw", data ? device.dx : device.dw},
+      {"db", device.db}};
+  for (int i = 0; i < (data ? 3 : 4); ++i) {  // the data pass has no db
+    const auto& [name, pointer] = used[i];
     if (!pointer) {
       throw std::invalid_argument(std::string("convbp: run_device: no device pointer for ") + name +
                                   " (" + problem_.key() + " " + to_string(pass_) + ")");
