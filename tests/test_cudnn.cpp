@@ -493,64 +493,95 @@ TEST(CudnnDevice, SixteenBitAndNhwcMatchTheReferenceOrDeclineWithAReason) {
   EXPECT_GE(ran["engine members"], cases);
 }
 
-// db is a bandwidth-bound reduction on cuBLAS (f32 in both layouts, 16-bit NHWC) beside dw on its
-// own stream; the legacy call (16-bit NCHW) after it. The detail names how and gives what db adds
-// to the pass (the pass less dw alone), its rate alone and, beside dw, the pass with db after dw
-// instead, all timed apart from the validated call. Its values are checked by the harness's
-// validation (status ok).
+// db is a bandwidth-bound reduction beside dw on its own stream: NCHW on the project's kernel
+// where the build has it, else f32 on cuBLAS in both layouts and 16-bit NHWC on cuBLAS; the
+// legacy call (16-bit NCHW without the kernel) after dw. CONVBP_CUDNN_DB=library picks the
+// library forms in any build. The detail names how and gives what db adds to the pass (the pass
+// less dw alone), its rate alone and, beside dw, the pass with db after dw instead, all timed
+// apart from the validated call. Its values are checked by the harness's validation (status ok).
 TEST(CudnnDevice, DbIsAReductionTimedInsideTheWeightsPass) {
   REQUIRE_CUDA_DEVICE();
   RunOptions options;
   options.seed = kSeed;
   const TimingSettings timing = quick_timing(2, 0.5);
+  // dtype, layout, entry, and how the libraries compute db.
   const std::tuple<DType, Layout, const char*, const char*> kinds[] = {
-      {DType::f32, Layout::nchw, "cudnn.algo1.fp32", "cublasSgemv"},
-      {DType::f32, Layout::nhwc, "cudnn.algo1.fp32", "cublasSgemv"},
-      {DType::bf16, Layout::nhwc, "cudnn.algo1.fp32acc", "cublasGemmEx"},
-      {DType::f16, Layout::nhwc, "cudnn.algo1.fp32acc", "cublasGemmEx"},
-      {DType::bf16, Layout::nchw, "cudnn.algo1.fp32acc", "cudnnConvolutionBackwardBias"}};
-  for (const auto& [dtype, layout, name, how] : kinds) {
-    ConvProblem pr = square(3, 5, 7, 6, 3, 1, 1);
-    pr.dtype = dtype;
-    pr.layout = layout;
-    const Case c = run_case({pr.key(), pr, Pass::weights, 1}, {&entry(name)}, timing, options, 0);
-    const Result& r = c.results.at(0);
-    const std::string context = std::string(name) + " seed " + std::to_string(kSeed) + " problem " +
-                                pr.key() + " [" + r.detail + "]";
-    ASSERT_EQ(r.status, Status::ok) << context << " " << r.why;
-    const bool blas = std::string(how).rfind("cublas", 0) == 0;
-    const std::string by =
-        std::string("db by ") + (blas ? "cuBLAS (" + std::string(how) : std::string(how));
-    const std::size_t at = r.detail.find(by);
-    ASSERT_NE(at, std::string::npos) << context;
-    EXPECT_NE(r.detail.find(blas ? ") beside dw: adds " : " after dw: adds ", at),
-              std::string::npos)
-        << context;
-    // "adds A ms to the pass's P ms (S%; dw alone D ms); alone B ms, R GB/s of dy"
-    double adds = 0, pass_ms = 0, share = 0, dw_ms = 0, alone = 0, rate = 0;
-    ASSERT_EQ(std::sscanf(r.detail.c_str() + r.detail.find(": adds ", at),
-                          ": adds %lf ms to the pass's %lf ms (%lf%%; dw alone %lf ms); alone "
-                          "%lf ms, %lf GB/s of dy",
-                          &adds, &pass_ms, &share, &dw_ms, &alone, &rate),
-              6)
-        << context;
-    EXPECT_GT(pass_ms, 0) << context;
-    EXPECT_GT(dw_ms, 0) << context;
-    EXPECT_GT(alone, 0) << context;
-    EXPECT_NEAR(adds, pass_ms - dw_ms, 1e-3 * pass_ms) << context;
-    EXPECT_NEAR(share, 100 * adds / pass_ms, 0.2) << context;
-    const double dy_bytes = double(pr.y_elems() * dtype_size(dtype));
-    EXPECT_NEAR(rate, dy_bytes / (alone * 1e6), 1e-3 * rate) << context;
-    // Beside dw, the pass with db after dw on one stream is timed too, for comparison.
-    const std::size_t after = r.detail.find("; the pass with db after dw ", at);
-    EXPECT_EQ(after != std::string::npos, blas) << context;
-    if (after != std::string::npos) {
-      double after_ms = 0;
-      EXPECT_EQ(
-          std::sscanf(r.detail.c_str() + after, "; the pass with db after dw %lf ms", &after_ms), 1)
+      {DType::f32, Layout::nchw, "cudnn.algo1.fp32", "cuBLAS (cublasSgemv"},
+      {DType::f32, Layout::nhwc, "cudnn.algo1.fp32", "cuBLAS (cublasSgemv"},
+      {DType::bf16, Layout::nhwc, "cudnn.algo1.fp32acc", "cuBLAS (cublasGemmEx"},
+      {DType::f16, Layout::nhwc, "cudnn.algo1.fp32acc", "cuBLAS (cublasGemmEx"},
+      {DType::bf16, Layout::nchw, "cudnn.algo1.fp32acc", "cudnnConvolutionBackwardBias"},
+      {DType::f16, Layout::nchw, "cudnn.algo1.fp32acc", "cudnnConvolutionBackwardBias"}};
+  for (const char* choice : {"", "library"}) {
+    ScopedEnv db_choice("CONVBP_CUDNN_DB", choice);
+    for (const auto& [dtype, layout, name, library] : kinds) {
+      ConvProblem pr = square(3, 5, 7, 6, 3, 1, 1);
+      pr.dtype = dtype;
+      pr.layout = layout;
+      const Case c = run_case({pr.key(), pr, Pass::weights, 1}, {&entry(name)}, timing, options, 0);
+      const Result& r = c.results.at(0);
+      const std::string context = std::string(name) + " CONVBP_CUDNN_DB=" + choice + " seed " +
+                                  std::to_string(kSeed) + " problem " + pr.key() + " [" + r.detail +
+                                  "]";
+      ASSERT_EQ(r.status, Status::ok) << context << " " << r.why;
+      const bool kernel = CONVBP_WITH_CUDA_KERNELS && *choice == '\0' && layout == Layout::nchw;
+      const std::string how = kernel ? "a CUDA kernel (" : library;
+      const bool beside = how != "cudnnConvolutionBackwardBias";
+      const std::size_t at = r.detail.find("db by " + how);
+      ASSERT_NE(at, std::string::npos) << context;
+      EXPECT_NE(r.detail.find(beside ? ") beside dw: adds " : " after dw: adds ", at),
+                std::string::npos)
           << context;
-      EXPECT_GT(after_ms, 0) << context;
+      // "adds A ms to the pass's P ms (S%; dw alone D ms); alone B ms, R GB/s of dy"
+      double adds = 0, pass_ms = 0, share = 0, dw_ms = 0, alone = 0, rate = 0;
+      ASSERT_EQ(std::sscanf(r.detail.c_str() + r.detail.find(": adds ", at),
+                            ": adds %lf ms to the pass's %lf ms (%lf%%; dw alone %lf ms); alone "
+                            "%lf ms, %lf GB/s of dy",
+                            &adds, &pass_ms, &share, &dw_ms, &alone, &rate),
+                6)
+          << context;
+      EXPECT_GT(pass_ms, 0) << context;
+      EXPECT_GT(dw_ms, 0) << context;
+      EXPECT_GT(alone, 0) << context;
+      EXPECT_NEAR(adds, pass_ms - dw_ms, 1e-3 * pass_ms) << context;
+      EXPECT_NEAR(share, 100 * adds / pass_ms, 0.2) << context;
+      const double dy_bytes = double(pr.y_elems() * dtype_size(dtype));
+      EXPECT_NEAR(rate, dy_bytes / (alone * 1e6), 1e-3 * rate) << context;
+      // Beside dw, the pass with db after dw on one stream is timed too, for comparison.
+      const std::size_t after = r.detail.find("; the pass with db after dw ", at);
+      EXPECT_EQ(after != std::string::npos, beside) << context;
+      if (after != std::string::npos) {
+        double after_ms = 0;
+        EXPECT_EQ(
+            std::sscanf(r.detail.c_str() + after, "; the pass with db after dw %lf ms", &after_ms),
+            1)
+            << context;
+        EXPECT_GT(after_ms, 0) << context;
+      }
     }
+  }
+}
+
+// A CONVBP_CUDNN_DB that names no choice, or the kernel in a build without it, is an error of
+// the weights pass that names the variable and its value, not a silent fallback.
+TEST(CudnnDevice, AnUnknownDbChoiceIsAnErrorNamingTheVariable) {
+  REQUIRE_CUDA_DEVICE();
+  RunOptions options;
+  options.seed = kSeed;
+  const ConvProblem pr = square(2, 4, 5, 3, 3, 1, 1);
+  std::vector<std::pair<const char*, std::string>> wrong = {
+      {"gpu", "CONVBP_CUDNN_DB=gpu: expected kernel or library"}};
+  if (!CONVBP_WITH_CUDA_KERNELS) {
+    wrong.emplace_back("kernel", "CONVBP_CUDNN_DB=kernel: this build has no CUDA kernels");
+  }
+  for (const auto& [value, message] : wrong) {
+    ScopedEnv db_choice("CONVBP_CUDNN_DB", value);
+    const Case c = run_case({pr.key(), pr, Pass::weights, 1}, {&entry("cudnn.algo1.fp32")},
+                            quick_timing(1, 0.1), options, 0);
+    const Result& r = c.results.at(0);
+    EXPECT_EQ(r.status, Status::error) << value << " problem " << pr.key() << ": " << r.why;
+    EXPECT_NE(r.why.find(message), std::string::npos)
+        << value << " problem " << pr.key() << ": " << r.why;
   }
 }
 

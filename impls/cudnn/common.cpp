@@ -9,6 +9,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "db_kernel.h"
+
 namespace convbp {
 
 std::vector<std::unique_ptr<Backward>> make_cudnn_backwards() {
@@ -350,7 +352,7 @@ Support legacy_api_support(const ConvProblem& pr) {
 Support bias_support(const ConvProblem& pr) {
   if (std::max({pr.x_elems(), pr.y_elems(), pr.w_elems()}) > std::numeric_limits<int>::max()) {
     return Support::no(
-        "db is computed by cuBLAS or cudnnConvolutionBackwardBias, whose sizes are 32-bit: a "
+        "db's reductions (the kernel, cuBLAS, cudnnConvolutionBackwardBias) take 32-bit sizes: a "
         "tensor exceeds 2^31 elements");
   }
   return Support::yes();
@@ -425,9 +427,40 @@ cudaDataType blas_type(DType dtype) {
 
 }  // namespace
 
+namespace {
+
+// Whether this build has the project's CUDA kernels (db_kernel.cu, built where nvcc exists).
+constexpr bool kernels_built() { return CONVBP_WITH_CUDA_KERNELS; }
+// DbKernelArgs::dtype is DType's value.
+static_assert(int(DType::f32) == 0 && int(DType::bf16) == 1 && int(DType::f16) == 2);
+
+// Whether NCHW db runs on the kernel. CONVBP_CUDNN_DB (docs/cudnn.md) chooses: unset, the kernel
+// where built; "kernel", the kernel or an error; "library", cuBLAS (cuDNN for 16-bit NCHW) even
+// where the kernel is built, to compare the two on a GPU.
+bool db_on_kernel() {
+  const char* set = std::getenv("CONVBP_CUDNN_DB");
+  const std::string v = set ? set : "";
+  if (v.empty()) return kernels_built();
+  if (v == "library") return false;
+  if (v == "kernel") {
+    if (!kernels_built()) {
+      throw std::invalid_argument(
+          "CONVBP_CUDNN_DB=kernel: this build has no CUDA kernels (nvcc was not found or did not "
+          "work when CMake configured it; CONVBP_WITH_CUDA_KERNELS)");
+    }
+    return true;
+  }
+  throw std::invalid_argument("CONVBP_CUDNN_DB=" + v + ": expected kernel or library");
+}
+
+}  // namespace
+
 BiasReduction::BiasReduction(const ConvProblem& pr) : problem_(pr) {
   const std::int64_t pq = pr.p() * pr.q();
-  if (pr.layout == Layout::nhwc) {
+  if (pr.layout == Layout::nchw && db_on_kernel()) {
+    mode_ = Mode::kernel_nchw;
+    partial_ = DeviceBuffer(std::size_t(pr.n * pr.k) * sizeof(float));
+  } else if (pr.layout == Layout::nhwc) {
     mode_ = pr.dtype == DType::f32 ? Mode::sgemv_nhwc : Mode::gemm_ex_nhwc;
     ones_ = ones(pr.dtype, pr.n * pq);
   } else if (pr.dtype == DType::f32) {
@@ -439,10 +472,8 @@ BiasReduction::BiasReduction(const ConvProblem& pr) : problem_(pr) {
     mode_ = Mode::legacy;
     legacy_ = std::make_unique<LegacyDescriptors>(pr, CUDNN_DEFAULT_MATH);
   }
-  if (mode_ != Mode::legacy) {  // made here, outside timing
-    blas_handle();
-    db_stream();
-  }
+  if (mode_ != Mode::legacy) db_stream();  // made here, outside timing
+  if (mode_ != Mode::legacy && mode_ != Mode::kernel_nchw) blas_handle();
 }
 
 BiasReduction::~BiasReduction() = default;
@@ -450,10 +481,17 @@ BiasReduction::~BiasReduction() = default;
 bool BiasReduction::beside() const { return mode_ != Mode::legacy; }
 
 void BiasReduction::enqueue(const void* dy, void* db, cudaStream_t stream) {
-  if (mode_ != Mode::legacy) CONVBP_CHECK(cublasSetStream(blas_handle(), stream));
   const ConvProblem& pr = problem_;
   const float one = 1.0f, zero = 0.0f;
   const int k = int(pr.k), n = int(pr.n), pq = int(pr.p() * pr.q()), npq = n * pq;
+  if (mode_ == Mode::kernel_nchw) {
+#if CONVBP_WITH_CUDA_KERNELS
+    CONVBP_CHECK(enqueue_db_kernel(dy, static_cast<float*>(partial_.get()), db, int(pr.dtype), n, k,
+                                   pq, stream));
+#endif
+    return;
+  }
+  if (mode_ != Mode::legacy) CONVBP_CHECK(cublasSetStream(blas_handle(), stream));
   switch (mode_) {
     case Mode::sgemv_nchw:
       // Column-major [p*q, n*k] with lda p*q, transposed: one dot product per (n, k) row of dy.
@@ -482,11 +520,17 @@ void BiasReduction::enqueue(const void* dy, void* db, cudaStream_t stream) {
       CONVBP_CHECK(
           cudnnConvolutionBackwardBias(handle(), &one, legacy_->dy, dy, &zero, legacy_->db, db));
       return;
+    case Mode::kernel_nchw:
+      return;  // above
   }
 }
 
 std::string BiasReduction::how() const {
   switch (mode_) {
+    case Mode::kernel_nchw:
+      return "a CUDA kernel (each [p*q] row of dy summed by " +
+             std::to_string(db_group(problem_.p() * problem_.q())) +
+             " threads, then [n, k] summed over n)";
     case Mode::sgemv_nchw:
       return "cuBLAS (cublasSgemv: dy as [n*k, p*q] times ones, then [n, k] summed over n)";
     case Mode::sgemv_nhwc:

@@ -120,34 +120,37 @@ Support bias_support(const ConvProblem& problem);
 
 // db = dy summed over n, p and q, for each k: a bandwidth-bound reduction that reads dy once.
 // cudnnConvolutionBackwardBias ran at about 340 GB/s on an H200 (issue 11, 4.8 TB/s HBM), so
-// the reduction is matrix-vector products on cuBLAS, fp32 accumulation:
-//   f32 NCHW:    dy as a [n*k, p*q] matrix times ones(p*q) -> partial[n*k] (fp32), then
+// the reduction is the project's kernel or matrix-vector products on cuBLAS, fp32 accumulation:
+//   NCHW, a build with the CUDA kernels (nvcc found): db_kernel.h, every dtype;
+//   f32 NCHW otherwise: dy as a [n*k, p*q] matrix times ones(p*q) -> partial[n*k] (fp32), then
 //                partial as [n, k] summed over n (cublasSgemv twice);
 //   NHWC:        dy as a [n*p*q, k] matrix, transposed, times ones(n*p*q) -> db (one call:
 //                cublasSgemv for f32, cublasGemmEx with compute type 32F and db in dy's dtype
 //                for bf16 and f16);
-//   16-bit NCHW: cudnnConvolutionBackwardBias still. The two-step form would need the fp32
-//                partial sums converted to bf16/f16 at the end, which neither cuBLAS (a 32F
-//                A needs a 32F C) nor this project's host-only build offers.
-// db reads only dy, so the cuBLAS forms run on a stream of their own (non-blocking, so that the
-// legacy default stream, the cuDNN handle's, does not serialise it), beside the backward-filter
-// call: DevicePlan forks it from the default stream and joins it back. The legacy call runs on
-// the cuDNN handle's stream, after dw.
+//   16-bit NCHW without the kernels: cudnnConvolutionBackwardBias. The two-step form would need
+//                the fp32 partial sums converted to bf16/f16 at the end, which cuBLAS does not
+//                offer (a 32F A needs a 32F C).
+// db reads only dy, so the kernel and the cuBLAS forms run on a stream of their own
+// (non-blocking, so that the legacy default stream, the cuDNN handle's, does not serialise it),
+// beside the backward-filter call: DevicePlan forks it from the default stream and joins it
+// back. The legacy call runs on the cuDNN handle's stream, after dw.
 class BiasReduction {
  public:
   explicit BiasReduction(const ConvProblem& problem);
   ~BiasReduction();
   BiasReduction(const BiasReduction&) = delete;
   BiasReduction& operator=(const BiasReduction&) = delete;
-  // Enqueues db on `stream` (the cuBLAS forms; the legacy call uses the cuDNN handle's stream).
+  // Enqueues db on `stream` (the kernel and the cuBLAS forms; the legacy call uses the cuDNN
+  // handle's stream).
   void enqueue(const void* dy, void* db, cudaStream_t stream);
-  // Whether db can run beside dw, on db_stream(): the cuBLAS forms can, the legacy call not.
+  // Whether db can run beside dw, on db_stream(): the kernel and cuBLAS forms can, the legacy
+  // call not.
   bool beside() const;
-  // "cuBLAS (cublasSgemv: [n*k, p*q] x ones, then over n)"
+  // "a CUDA kernel (...)", "cuBLAS (cublasSgemv: ...)" or "cudnnConvolutionBackwardBias"
   std::string how() const;
 
  private:
-  enum class Mode { sgemv_nchw, sgemv_nhwc, gemm_ex_nhwc, legacy };
+  enum class Mode { kernel_nchw, sgemv_nchw, sgemv_nhwc, gemm_ex_nhwc, legacy };
   ConvProblem problem_;
   Mode mode_;
   DeviceBuffer ones_, ones_n_, partial_;
@@ -183,7 +186,7 @@ class DevicePlan : public Plan {
   virtual void compute() = 0;
   // For detail(): "" for the data pass; else how db is computed and, once timed apart from the
   // validated call, what it adds to the pass and its rate alone, each the minimum over the
-  // timings: "; db by cuBLAS (...) beside dw: adds 0.012 ms to the pass's 0.452 ms (2.7%; dw
+  // timings: "; db by <how> (...) beside dw: adds 0.012 ms to the pass's 0.452 ms (2.7%; dw
   // alone 0.44 ms); alone 0.031 ms, 3310 GB/s of dy; the pass with db after dw 0.47 ms".
   std::string db_detail() const;
 

@@ -10,7 +10,8 @@
 //
 // cuBLAS: the calls that compute db (cublasSgemv, cublasGemmEx with compute type 32F), checked
 // for their arguments' consistency and computed with fp64 accumulation, the result rounded to
-// C's type.
+// C's type. cudaLaunchKernel: the project's one kernel (db for NCHW, impls/cudnn/db_kernel.h),
+// modelled from its argument.
 //
 // What this proves: the harness and impls/cudnn/ drive the API in a sequence that this model
 // accepts, bind the right buffers, expand the engine families, rebuild members from their
@@ -35,6 +36,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "cudnn/db_kernel.h"
 
 namespace {
 
@@ -801,6 +804,54 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
                                                  reinterpret_cast<Event*>(a)->at)
             .count();
   return cudaSuccess;
+}
+
+// The project's one kernel, db_kernel (impls/cudnn/db_kernel.h), modelled from its argument:
+// what the launched grid covers is computed (fp64 sums, written in the kernel's types), what it
+// does not cover is left as it was, as on a GPU.
+cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** args,
+                             std::size_t shared_bytes, cudaStream_t s) {
+  using convbp::cudnn::DbKernelArgs;
+  using convbp::cudnn::kDbBlock;
+  if (s && !g_streams.count(s)) return cudaErrorInvalidResourceHandle;
+  if (!func || !args || !args[0] || shared_bytes != 0) return cudaErrorInvalidValue;
+  if (block.x != unsigned(kDbBlock) || block.y != 1 || block.z != 1 || grid.y != 1 || grid.z != 1 ||
+      grid.x == 0) {
+    return cudaErrorInvalidConfiguration;
+  }
+  const DbKernelArgs& a = *static_cast<const DbKernelArgs*>(args[0]);
+  const cudnnDataType_t types[] = {CUDNN_DATA_FLOAT, CUDNN_DATA_BFLOAT16, CUDNN_DATA_HALF};
+  if (a.dtype < 0 || a.dtype > 2 || a.n < 1 || a.k < 1 || a.row_length < 1) {
+    return cudaErrorInvalidValue;
+  }
+  const cudnnDataType_t type = types[a.dtype];
+  if (a.stage == 1) {
+    // Whole warps per row, whole rows per block (the kernel's reductions assume both).
+    if (a.group < 32 || a.group > kDbBlock || (a.group & (a.group - 1)) != 0) {
+      return cudaErrorInvalidValue;
+    }
+    const std::int64_t rows = std::int64_t(a.n) * a.k;
+    const std::int64_t covered =
+        std::min<std::int64_t>(rows, std::int64_t(grid.x) * (kDbBlock / a.group));
+    for (std::int64_t row = 0; row < covered; ++row) {
+      double sum = 0;
+      for (std::int64_t i = 0; i < a.row_length; ++i) {
+        sum += element(type, a.dy, std::size_t(row * a.row_length + i));
+      }
+      a.partial[row] = float(sum);
+    }
+    return cudaSuccess;
+  }
+  if (a.stage == 2) {
+    const std::int64_t covered = std::min<std::int64_t>(a.k, std::int64_t(grid.x) * kDbBlock);
+    for (std::int64_t k = 0; k < covered; ++k) {
+      double sum = 0;
+      for (int n = 0; n < a.n; ++n) sum += a.partial[std::int64_t(n) * a.k + k];
+      set_element(type, a.db, std::size_t(k), sum);
+    }
+    return cudaSuccess;
+  }
+  return cudaErrorInvalidValue;
 }
 
 // --- cuDNN: handle, versions, errors ---------------------------------------------------------
