@@ -3,7 +3,8 @@
 # configures and builds convbp with cuDNN (no oneDNN), runs the cuDNN tests and the generic sweep
 # of 38 small shapes over every entry, then times PyTorch's choice on the GPU suite's shapes,
 # runs the GPU suite and compares the two (TF/s, % of peak, ratio), prints db's achieved GB/s in
-# each weights case, runs the knob-space search on two weights passes, and with the time left
+# each weights case, times every form of db side by side on issue 11's two shapes
+# (bench/cudnn_db_bare), runs the knob-space search on two weights passes, and with the time left
 # does for a second suite (VGG-16 and MobileNetV2's depthwise layers at batch 64) what it did for
 # the first.
 #
@@ -27,6 +28,8 @@
 # OUTDIR receives (what a device machine hands back): summary.txt (GPU, versions, each step's
 # time and exit status, db's GB/s), build.log (configure and build), tests.log (cuDNN tests,
 # then the sweep), torch.json and torch.log, gpu_report.json and suite.log, comparison.md,
+# db_bare.txt (db by the CUDA kernel, cuBLAS and cudnnConvolutionBackwardBias on conv1's and VGG-16
+# conv1_2's dy at batch 32: each checked, then timed in alternating rounds; ms, GB/s, % of 4.8 TB/s),
 # network.txt (the suite's network total: convbp's picks, cuDNN's legacy algorithms as
 # cudnnFind picks them, PyTorch; `convbp show REPORT --torch torch.json`), search.log and
 # search_<shape>.json (the knob search against the heuristics' offer, TF32, two weights passes;
@@ -91,7 +94,8 @@ configure() {
   return $status
 }
 build() {
-  cmake --build "$BUILD" -j"${JOBS:-16}" --target convbp convbp_tests >> "$OUT/build.log" 2>&1
+  cmake --build "$BUILD" -j"${JOBS:-16}" --target convbp convbp_tests cudnn_db_bare \
+    >> "$OUT/build.log" 2>&1
 }
 : > "$OUT/build.log"
 configure -DCONVBP_WITH_CUDA_KERNELS="${GPU_KERNELS:-AUTO}" || fail configure "$OUT/build.log"
@@ -184,6 +188,14 @@ if [[ -n ${links:-} ]]; then
   step "sweep again on the cuDNN convbp was built with (at most 60 s; not in the exit status)"
   LD_LIBRARY_PATH=$ld_path_before sweep _built_with || true
 fi
+
+# db alone, every form side by side on the same dy (issue 11: >= 50% of the HBM's 4.8 TB/s): a
+# few seconds, most of them filling 514 MB of dy on the host. Not in the exit status.
+step "db: the kernel, cuBLAS and cudnnConvolutionBackwardBias side by side (at most 60 s)"
+db_bare_status=0
+timeout 60 "$BUILD/bench/cudnn_db_bare" > "$OUT/db_bare.txt" 2>&1 || db_bare_status=$?
+tee -a "$OUT/summary.txt" < "$OUT/db_bare.txt"
+note "db side by side exit status: $db_bare_status (1: a form computed a wrong db; 124: stopped after 60 s)"
 
 step "PyTorch's choice (cudnn.benchmark, TF32 off and on)"
 torch_status=0

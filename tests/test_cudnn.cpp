@@ -496,9 +496,10 @@ TEST(CudnnDevice, SixteenBitAndNhwcMatchTheReferenceOrDeclineWithAReason) {
 // db is a bandwidth-bound reduction beside dw on its own stream: NCHW on the project's kernel
 // where the build has it, else f32 on cuBLAS in both layouts and 16-bit NHWC on cuBLAS; the
 // legacy call (16-bit NCHW without the kernel) after dw. CONVBP_CUDNN_DB=library picks the
-// library forms in any build. The detail names how and gives what db adds to the pass (the pass
-// less dw alone), its rate alone and, beside dw, the pass with db after dw instead, all timed
-// apart from the validated call. Its values are checked by the harness's validation (status ok).
+// library forms in any build, and CONVBP_CUDNN_DB=legacy the legacy call for every shape. The
+// detail names how and gives what db adds to the pass (the pass less dw alone), its rate alone and,
+// beside dw, the pass with db after dw instead, all timed apart from the validated call. Its values
+// are checked by the harness's validation (status ok).
 TEST(CudnnDevice, DbIsAReductionTimedInsideTheWeightsPass) {
   REQUIRE_CUDA_DEVICE();
   RunOptions options;
@@ -512,7 +513,7 @@ TEST(CudnnDevice, DbIsAReductionTimedInsideTheWeightsPass) {
       {DType::f16, Layout::nhwc, "cudnn.algo1.fp32acc", "cuBLAS (cublasGemmEx"},
       {DType::bf16, Layout::nchw, "cudnn.algo1.fp32acc", "cudnnConvolutionBackwardBias"},
       {DType::f16, Layout::nchw, "cudnn.algo1.fp32acc", "cudnnConvolutionBackwardBias"}};
-  for (const char* choice : {"", "library"}) {
+  for (const char* choice : {"", "library", "legacy"}) {
     ScopedEnv db_choice("CONVBP_CUDNN_DB", choice);
     for (const auto& [dtype, layout, name, library] : kinds) {
       ConvProblem pr = square(3, 5, 7, 6, 3, 1, 1);
@@ -525,7 +526,9 @@ TEST(CudnnDevice, DbIsAReductionTimedInsideTheWeightsPass) {
                                   "]";
       ASSERT_EQ(r.status, Status::ok) << context << " " << r.why;
       const bool kernel = CONVBP_WITH_CUDA_KERNELS && *choice == '\0' && layout == Layout::nchw;
-      const std::string how = kernel ? "a CUDA kernel (" : library;
+      const std::string how = kernel                            ? "a CUDA kernel ("
+                              : std::string(choice) == "legacy" ? "cudnnConvolutionBackwardBias"
+                                                                : library;
       const bool beside = how != "cudnnConvolutionBackwardBias";
       const std::size_t at = r.detail.find("db by " + how);
       ASSERT_NE(at, std::string::npos) << context;
@@ -570,7 +573,7 @@ TEST(CudnnDevice, AnUnknownDbChoiceIsAnErrorNamingTheVariable) {
   options.seed = kSeed;
   const ConvProblem pr = square(2, 4, 5, 3, 3, 1, 1);
   std::vector<std::pair<const char*, std::string>> wrong = {
-      {"gpu", "CONVBP_CUDNN_DB=gpu: expected kernel or library"}};
+      {"gpu", "CONVBP_CUDNN_DB=gpu: expected kernel, library or legacy"}};
   if (!CONVBP_WITH_CUDA_KERNELS) {
     wrong.emplace_back("kernel", "CONVBP_CUDNN_DB=kernel: this build has no CUDA kernels");
   }

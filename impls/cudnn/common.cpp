@@ -425,45 +425,51 @@ cudaDataType blas_type(DType dtype) {
   }
 }
 
-}  // namespace
-
-namespace {
-
-// Whether this build has the project's CUDA kernels (db_kernel.cu, built where nvcc exists).
-constexpr bool kernels_built() { return CONVBP_WITH_CUDA_KERNELS; }
 // DbKernelArgs::dtype is DType's value.
 static_assert(int(DType::f32) == 0 && int(DType::bf16) == 1 && int(DType::f16) == 2);
 
-// Whether NCHW db runs on the kernel. CONVBP_CUDNN_DB (docs/cudnn.md) chooses: unset, the kernel
-// where built; "kernel", the kernel or an error; "library", cuBLAS (cuDNN for 16-bit NCHW) even
-// where the kernel is built, to compare the two on a GPU.
-bool db_on_kernel() {
+}  // namespace
+
+const char* to_string(DbForm form) {
+  switch (form) {
+    case DbForm::kernel:
+      return "kernel";
+    case DbForm::library:
+      return "library";
+    default:
+      return "legacy";
+  }
+}
+
+DbForm db_form() {
   const char* set = std::getenv("CONVBP_CUDNN_DB");
   const std::string v = set ? set : "";
-  if (v.empty()) return kernels_built();
-  if (v == "library") return false;
-  if (v == "kernel") {
-    if (!kernels_built()) {
+  if (v.empty()) return kernels_built() ? DbForm::kernel : DbForm::library;
+  for (DbForm form : {DbForm::kernel, DbForm::library, DbForm::legacy}) {
+    if (v != to_string(form)) continue;
+    if (form == DbForm::kernel && !kernels_built()) {
       throw std::invalid_argument(
           "CONVBP_CUDNN_DB=kernel: this build has no CUDA kernels (nvcc was not found or did not "
           "work when CMake configured it; CONVBP_WITH_CUDA_KERNELS)");
     }
-    return true;
+    return form;
   }
-  throw std::invalid_argument("CONVBP_CUDNN_DB=" + v + ": expected kernel or library");
+  throw std::invalid_argument("CONVBP_CUDNN_DB=" + v + ": expected kernel, library or legacy");
 }
 
-}  // namespace
-
-BiasReduction::BiasReduction(const ConvProblem& pr) : problem_(pr) {
+BiasReduction::BiasReduction(const ConvProblem& pr, DbForm form) : problem_(pr) {
   const std::int64_t pq = pr.p() * pr.q();
-  if (pr.layout == Layout::nchw && db_on_kernel()) {
+  if (form == DbForm::kernel && !kernels_built()) {
+    throw std::invalid_argument(
+        "db on the CUDA kernel: this build has no CUDA kernels (CONVBP_WITH_CUDA_KERNELS)");
+  }
+  if (form == DbForm::kernel && pr.layout == Layout::nchw) {
     mode_ = Mode::kernel_nchw;
     partial_ = DeviceBuffer(std::size_t(pr.n * pr.k) * sizeof(float));
-  } else if (pr.layout == Layout::nhwc) {
+  } else if (form != DbForm::legacy && pr.layout == Layout::nhwc) {
     mode_ = pr.dtype == DType::f32 ? Mode::sgemv_nhwc : Mode::gemm_ex_nhwc;
     ones_ = ones(pr.dtype, pr.n * pq);
-  } else if (pr.dtype == DType::f32) {
+  } else if (form != DbForm::legacy && pr.dtype == DType::f32) {
     mode_ = Mode::sgemv_nchw;
     ones_ = ones(DType::f32, pq);
     ones_n_ = ones(DType::f32, pr.n);

@@ -134,9 +134,26 @@ Support bias_support(const ConvProblem& problem);
 // (non-blocking, so that the legacy default stream, the cuDNN handle's, does not serialise it),
 // beside the backward-filter call: DevicePlan forks it from the default stream and joins it
 // back. The legacy call runs on the cuDNN handle's stream, after dw.
+//
+// Which form runs is a DbForm, CONVBP_CUDNN_DB's choice unless given (bench/cudnn_db_bare.cpp
+// times them side by side):
+//   kernel   NCHW on the kernel (a build with it), NHWC on cuBLAS: the default where built;
+//   library  the cuBLAS forms above, and cudnnConvolutionBackwardBias for 16-bit NCHW: the
+//            default without the kernel;
+//   legacy   cudnnConvolutionBackwardBias for every shape, after dw (what issue 11's first run
+//            timed).
+enum class DbForm { kernel, library, legacy };
+const char* to_string(DbForm form);
+// CONVBP_CUDNN_DB's choice (unset or empty: the default above). Any other value, or kernel in a
+// build without the kernels, throws std::invalid_argument naming the variable and its value.
+DbForm db_form();
+// Whether this build has the project's CUDA kernels (CONVBP_WITH_CUDA_KERNELS).
+constexpr bool kernels_built() { return CONVBP_WITH_CUDA_KERNELS; }
+
 class BiasReduction {
  public:
-  explicit BiasReduction(const ConvProblem& problem);
+  // Throws std::invalid_argument for the kernel form in a build without the kernels.
+  explicit BiasReduction(const ConvProblem& problem, DbForm form = db_form());
   ~BiasReduction();
   BiasReduction(const BiasReduction&) = delete;
   BiasReduction& operator=(const BiasReduction&) = delete;

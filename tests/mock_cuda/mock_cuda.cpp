@@ -11,7 +11,8 @@
 // cuBLAS: the calls that compute db (cublasSgemv, cublasGemmEx with compute type 32F), checked
 // for their arguments' consistency and computed with fp64 accumulation, the result rounded to
 // C's type. cudaLaunchKernel: the project's one kernel (db for NCHW, impls/cudnn/db_kernel.h),
-// modelled from its argument.
+// modelled from its argument; CONVBP_MOCK_DB_KERNEL_MISSES_A_ROW=1 makes it leave the last
+// (n, k) row out of its sums, a wrong db for the tests that must catch one.
 //
 // What this proves: the harness and impls/cudnn/ drive the API in a sequence that this model
 // accepts, bind the right buffers, expand the engine families, rebuild members from their
@@ -831,8 +832,13 @@ cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** arg
       return cudaErrorInvalidValue;
     }
     const std::int64_t rows = std::int64_t(a.n) * a.k;
-    const std::int64_t covered =
+    std::int64_t covered =
         std::min<std::int64_t>(rows, std::int64_t(grid.x) * (kDbBlock / a.group));
+    if (const char* miss = std::getenv("CONVBP_MOCK_DB_KERNEL_MISSES_A_ROW");
+        miss && *miss == '1') {
+      covered = std::min(covered, rows - 1);
+      a.partial[rows - 1] = 0;
+    }
     for (std::int64_t row = 0; row < covered; ++row) {
       double sum = 0;
       for (std::int64_t i = 0; i < a.row_length; ++i) {
