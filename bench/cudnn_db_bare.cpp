@@ -5,15 +5,23 @@
 //
 // dy holds real values (uniform in [-1, 1), in its dtype). Each form's db, over a NaN-filled
 // buffer, is checked against a host sum in double: the error must stay within 2^-18 of the
-// channel's sum of |dy| (fp32 accumulation with a summation depth under 64), plus half an ulp of
-// db's dtype. Then the forms are timed in rounds, their order rotating each round, each timing
-// 20 calls back to back on the default stream between CUDA events after one untimed call, and
-// each form keeps its fastest round; GB/s is dy's bytes over that time.
+// channel's sum of |dy|, plus half an ulp of db's dtype. That is a bound for sums of values of
+// random sign, not a worst case: their fp32 rounding errors grow like the square root of the
+// summation depth (a few hundred here at most), far below it, while a row left out moves db by
+// about sqrt(p*q) / 2, tens of times the bound on the default shapes.
+//
+// Then the forms are timed in rounds, their order rotating each round, each timing 20 calls
+// back to back on the default stream between CUDA events after one untimed call, and each form
+// keeps its fastest round; GB/s is dy's bytes over that time. Where dy is smaller than twice the
+// L2 cache, the calls rotate over copies of dy that together hold at least that much, so that
+// what is timed reads memory, not L2.
 //
 //   cudnn_db_bare [--rounds R] [--peak-gbs G] [PROBLEM_KEY ...]
-//     R: rounds (default 5); G: the device's memory bandwidth for the "% of" column (default
-//     4800, an H200's HBM3e); keys as `convbp cases` prints them, with an optional dtype and
-//     layout suffix (default: ResNet-50 conv1 and VGG-16 conv1_2 at batch 32, issue 11's shapes).
+//     R: rounds (default 5); G: the memory bandwidth for the "% of" column (default: the
+//     device's, from its memory clock and bus width, double data rate; 4800, an H200's HBM3e,
+//     where the runtime does not say); keys as `convbp cases` prints them, with an optional dtype
+//     and layout suffix (default: ResNet-50 conv1 and VGG-16 conv1_2 at batch 32, issue 11's
+//     shapes).
 //
 // Exit status: 0 every form right on every key, 1 a form wrong or failing, 2 bad arguments,
 // 77 no CUDA device.
@@ -54,11 +62,32 @@ struct Form {
   double best_ms = std::numeric_limits<double>::infinity();
 };
 
-// Time per call of `calls` enqueues between two events, after one untimed call.
-double time_calls(BiasReduction& r, const void* dy, void* db, cudaEvent_t start, cudaEvent_t stop) {
-  r.enqueue(dy, db, nullptr);
+// A device attribute, or 0 where the runtime does not give it.
+int device_attribute(cudaDeviceAttr attribute) {
+  int device = 0, value = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&value, attribute, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return value;
+}
+
+// The device's memory bandwidth in GB/s: memory clock (kHz) x bus width, double data rate (an
+// H100 SXM: 2619 MHz x 5120 bits, 3352 GB/s); 0 where the runtime does not say.
+double device_peak_gbs() {
+  const double clock_khz = device_attribute(cudaDevAttrMemoryClockRate);
+  const double bus_bits = device_attribute(cudaDevAttrGlobalMemoryBusWidth);
+  return 2 * clock_khz * 1e3 * bus_bits / 8 / 1e9;
+}
+
+// Time per call of kCalls enqueues between two events, after one untimed call; call i reads
+// dy[i % dy.size()].
+double time_calls(BiasReduction& r, const std::vector<DeviceBuffer>& dy, void* db,
+                  cudaEvent_t start, cudaEvent_t stop) {
+  r.enqueue(dy.back().get(), db, nullptr);
   CONVBP_CHECK(cudaEventRecord(start, nullptr));
-  for (int i = 0; i < kCalls; ++i) r.enqueue(dy, db, nullptr);
+  for (int i = 0; i < kCalls; ++i) r.enqueue(dy[std::size_t(i) % dy.size()].get(), db, nullptr);
   CONVBP_CHECK(cudaEventRecord(stop, nullptr));
   CONVBP_CHECK(cudaEventSynchronize(stop));
   float ms = 0;
@@ -115,9 +144,25 @@ bool measure(const ConvProblem& pr, int rounds, double peak_gbs) {
       abs_sum[k] += std::fabs(v);
     }
   }
-  DeviceBuffer dy(host.size()), db(std::size_t(pr.k) * dtype_size(pr.dtype));
-  CONVBP_CHECK(cudaMemcpy(dy.get(), host.data(), host.size(), cudaMemcpyHostToDevice));
+  // Copies of dy holding at least twice the L2 cache together, as far as half the free memory
+  // allows (at most 64).
+  const double l2 = device_attribute(cudaDevAttrL2CacheSize);
+  std::size_t free_bytes = 0, total_bytes = 0;
+  CONVBP_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  const double fit = std::floor(0.5 * double(free_bytes) / double(host.size()));
+  const std::size_t copies =
+      std::size_t(std::clamp(std::min(std::ceil(2 * l2 / double(host.size())), fit), 1.0, 64.0));
+  std::vector<DeviceBuffer> dy;
+  for (std::size_t i = 0; i < copies; ++i) {
+    dy.emplace_back(host.size());
+    CONVBP_CHECK(cudaMemcpy(dy.back().get(), host.data(), host.size(), cudaMemcpyHostToDevice));
+  }
   host = {};
+  DeviceBuffer db(std::size_t(pr.k) * dtype_size(pr.dtype));
+  if (copies > 1) {
+    std::printf("  the calls rotate over %zu copies of dy (%.1f MB; L2 %.1f MB)\n", copies,
+                double(copies) * dy_bytes / 1e6, l2 / 1e6);
+  }
 
   std::vector<Form> forms;
   for (DbForm f : {DbForm::kernel, DbForm::library, DbForm::legacy}) {
@@ -125,7 +170,7 @@ bool measure(const ConvProblem& pr, int rounds, double peak_gbs) {
     Form form{f, nullptr, "", 0, std::numeric_limits<double>::infinity()};
     try {
       form.reduction = std::make_unique<BiasReduction>(pr, f);
-      form.max_ratio = check(*form.reduction, pr, dy.get(), db.get(), ref, abs_sum);
+      form.max_ratio = check(*form.reduction, pr, dy[0].get(), db.get(), ref, abs_sum);
     } catch (const std::exception& e) {
       form.failed = e.what();
     }
@@ -139,7 +184,7 @@ bool measure(const ConvProblem& pr, int rounds, double peak_gbs) {
       Form& f = forms[(i + std::size_t(round)) % forms.size()];
       if (!f.failed.empty()) continue;
       try {
-        f.best_ms = std::min(f.best_ms, time_calls(*f.reduction, dy.get(), db.get(), start, stop));
+        f.best_ms = std::min(f.best_ms, time_calls(*f.reduction, dy, db.get(), start, stop));
       } catch (const std::exception& e) {
         f.failed = e.what();
       }
@@ -181,7 +226,7 @@ int usage(const char* why) {
 
 int main(int argc, char** argv) {
   int rounds = 5;
-  double peak_gbs = 4800;
+  double peak_gbs = 0;  // --peak-gbs, else the device's
   std::vector<ConvProblem> problems;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -215,6 +260,16 @@ int main(int argc, char** argv) {
     return 77;
   }
   std::printf("%s\n", cudnn::device_description().c_str());
+  const char* peak_source = "--peak-gbs";
+  if (peak_gbs == 0) {
+    peak_gbs = device_peak_gbs();
+    peak_source = "the device's memory clock x bus width, double data rate";
+  }
+  if (peak_gbs == 0) {
+    peak_gbs = 4800;
+    peak_source = "assumed, an H200's HBM3e: the runtime gave no memory clock or bus width";
+  }
+  std::printf("memory bandwidth for the %% column: %.0f GB/s (%s)\n", peak_gbs, peak_source);
   std::printf(
       "db = dy summed over n, p and q; the fastest of %d rounds of %d calls, forms in "
       "rotating order\n",

@@ -29,7 +29,8 @@
 # time and exit status, db's GB/s), build.log (configure and build), tests.log (cuDNN tests,
 # then the sweep), torch.json and torch.log, gpu_report.json and suite.log, comparison.md,
 # db_bare.txt (db by the CUDA kernel, cuBLAS and cudnnConvolutionBackwardBias on conv1's and VGG-16
-# conv1_2's dy at batch 32: each checked, then timed in alternating rounds; ms, GB/s, % of 4.8 TB/s),
+# conv1_2's dy at batch 32: each checked, then timed in alternating rounds; ms, GB/s, % of the
+# device's memory bandwidth),
 # network.txt (the suite's network total: convbp's picks, cuDNN's legacy algorithms as
 # cudnnFind picks them, PyTorch; `convbp show REPORT --torch torch.json`), search.log and
 # search_<shape>.json (the knob search against the heuristics' offer, TF32, two weights passes;

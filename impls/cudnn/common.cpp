@@ -648,7 +648,12 @@ void DevicePlan::launch(Part part) {
   CONVBP_CHECK(cudaStreamWaitEvent(side, fork_, 0));
   bias_->enqueue(io_.dy, io_.db, side);
   CONVBP_CHECK(cudaEventRecord(join_, side));
-  if (part == Part::pass) compute();
+  try {
+    if (part == Part::pass) compute();
+  } catch (...) {
+    cudaStreamWaitEvent(stream_, join_, 0);  // db still reads dy: nothing frees it under db
+    throw;
+  }
   CONVBP_CHECK(cudaStreamWaitEvent(stream_, join_, 0));
 }
 

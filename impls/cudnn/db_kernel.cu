@@ -43,6 +43,7 @@ __global__ void __launch_bounds__(kDbBlock) db_kernel(DbKernelArgs a) {
     const int k = blockIdx.x * kDbBlock + threadIdx.x;
     if (k >= a.k) return;
     float sum = 0.0f;
+#pragma unroll 8
     for (int n = 0; n < a.n; ++n) sum += a.partial[std::int64_t(n) * a.k + k];
     store<D>(a.db, k, sum);
     return;

@@ -3,14 +3,15 @@
 // kernel, fp32 accumulation throughout:
 //   stage 1: each (n, k) row of dy (p*q contiguous elements) summed by a group of `group`
 //            threads (a power of two, 32 to 256; 256 / group rows per block of 256 threads)
-//            -> partial[n*k + k] (fp32);
+//            -> partial[n * K + k] (fp32; K = dy's channels);
 //   stage 2: one thread per k sums partial over n and writes db[k] in dy's dtype (rounded to
 //            nearest even).
 // On an H200, a kernel of this form read conv1's and VGG-16 conv1_2's dy at 3.4 and 4.1 TB/s
 // (issue 11), where cudnnConvolutionBackwardBias read 0.34.
 //
 // The kernel takes one argument, DbKernelArgs, by value: tests/mock_cuda's cudaLaunchKernel
-// reads it to model the kernel on the host (and to check that the grid covers every row).
+// reads it to model the kernel on the host, computing only the rows the launched grid covers
+// (so that a grid too small gives a wrong db there too).
 #pragma once
 
 #include <cuda_runtime_api.h>

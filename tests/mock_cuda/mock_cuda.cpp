@@ -727,6 +727,24 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int) {
   prop->totalGlobalMem = std::size_t(1) << 30;
   return cudaSuccess;
 }
+// The memory attributes bench/cudnn_db_bare reads (a modest device: 1 GHz x 512 bits, 128 GB/s;
+// 1 MiB of L2); any other is not modelled.
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attribute, int device) {
+  if (device != 0) return cudaErrorInvalidDevice;
+  switch (attribute) {
+    case cudaDevAttrMemoryClockRate:
+      *value = 1000000;  // kHz
+      return cudaSuccess;
+    case cudaDevAttrGlobalMemoryBusWidth:
+      *value = 512;
+      return cudaSuccess;
+    case cudaDevAttrL2CacheSize:
+      *value = 1 << 20;
+      return cudaSuccess;
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
 cudaError_t cudaDriverGetVersion(int* v) {
   *v = 13000;
   return cudaSuccess;
