@@ -5,10 +5,11 @@
 //
 // dy holds real values (uniform in [-1, 1), in its dtype). Each form's db, over a NaN-filled
 // buffer, is checked against a host sum in double: the error must stay within 2^-18 of the
-// channel's sum of |dy|, plus half an ulp of db's dtype. That is a bound for sums of values of
-// random sign, not a worst case: their fp32 rounding errors grow like the square root of the
-// summation depth (a few hundred here at most), far below it, while a row left out moves db by
-// about sqrt(p*q) / 2, tens of times the bound on the default shapes.
+// channel's sum of |dy|, plus db's rounding to its dtype (unit_roundoff, tolerance.h, times
+// |db|). That is a bound for sums of values of random sign, not a worst case: their fp32
+// rounding errors grow like the square root of the summation depth (a few hundred here at
+// most), far below it, while a row left out moves db by about sqrt(p*q) / 2, tens of times the
+// bound on the default shapes.
 //
 // Then the forms are timed in rounds, their order rotating each round, each timing 20 calls
 // back to back on the default stream between CUDA events after one untimed call, and each form
@@ -40,6 +41,7 @@
 #include "cudnn/common.h"
 #include "dtype.h"
 #include "problem.h"
+#include "tolerance.h"
 
 namespace {
 
@@ -104,11 +106,10 @@ double check(BiasReduction& r, const ConvProblem& pr, const void* dy, void* db,
   CONVBP_CHECK(cudaDeviceSynchronize());
   std::vector<unsigned char> got(bytes);
   CONVBP_CHECK(cudaMemcpy(got.data(), db, bytes, cudaMemcpyDeviceToHost));
-  const double half_ulp = pr.dtype == DType::bf16 ? 0x1p-8 : pr.dtype == DType::f16 ? 0x1p-11 : 0;
   double worst = 0;
   for (std::int64_t k = 0; k < pr.k; ++k) {
     const double v = load_as_double(pr.dtype, got.data(), std::size_t(k));
-    const double bound = 0x1p-18 * abs_sum[k] + half_ulp * std::fabs(ref[k]) + 1e-30;
+    const double bound = 0x1p-18 * abs_sum[k] + unit_roundoff(pr.dtype) * std::fabs(ref[k]) + 1e-30;
     const double ratio = std::fabs(v - ref[k]) / bound;
     if (std::isnan(ratio)) return std::numeric_limits<double>::infinity();  // NaN or Inf in db
     worst = std::max(worst, ratio);
