@@ -28,6 +28,7 @@
 # OUTDIR receives (what a device machine hands back): summary.txt (GPU, versions, each step's
 # time and exit status, db's GB/s), build.log (configure and build), tests.log (cuDNN tests,
 # then the sweep), torch.json and torch.log, gpu_report.json and suite.log, comparison.md,
+# db_preflight.txt (the kernel checked on small shapes before the rest: scripts/db_preflight.sh),
 # db_bare.txt (db by the CUDA kernel, cuBLAS and cudnnConvolutionBackwardBias on conv1's and VGG-16
 # conv1_2's dy at batch 32: each checked, then timed in alternating rounds; ms, GB/s, % of the
 # device's memory bandwidth),
@@ -148,6 +149,19 @@ elif [[ ${GPU_CUDNN:-torch} == torch ]]; then
   note "no PyTorch cuDNN found (no torch, or no libcudnn in its memory map): convbp keeps its own"
 fi
 note "convbp loads: $(ldd "$BUILD/convbp" | grep -oE 'libcudnn\.so[^ ]* => [^ ]+' || echo 'no libcudnn')"
+
+# db's CUDA kernel is checked before anything relies on it: it is the default form of db for
+# NCHW, and a kernel wrong on this GPU (it never ran on one before this check) would make every
+# cuDNN weights result incorrect. Should it compute a wrong db, fail or crash, the rest of the
+# check runs db on cuBLAS and cuDNN (CONVBP_CUDNN_DB=library) and still compares; the tests and
+# db_bare.txt still report the kernel's failure.
+step "db: the CUDA kernel checked on small shapes before the run relies on it (at most 30 s)"
+db_choice=$(scripts/db_preflight.sh "$BUILD" "$OUT/db_preflight.txt")
+note "$db_choice"
+if [[ $db_choice == library:* ]]; then
+  export CONVBP_CUDNN_DB=library
+  note "CONVBP_CUDNN_DB=library from here on: db on cuBLAS and cuDNN, not the kernel"
+fi
 
 # A failing test is reported, and the measurements still run. Three processes, each with its
 # own time limit and gtest JSON: a test that overruns or loses the CUDA context (a configuration
