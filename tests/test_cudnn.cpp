@@ -2,6 +2,7 @@
 // (through the harness's validation path) and timing only where a CUDA device is present, the
 // others skip with the reason ("no CUDA device ...").
 #include <cuda_runtime_api.h>
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "autotuner.h"
@@ -647,6 +649,126 @@ TEST(CudnnDevice, RunDeviceComputesOnTheCallersDeviceMemory) {
         for (void* p : d) cudaFree(p);
       }
     }
+  }
+}
+
+// Two weights plans (a legacy algorithm and an engine configuration), each run from a thread of
+// its own on a stream of its own, at once (run_device_async, 20 calls each): both compute what
+// run() computes, and on the host model every cuDNN call of each lands on its own thread's
+// stream, none on the other's or the default one, and each plan's db runs on a stream of its
+// own. The model makes cudnnSetStream sleep 200 us, so that a thread taking the one cuDNN
+// handle between another's setting its stream and enqueueing (no lock_handles()) would put
+// that call on the wrong stream. On a GPU, the results are checked; the streams cannot be seen.
+TEST(CudnnDevice, PlansOnTwoThreadsKeepToTheirOwnStreams) {
+  REQUIRE_CUDA_DEVICE();
+  constexpr int kCalls = 20;
+  const ConvProblem pr = square(2, 4, 7, 6, 3, 1, 1);
+  ScopedEnv delay("CONVBP_MOCK_SET_STREAM_DELAY_US", "200");
+  using CallsOn = long (*)(cudaStream_t);
+  using DbCalls = int (*)(cudaStream_t*, long*, int);
+  const auto calls_on =
+      reinterpret_cast<CallsOn>(dlsym(RTLD_DEFAULT, "convbp_mock_cudnn_calls_on"));
+  const auto db_calls = reinterpret_cast<DbCalls>(dlsym(RTLD_DEFAULT, "convbp_mock_db_calls"));
+  ASSERT_EQ(calls_on != nullptr, on_mock_device());
+  const auto db_counts = [&] {
+    std::map<cudaStream_t, long> counts;
+    cudaStream_t streams[64];
+    long n[64];
+    const int found = db_calls(streams, n, 64);
+    for (int i = 0; i < std::min(found, 64); ++i) counts[streams[i]] = n[i];
+    return counts;
+  };
+
+  struct Side {
+    std::unique_ptr<Autotuner> tuner;
+    TunedPlan* plan = nullptr;
+    std::unique_ptr<CaseData> host;
+    void* d[6] = {};
+    cudaStream_t stream = nullptr;
+    std::string context;
+  };
+  Side sides[2];
+  const char* names[2] = {"cudnn.algo1.fp32", "cudnn.engine.fp32"};
+  const std::size_t f = dtype_size(pr.dtype);
+  const std::size_t bytes[6] = {pr.x_elems() * f, pr.w_elems() * f, pr.y_elems() * f,
+                                pr.x_elems() * f, pr.w_elems() * f, pr.b_elems() * f};
+  for (int i = 0; i < 2; ++i) {
+    Side& side = sides[i];
+    AutotunerOptions options;
+    options.impls = {names[i]};
+    options.tune_seconds = 0.5;
+    options.constraints.deterministic_only = true;  // bit-for-bit comparison below
+    side.tuner = std::make_unique<Autotuner>("", options);
+    side.plan = &side.tuner->plan(pr, Pass::weights);
+    side.context =
+        side.plan->impl() + " seed " + std::to_string(kSeed + i) + " problem " + pr.key();
+    ASSERT_EQ(side.plan->device(), Device::cuda) << side.context << ": " << side.plan->why();
+    side.host = std::make_unique<CaseData>(pr, Pass::weights, kSeed + i);
+    side.plan->run(side.host->tensors());  // the reference: run() on host tensors
+    const Tensors h = side.host->tensors();
+    for (int b = 0; b < 6; ++b) ASSERT_EQ(cudaMalloc(&side.d[b], bytes[b]), cudaSuccess);
+    const void* in[3] = {h.x, h.w, h.dy};
+    for (int b = 0; b < 3; ++b) {
+      if (in[b]) {  // the weights pass has no w
+        ASSERT_EQ(cudaMemcpy(side.d[b], in[b], bytes[b], cudaMemcpyHostToDevice), cudaSuccess);
+      }
+    }
+    ASSERT_EQ(cudaStreamCreateWithFlags(&side.stream, cudaStreamNonBlocking), cudaSuccess);
+  }
+  const long default_before = calls_on ? calls_on(nullptr) : 0;
+  const std::map<cudaStream_t, long> db_before =
+      calls_on ? db_counts() : std::map<cudaStream_t, long>{};
+
+  std::string errors[2];
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&, i] {
+      Side& side = sides[i];
+      const Tensors dev{side.d[0], side.d[1], side.d[2], side.d[3],
+                        side.d[4], side.d[5], pr.dtype,  pr.layout};
+      try {
+        for (int c = 0; c < kCalls; ++c) side.plan->run_device_async(dev, side.stream);
+        if (cudaStreamSynchronize(side.stream) != cudaSuccess) errors[i] = "synchronize failed";
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  for (int i = 0; i < 2; ++i) {
+    Side& side = sides[i];
+    EXPECT_EQ(errors[i], "") << side.context;
+    CaseData back(pr, Pass::weights, kSeed + i);
+    const Tensors b = back.tensors();
+    ASSERT_EQ(cudaMemcpy(b.dw, side.d[4], bytes[4], cudaMemcpyDeviceToHost), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(b.db, side.d[5], bytes[5], cudaMemcpyDeviceToHost), cudaSuccess);
+    EXPECT_EQ(back.dw.first_difference(side.host->dw), -1) << side.context;
+    EXPECT_EQ(back.db.first_difference(side.host->db), -1) << side.context;
+    if (calls_on) {
+      EXPECT_EQ(calls_on(side.stream), kCalls)
+          << side.context << ": cuDNN calls on its thread's stream";
+    }
+  }
+  if (calls_on) {
+    EXPECT_EQ(calls_on(nullptr) - default_before, 0) << "cuDNN calls on the default stream";
+    // db's calls during the threads, by stream: two streams, neither a caller's nor the default,
+    // with the same number of calls (one plan's each).
+    std::map<cudaStream_t, long> db_during;
+    for (const auto& [stream, n] : db_counts()) {
+      const auto was = db_before.find(stream);
+      const long added = n - (was == db_before.end() ? 0 : was->second);
+      if (added > 0) db_during[stream] = added;
+    }
+    ASSERT_EQ(db_during.size(), 2u) << "one db stream per plan";
+    for (const auto& [stream, n] : db_during) {
+      EXPECT_TRUE(stream != nullptr && stream != sides[0].stream && stream != sides[1].stream);
+      EXPECT_EQ(n % kCalls, 0) << n << " db calls on one stream";
+    }
+  }
+  for (Side& side : sides) {
+    for (void* p : side.d) cudaFree(p);
+    cudaStreamDestroy(side.stream);
   }
 }
 

@@ -181,18 +181,12 @@ cublasHandle_t blas_handle() {
   return h;
 }
 
-// db's own stream, beside dw's: non-blocking, so that the legacy default stream (the cuDNN
-// handle's) does not serialise the two. Made at first use; never destroyed.
-cudaStream_t db_stream() {
-  static const cudaStream_t s = [] {
-    cudaStream_t made = nullptr;
-    CONVBP_CHECK(cudaStreamCreateWithFlags(&made, cudaStreamNonBlocking));
-    return made;
-  }();
-  return s;
-}
-
 }  // namespace
+
+std::unique_lock<std::recursive_mutex> lock_handles() {
+  static std::recursive_mutex m;
+  return std::unique_lock(m);
+}
 
 namespace {
 
@@ -478,11 +472,15 @@ BiasReduction::BiasReduction(const ConvProblem& pr, DbForm form) : problem_(pr) 
     mode_ = Mode::legacy;
     legacy_ = std::make_unique<LegacyDescriptors>(pr, CUDNN_DEFAULT_MATH);
   }
-  if (mode_ != Mode::legacy) db_stream();  // made here, outside timing
   if (mode_ != Mode::legacy && mode_ != Mode::kernel_nchw) blas_handle();
+  if (mode_ != Mode::legacy) {  // made here, outside timing
+    CONVBP_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  }
 }
 
-BiasReduction::~BiasReduction() = default;
+BiasReduction::~BiasReduction() {
+  if (stream_) cudaStreamDestroy(stream_);  // work still queued on it completes first
+}
 
 bool BiasReduction::beside() const { return mode_ != Mode::legacy; }
 
@@ -490,6 +488,7 @@ void BiasReduction::enqueue(const void* dy, void* db, cudaStream_t stream) {
   const ConvProblem& pr = problem_;
   const float one = 1.0f, zero = 0.0f;
   const int k = int(pr.k), n = int(pr.n), pq = int(pr.p() * pr.q()), npq = n * pq;
+  const auto held = lock_handles();  // cuBLAS's handle, or cuDNN's, takes `stream` for the call
   if (mode_ == Mode::kernel_nchw) {
 #if CONVBP_WITH_CUDA_KERNELS
     CONVBP_CHECK(enqueue_db_kernel(dy, static_cast<float*>(partial_.get()), db, int(pr.dtype), n, k,
@@ -634,6 +633,7 @@ void DevicePlan::upload(const Tensors& host) {
 }
 
 void DevicePlan::launch(Part part) {
+  const auto held = lock_handles();
   if (pass_ == Pass::data || part == Part::dw) return compute();
   if (part == Part::pass_after || !bias_->beside()) {  // one stream: db after dw
     if (part != Part::db) compute();
@@ -643,7 +643,7 @@ void DevicePlan::launch(Part part) {
   // db's stream waits for what stream_ enqueued before (dy's upload, the outputs' poisoning),
   // runs beside dw, and stream_ waits for it: the events around a call, on stream_, bracket
   // both.
-  const cudaStream_t side = db_stream();
+  const cudaStream_t side = bias_->stream();
   CONVBP_CHECK(cudaEventRecord(fork_, stream_));
   CONVBP_CHECK(cudaStreamWaitEvent(side, fork_, 0));
   bias_->enqueue(io_.dy, io_.db, side);
@@ -742,6 +742,9 @@ void DevicePlan::enqueue_on(const Tensors& device, void*, void* stream) {
   // The cuDNN handle (and with it every compute()) moves to the caller's stream for the call;
   // db's stream forks from and joins it (launch()).
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  // From moving the handle to the caller's stream to moving it back, no other thread enqueues
+  // on it (lock_handles()).
+  const auto held = lock_handles();
   const Tensors own = io_;
   const auto restore = [&] {
     io_ = own;

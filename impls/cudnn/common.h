@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -63,6 +64,13 @@ const Support& device_support();
 // The process-wide cuDNN handle on the current device; throws when device_support() is no.
 // Never destroyed: tearing it down after the CUDA runtime has unloaded at exit would fail.
 cudnnHandle_t handle();
+// The cuDNN handle and db's cuBLAS handle are one per process, and each carries a stream: work
+// enqueued on either goes to whatever stream was set last, by any thread. Whoever enqueues on
+// them, or sets their stream, holds this lock from setting the stream to the last call on it
+// (DevicePlan::launch and enqueue_on, the knob search's timings), so that a plan run on one
+// thread never lands on another thread's stream. Recursive: enqueue_on holds it around
+// launch(). Only host-side enqueueing waits; the GPU work of different streams still overlaps.
+std::unique_lock<std::recursive_mutex> lock_handles();
 
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB), driver 12.8"
 std::string device_description();
@@ -160,9 +168,13 @@ class BiasReduction {
   // Enqueues db on `stream` (the kernel and the cuBLAS forms; the legacy call uses the cuDNN
   // handle's stream).
   void enqueue(const void* dy, void* db, cudaStream_t stream);
-  // Whether db can run beside dw, on db_stream(): the kernel and cuBLAS forms can, the legacy
+  // Whether db can run beside dw, on stream(): the kernel and cuBLAS forms can, the legacy
   // call not.
   bool beside() const;
+  // db's own stream, beside dw's, where beside(): non-blocking, so that the legacy default
+  // stream (the cuDNN handle's) does not serialise the two. One per reduction, hence one per
+  // plan: two plans enqueued on two streams of a framework's share nothing on the GPU.
+  cudaStream_t stream() const { return stream_; }
   // "a CUDA kernel (...)", "cuBLAS (cublasSgemv: ...)" or "cudnnConvolutionBackwardBias"
   std::string how() const;
 
@@ -172,6 +184,7 @@ class BiasReduction {
   Mode mode_;
   DeviceBuffer ones_, ones_n_, partial_;
   std::unique_ptr<LegacyDescriptors> legacy_;
+  cudaStream_t stream_ = nullptr;
 };
 
 // A plan on the device: buffers and workspace made at construction, inputs uploaded and outputs

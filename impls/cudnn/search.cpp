@@ -236,6 +236,8 @@ class Bench {
     t.dy = dy_.get();
     (pass_ == Pass::data ? t.dx : t.dw) = out_.get();
     const Descriptor pack = variant_pack(pass_, t, workspace_.get());
+    // On the default stream, which no other thread's plan may set meanwhile.
+    const auto held = lock_handles();
     CONVBP_CHECK(cudnnBackendExecute(handle(), c.plan.get(), pack.get()));
     CONVBP_CHECK(cudaDeviceSynchronize());
     double best = std::numeric_limits<double>::infinity();

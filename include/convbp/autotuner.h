@@ -101,7 +101,8 @@ class TunedPlan {
   // holds workspace_bytes() bytes of host memory.
   void run(const Tensors& tensors, void* workspace);
   // The same, with a workspace the plan allocates once and keeps. A plan runs on one thread at
-  // a time (give each thread its own Autotuner, or serialise the calls).
+  // a time (give each thread its own Autotuner, or serialise the calls); plans on different
+  // threads may run at once (docs/tuning.md, "Threads").
   void run(const Tensors& tensors);
   // The pass on the caller's own memory, with no copy: for a device plan, `device` holds device
   // pointers (cudaMalloc'd, in the problem's dtype and layout), the call runs on the default

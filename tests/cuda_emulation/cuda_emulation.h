@@ -103,16 +103,7 @@ class Scheduler {
   void run_block(unsigned b, Body& body) {
     body_ = &body;
     call_ = [](void* f) { (*static_cast<Body*>(f))(); };
-    for (unsigned t = 0; t < block_.x; ++t) {
-      Fiber& f = fibers_[t];
-      f = Fiber{};
-      f.thread = t;
-      getcontext(&f.context);
-      f.context.uc_stack.ss_sp = stacks_ + kStackBytes * t;
-      f.context.uc_stack.ss_size = kStackBytes;
-      f.context.uc_link = &main_;
-      makecontext(&f.context, &Scheduler::entry, 0);
-    }
+    for (unsigned t = 0; t < block_.x; ++t) prepare(fibers_[t], t);
     for (;;) {
       bool ran = false, all_finished = true;
       for (Fiber& f : fibers_) {
@@ -139,6 +130,17 @@ class Scheduler {
   }
 
  private:
+  // getcontext returns twice, as setjmp does: kept out of run_block's loop, whose locals the
+  // compiler could not otherwise keep in registers.
+  [[gnu::noinline]] void prepare(Fiber& f, unsigned t) {
+    f = Fiber{};
+    f.thread = t;
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = stacks_ + kStackBytes * t;
+    f.context.uc_stack.ss_size = kStackBytes;
+    f.context.uc_link = &main_;
+    makecontext(&f.context, &Scheduler::entry, 0);
+  }
   static void entry() {
     Scheduler& s = *active();
     Fiber& f = *s.running_;

@@ -14,6 +14,13 @@
 // modelled from its argument; CONVBP_MOCK_DB_KERNEL_MISSES_A_ROW=1 makes it leave the last
 // (n, k) row out of its sums, a wrong db for the tests that must catch one.
 //
+// Streams: every call runs at once on the host, so a stream is a name that must exist. The
+// model counts, per stream, the cuDNN calls that compute (on the handle's stream, the one set
+// last by any thread) and db's calls (kernel launches and cuBLAS calls), for the test of plans
+// run from two threads (convbp_mock_cudnn_calls_on, convbp_mock_db_calls; found by dlsym);
+// CONVBP_MOCK_SET_STREAM_DELAY_US=U makes cudnnSetStream sleep U microseconds after setting the
+// stream, which widens the window in which another thread could take the handle.
+//
 // What this proves: the harness and impls/cudnn/ drive the API in a sequence that this model
 // accepts, bind the right buffers, expand the engine families, rebuild members from their
 // names, validate, time and store them. What it cannot prove: that cuDNN itself behaves like
@@ -36,6 +43,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cudnn/db_kernel.h"
@@ -793,26 +801,50 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
 }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { return cudaEventCreate(e); }
 // Streams: the model runs every call at once on the host, so a stream is only a name that must
-// exist; waiting on an event is then already satisfied.
+// exist; waiting on an event is then already satisfied. The streams, the cuDNN handle's stream
+// and the calls counted per stream are shared by every thread: under g_stream_mutex.
+std::mutex g_stream_mutex;
 std::set<void*> g_streams;
+cudaStream_t g_cudnn_stream = nullptr;  // the (one) cuDNN handle's
+std::map<void*, long> g_cudnn_calls;    // computing cuDNN calls per stream
+std::map<void*, long> g_db_calls;       // db's kernel launches and cuBLAS calls per stream
+bool known_stream(cudaStream_t s) {     // the default stream (null) or a live one
+  std::lock_guard<std::mutex> lock(g_stream_mutex);
+  return !s || g_streams.count(s) > 0;
+}
+void count_cudnn_call() {
+  std::lock_guard<std::mutex> lock(g_stream_mutex);
+  ++g_cudnn_calls[g_cudnn_stream];
+}
+void count_db_call(cudaStream_t s) {
+  std::lock_guard<std::mutex> lock(g_stream_mutex);
+  ++g_db_calls[s];
+}
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
   *s = reinterpret_cast<cudaStream_t>(new char);
+  std::lock_guard<std::mutex> lock(g_stream_mutex);
   g_streams.insert(*s);
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
-  if (!g_streams.erase(s)) return cudaErrorInvalidResourceHandle;
+  {
+    std::lock_guard<std::mutex> lock(g_stream_mutex);
+    if (!g_streams.erase(s)) return cudaErrorInvalidResourceHandle;
+    // A later stream may get the same address: its counts start afresh.
+    g_cudnn_calls.erase(s);
+    g_db_calls.erase(s);
+  }
   delete reinterpret_cast<char*>(s);
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
-  return !s || g_streams.count(s) ? cudaSuccess : cudaErrorInvalidResourceHandle;
+  return known_stream(s) ? cudaSuccess : cudaErrorInvalidResourceHandle;
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned) {
-  return e && (!s || g_streams.count(s)) ? cudaSuccess : cudaErrorInvalidResourceHandle;
+  return e && known_stream(s) ? cudaSuccess : cudaErrorInvalidResourceHandle;
 }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
-  if (s && !g_streams.count(s)) return cudaErrorInvalidResourceHandle;
+  if (!known_stream(s)) return cudaErrorInvalidResourceHandle;
   reinterpret_cast<Event*>(e)->at =
       std::chrono::steady_clock::now() + std::chrono::nanoseconds(g_virtual_ns.load());
   return cudaSuccess;
@@ -832,7 +864,8 @@ cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** arg
                              std::size_t shared_bytes, cudaStream_t s) {
   using convbp::cudnn::DbKernelArgs;
   using convbp::cudnn::kDbBlock;
-  if (s && !g_streams.count(s)) return cudaErrorInvalidResourceHandle;
+  if (!known_stream(s)) return cudaErrorInvalidResourceHandle;
+  count_db_call(s);
   if (!func || !args || !args[0] || shared_bytes != 0) return cudaErrorInvalidValue;
   if (block.x != unsigned(kDbBlock) || block.y != 1 || block.z != 1 || grid.y != 1 || grid.z != 1 ||
       grid.x == 0) {
@@ -887,7 +920,35 @@ cudnnStatus_t cudnnCreate(cudnnHandle_t* h) {
 }
 cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) {
   if (h != reinterpret_cast<cudnnHandle_t>(&g_handle_storage)) return CUDNN_STATUS_BAD_PARAM;
-  return !s || g_streams.count(s) ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_BAD_PARAM;
+  {
+    std::lock_guard<std::mutex> lock(g_stream_mutex);
+    if (s && !g_streams.count(s)) return CUDNN_STATUS_BAD_PARAM;
+    g_cudnn_stream = s;
+  }
+  if (const char* delay = std::getenv("CONVBP_MOCK_SET_STREAM_DELAY_US")) {
+    std::this_thread::sleep_for(std::chrono::microseconds(std::atol(delay)));
+  }
+  return CUDNN_STATUS_SUCCESS;
+}
+
+// The counts above, for tests (dlsym; absent from the real libraries). Calls on `s` (null: the
+// default stream); db's: up to `max` streams with their counts, returning how many there are.
+long convbp_mock_cudnn_calls_on(cudaStream_t s) {
+  std::lock_guard<std::mutex> lock(g_stream_mutex);
+  const auto it = g_cudnn_calls.find(s);
+  return it == g_cudnn_calls.end() ? 0 : it->second;
+}
+int convbp_mock_db_calls(cudaStream_t* streams, long* counts, int max) {
+  std::lock_guard<std::mutex> lock(g_stream_mutex);
+  int i = 0;
+  for (const auto& [stream, count] : g_db_calls) {
+    if (i < max) {
+      streams[i] = static_cast<cudaStream_t>(stream);
+      counts[i] = count;
+    }
+    ++i;
+  }
+  return i;
 }
 const char* cudnnGetErrorString(cudnnStatus_t s) {
   switch (s) {
@@ -1026,6 +1087,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha,
   if (const std::string bad = legacy_mismatch(X, W, Y, C); !bad.empty()) {
     return fail(CUDNN_STATUS_BAD_PARAM, bad);
   }
+  count_cudnn_call();
   run_backward_data(legacy_conv(X, W, Y, C), dy_data, w_data, dx_data,
                     C.math == CUDNN_TENSOR_OP_MATH && !legacy_winograd(algo, true));
   return CUDNN_STATUS_SUCCESS;
@@ -1048,6 +1110,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void* alpha,
   if (const std::string bad = legacy_mismatch(X, W, Y, C); !bad.empty()) {
     return fail(CUDNN_STATUS_BAD_PARAM, bad);
   }
+  count_cudnn_call();
   run_backward_filter(legacy_conv(X, W, Y, C), x_data, dy_data, dw_data,
                       C.math == CUDNN_TENSOR_OP_MATH && !legacy_winograd(algo, false));
   return CUDNN_STATUS_SUCCESS;
@@ -1064,6 +1127,7 @@ cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t, const void* alpha,
   }
   if (B.type != Y.type) return fail(CUDNN_STATUS_BAD_PARAM, "db and dy differ in data type");
   if (cudnnStatus_t s = unit_scaling(alpha, beta)) return s;
+  count_cudnn_call();
   const std::int64_t plane = std::int64_t(Y.h) * Y.w;
   for (int k = 0; k < Y.c; ++k) {
     double sum = 0;
@@ -1326,6 +1390,7 @@ cudnnStatus_t cudnnBackendExecute(cudnnHandle_t, cudnnBackendDescriptor_t plan_r
   }
   if (!live(plan.graph)) return fail(CUDNN_STATUS_BAD_PARAM, "the plan's graph was destroyed");
   const GraphInfo g = graph_info(*plan.graph);
+  count_cudnn_call();
   const auto uids = array<std::int64_t>(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS);
   const auto pointers = array<void*>(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS);
   auto pointer = [&](std::int64_t uid) -> void* {
@@ -1388,6 +1453,7 @@ cublasStatus_t cublasDestroy_v2(cublasHandle_t h) {
 cudaStream_t g_blas_stream = nullptr;  // the (one) handle's stream
 cublasStatus_t cublasSetStream_v2(cublasHandle_t h, cudaStream_t s) {
   if (!g_blas_handles.count(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  std::lock_guard<std::mutex> lock(g_stream_mutex);
   if (s && !g_streams.count(s)) return CUBLAS_STATUS_INVALID_VALUE;
   g_blas_stream = s;
   return CUBLAS_STATUS_SUCCESS;
@@ -1404,6 +1470,10 @@ cublasStatus_t mock_gemm(cublasHandle_t h, bool ta, bool tb, int m, int n, int k
                          int ldc) {
   if (!g_blas_handles.count(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
+  {
+    std::lock_guard<std::mutex> lock(g_stream_mutex);
+    ++g_db_calls[g_blas_stream];
+  }
   if (lda < std::max(1, ta ? k : m) || ldb < std::max(1, tb ? n : k) || ldc < std::max(1, m)) {
     return CUBLAS_STATUS_INVALID_VALUE;
   }
