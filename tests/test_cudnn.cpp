@@ -772,6 +772,58 @@ TEST(CudnnDevice, PlansOnTwoThreadsKeepToTheirOwnStreams) {
   }
 }
 
+// convbp drives one CUDA device per process, the one current when it first used cuDNN: a
+// thread whose current device is another gets an error naming both devices, from run_device()
+// on a plan made on the first and from making a plan, rather than work on the wrong device. On
+// the host model with CONVBP_MOCK_DEVICES=2; on a GPU machine only where it has two devices.
+TEST(CudnnDevice, APlanRefusesAThreadOnAnotherDevice) {
+  REQUIRE_CUDA_DEVICE();
+  std::optional<ScopedEnv> two;
+  if (on_mock_device()) two.emplace("CONVBP_MOCK_DEVICES", "2");
+  int count = 0;
+  ASSERT_EQ(cudaGetDeviceCount(&count), cudaSuccess);
+  if (count < 2) GTEST_SKIP() << "one CUDA device";
+  int first = 0;
+  ASSERT_EQ(cudaGetDevice(&first), cudaSuccess);
+  const int other = first == 0 ? 1 : 0;
+  const ConvProblem pr = square(2, 4, 7, 6, 3, 1, 1);
+  const std::string context = "cudnn.algo1.fp32 data problem " + pr.key();
+  AutotunerOptions options;
+  options.impls = {"cudnn.algo1.fp32"};
+  options.tune_seconds = 0.5;
+  Autotuner tuner("", options);
+  TunedPlan& plan = tuner.plan(pr, Pass::data);
+  ASSERT_EQ(plan.device(), Device::cuda) << context << ": " << plan.why();
+  const std::size_t f = dtype_size(pr.dtype);
+  void* d[3] = {};
+  const std::size_t bytes[3] = {pr.w_elems() * f, pr.y_elems() * f, pr.x_elems() * f};
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(cudaMalloc(&d[i], bytes[i]), cudaSuccess);
+  const Tensors dev{nullptr, d[0], d[1], d[2], nullptr, nullptr, pr.dtype, pr.layout};
+  std::string run_error, plan_error;
+  std::thread([&] {
+    if (cudaSetDevice(other) != cudaSuccess) return;
+    try {
+      plan.run_device(dev);
+    } catch (const std::invalid_argument& e) {
+      run_error = e.what();
+    }
+    try {
+      entry("cudnn.algo1.fp32").plan(pr, Pass::data);
+    } catch (const std::invalid_argument& e) {
+      plan_error = e.what();
+    }
+  }).join();
+  const std::string names = "current CUDA device is " + std::to_string(other) +
+                            ", but convbp's cuDNN plans are on device " + std::to_string(first);
+  EXPECT_NE(run_error.find("run_device (" + pr.key() + " data): the calling thread's " + names),
+            std::string::npos)
+      << context << ": " << run_error;
+  EXPECT_NE(plan_error.find("a cuDNN plan: the calling thread's " + names), std::string::npos)
+      << context << ": " << plan_error;
+  plan.run_device(dev);  // this thread, on the plan's device: runs
+  for (void* p : d) cudaFree(p);
+}
+
 // run_device() refuses, with an error that names the tensor, a pointer the plan's kernels cannot
 // use: a missing one, or one not aligned as the plan needs (an engine configuration's tensors
 // declare 16 bytes; the legacy API needs the element's size). A misaligned pointer reaching a

@@ -30,6 +30,7 @@ std::string call_name(const char* call) {
 }
 
 cudnnHandle_t g_handle = nullptr;
+int g_handle_device = 0;  // the current device when g_handle was made
 
 }  // namespace
 
@@ -148,6 +149,10 @@ const Support& device_support() {
       return Support::no("cuDNN " + std::to_string(cudnnGetVersion()) +
                          " loaded, but built against major version " + std::to_string(CUDNN_MAJOR));
     }
+    if (cudaGetDevice(&g_handle_device) != cudaSuccess) {
+      cudaGetLastError();
+      return Support::no("no CUDA device (cudaGetDevice failed)");
+    }
     const cudnnStatus_t created = cudnnCreate(&g_handle);
     if (created != CUDNN_STATUS_SUCCESS) return Support::no("cudnnCreate: " + describe(created));
     return Support::yes();
@@ -159,6 +164,23 @@ cudnnHandle_t handle() {
   const Support& s = device_support();
   if (!s.ok) throw std::runtime_error(s.why);
   return g_handle;
+}
+
+int other_device() {
+  handle();  // throws without a device
+  int current = 0;
+  CONVBP_CHECK(cudaGetDevice(&current));
+  return current == g_handle_device ? -1 : current;
+}
+
+std::invalid_argument wrong_device(const std::string& what, int current) {
+  return std::invalid_argument(
+      "convbp: " + what + ": the calling thread's current CUDA device is " +
+      std::to_string(current) + ", but convbp's cuDNN plans are on device " +
+      std::to_string(g_handle_device) +
+      " (the current device when this process first used cuDNN; convbp drives one device per "
+      "process: call cudaSetDevice before its first cuDNN plan, and on every thread that runs "
+      "one)");
 }
 
 namespace {
@@ -548,7 +570,10 @@ std::string BiasReduction::how() const {
 }
 
 DevicePlan::DevicePlan(const ConvProblem& pr, Pass pass, std::size_t workspace_bytes)
-    : problem_(pr), pass_(pass), workspace_(workspace_bytes) {
+    : problem_(pr), pass_(pass) {
+  // Before any allocation, which would land on the current device.
+  if (const int d = other_device(); d >= 0) throw wrong_device("a cuDNN plan", d);
+  workspace_ = DeviceBuffer(workspace_bytes);
   const std::size_t f = dtype_size(pr.dtype);
   dy_ = DeviceBuffer(pr.y_elems() * f);
   if (pass == Pass::data) {
@@ -718,6 +743,9 @@ void DevicePlan::enqueue_on(const Tensors& device, void*, void* stream) {
   // would leave the CUDA context unusable.
   const std::size_t alignment = caller_alignment();
   // No allocation: this runs on every call of the run-time API.
+  if (const int d = other_device(); d >= 0) {
+    throw wrong_device("run_device (" + problem_.key() + " " + to_string(pass_) + ")", d);
+  }
   const bool data = pass_ == Pass::data;
   const std::pair<const char*, const void*> used[] = {
       {"dy", device.dy},

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,6 +65,13 @@ const Support& device_support();
 // The process-wide cuDNN handle on the current device; throws when device_support() is no.
 // Never destroyed: tearing it down after the CUDA runtime has unloaded at exit would fail.
 cudnnHandle_t handle();
+// convbp drives one CUDA device per process: the one current on the thread that first used
+// cuDNN, on which the handle is made. Every cuDNN plan is made and run there. other_device()
+// is the calling thread's current device where it is another, else -1 (no allocation: the
+// run-time API checks it on every call); wrong_device() is the error for it, naming `what` and
+// both devices (a plan's buffers or the caller's pointers would be on the wrong device).
+int other_device();
+std::invalid_argument wrong_device(const std::string& what, int current);
 // The cuDNN handle and db's cuBLAS handle are one per process, and each carries a stream: work
 // enqueued on either goes to whatever stream was set last, by any thread. Whoever enqueues on
 // them, or sets their stream, holds this lock from setting the stream to the last call on it

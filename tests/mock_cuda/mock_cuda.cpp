@@ -24,8 +24,9 @@
 // What this proves: the harness and impls/cudnn/ drive the API in a sequence that this model
 // accepts, bind the right buffers, expand the engine families, rebuild members from their
 // names, validate, time and store them. What it cannot prove: that cuDNN itself behaves like
-// the model. Figures measured on it mean nothing. tests/CMakeLists.txt runs the cuDNN tests
-// under it (ctest: cudnn_tests_on_mock_device).
+// the model. Figures measured on it mean nothing. CONVBP_MOCK_DEVICES=N models N devices (for
+// the test that a plan refuses a thread whose current device is another). tests/CMakeLists.txt runs
+// the cuDNN tests under it (ctest: cudnn_tests_on_mock_device).
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
@@ -718,12 +719,24 @@ extern "C" {
 
 // --- CUDA runtime ----------------------------------------------------------------------------
 
+// One device, or CONVBP_MOCK_DEVICES of them (read at each call); each thread's current device
+// starts at 0, as in CUDA. Every device is the same host model.
+int mock_devices() {
+  const char* v = std::getenv("CONVBP_MOCK_DEVICES");
+  return v && std::atoi(v) > 0 ? std::atoi(v) : 1;
+}
+thread_local int g_current_device = 0;
 cudaError_t cudaGetDeviceCount(int* count) {
-  *count = 1;
+  *count = mock_devices();
   return cudaSuccess;
 }
 cudaError_t cudaGetDevice(int* device) {
-  *device = 0;
+  *device = g_current_device;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) {
+  if (device < 0 || device >= mock_devices()) return cudaErrorInvalidDevice;
+  g_current_device = device;
   return cudaSuccess;
 }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int) {
