@@ -652,6 +652,50 @@ TEST(CudnnDevice, RunDeviceComputesOnTheCallersDeviceMemory) {
   }
 }
 
+// run() on host tensors is the inputs copied in, the call, the outputs copied out: none of the
+// NaN-poisoning of outputs and workspace that upload() does for validation (a memset of a
+// workspace that can run to gigabytes, on every call). On the host model, which counts
+// cudaMemset calls, for a legacy plan and an engine configuration, both passes; the results
+// equal those of a validated call.
+TEST(CudnnDevice, RunOnHostTensorsCopiesAndDoesNothingElse) {
+  REQUIRE_CUDA_DEVICE();
+  const ConvProblem pr = square(2, 4, 7, 6, 3, 1, 1);
+  using Count = long (*)();
+  const auto memsets = reinterpret_cast<Count>(dlsym(RTLD_DEFAULT, "convbp_mock_memset_calls"));
+  ASSERT_EQ(memsets != nullptr, on_mock_device());
+  for (const char* name : {"cudnn.algo1.fp32", "cudnn.engine.fp32"}) {
+    for (Pass pass : {Pass::data, Pass::weights}) {
+      AutotunerOptions options;
+      options.impls = {name};
+      options.tune_seconds = 0.5;
+      options.constraints.deterministic_only = true;  // bit-for-bit comparison below
+      Autotuner tuner("", options);
+      TunedPlan& plan = tuner.plan(pr, pass);
+      const std::string context = plan.impl() + " " + to_string(pass) + " seed " +
+                                  std::to_string(kSeed) + " problem " + pr.key();
+      ASSERT_EQ(plan.device(), Device::cuda) << context << ": " << plan.why();
+      CaseData validated(pr, pass, kSeed), host(pr, pass, kSeed);
+      const Backward& b = entry(plan.impl());
+      std::unique_ptr<Plan> checked = b.plan(pr, pass);
+      checked->upload(validated.tensors());  // as the harness does: outputs poisoned
+      checked->run(validated.tensors(), nullptr);
+      checked->download(validated.tensors());
+      const long before = memsets ? memsets() : 0;
+      plan.run(host.tensors());
+      plan.run(host.tensors());
+      if (memsets) {
+        EXPECT_EQ(memsets() - before, 0) << context << ": cudaMemset calls in run()";
+      }
+      if (pass == Pass::data) {
+        EXPECT_EQ(host.dx.first_difference(validated.dx), -1) << context;
+      } else {
+        EXPECT_EQ(host.dw.first_difference(validated.dw), -1) << context;
+        EXPECT_EQ(host.db.first_difference(validated.db), -1) << context;
+      }
+    }
+  }
+}
+
 // Two weights plans (a legacy algorithm and an engine configuration), each run from a thread of
 // its own on a stream of its own, at once (run_device_async, 20 calls each): both compute what
 // run() computes, and on the host model every cuDNN call of each lands on its own thread's

@@ -639,17 +639,20 @@ void poison(const DeviceBuffer& b) {
 
 }  // namespace
 
-void DevicePlan::upload(const Tensors& host) {
-  last_ms_ = 0;  // the next timing is the one validated: a single call
+void DevicePlan::copy_inputs(const Tensors& host) {
   // After a run_device_async() on a stream of the caller's, which may not be ordered with the
   // default stream (non-blocking), the buffers and workspace are reused only once it is done.
   if (done_recorded_) CONVBP_CHECK(cudaStreamWaitEvent(nullptr, done_, 0));
   copy_in(dy_, host.dy);
+  copy_in(pass_ == Pass::data ? w_ : x_, pass_ == Pass::data ? host.w : host.x);
+}
+
+void DevicePlan::upload(const Tensors& host) {
+  last_ms_ = 0;  // the next timing is the one validated: a single call
+  copy_inputs(host);
   if (pass_ == Pass::data) {
-    copy_in(w_, host.w);
     poison(dx_);
   } else {
-    copy_in(x_, host.x);
     poison(dw_);
     poison(db_);
   }

@@ -212,6 +212,7 @@ class DevicePlan : public Plan {
   std::size_t host_workspace_bytes() const override { return 0; }
   bool times_itself() const override { return true; }
   void upload(const Tensors& host) override;
+  void copy_inputs(const Tensors& host) override;
   void run(const Tensors& host, void* workspace) override;
   double run_timed_ms(const Tensors& host, void* workspace) override;
   void download(const Tensors& host) override;

@@ -145,6 +145,10 @@ class Plan {
 
   // Untimed: a device plan copies the inputs to its own buffers here; CPU plans need nothing.
   virtual void upload(const Tensors& /*host*/) {}
+  // The run-time API's run() on host tensors (TunedPlan::run): the inputs copied as upload()
+  // copies them, without what upload() adds for validation (a device plan's NaN-poisoned
+  // outputs and workspace).
+  virtual void copy_inputs(const Tensors& host) { upload(host); }
   // The call: overwrites the outputs. CPU plans use `host`; device plans their own buffers
   // (uploaded before).
   virtual void run(const Tensors& host, void* workspace) = 0;

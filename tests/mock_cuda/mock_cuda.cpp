@@ -795,7 +795,11 @@ cudaError_t cudaMemcpy(void* to, const void* from, std::size_t bytes, cudaMemcpy
   if (bytes) std::memcpy(to, from, bytes);
   return cudaSuccess;
 }
+std::atomic<long> g_memsets{0};
+// How many cudaMemset calls this process made (dlsym, for tests).
+long convbp_mock_memset_calls() { return g_memsets.load(); }
 cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
+  ++g_memsets;
   if (bytes) std::memset(p, value, bytes);
   return cudaSuccess;
 }
