@@ -178,9 +178,16 @@ bool measure(const ConvProblem& pr, int rounds, double peak_gbs) {
     forms.push_back(std::move(form));
   }
   cudaEvent_t start = nullptr, stop = nullptr;
-  CONVBP_CHECK(cudaEventCreate(&start));
-  CONVBP_CHECK(cudaEventCreate(&stop));
-  for (int round = 0; round < rounds; ++round) {
+  try {
+    CONVBP_CHECK(cudaEventCreate(&start));
+    CONVBP_CHECK(cudaEventCreate(&stop));
+  } catch (const std::exception& e) {
+    // After a sticky error (a form that faulted), no form can be timed: each says why below.
+    for (Form& f : forms) {
+      if (f.failed.empty()) f.failed = std::string("timing: ") + e.what();
+    }
+  }
+  for (int round = 0; round < rounds && start && stop; ++round) {
     for (std::size_t i = 0; i < forms.size(); ++i) {
       Form& f = forms[(i + std::size_t(round)) % forms.size()];
       if (!f.failed.empty()) continue;
@@ -191,8 +198,8 @@ bool measure(const ConvProblem& pr, int rounds, double peak_gbs) {
       }
     }
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  if (start) cudaEventDestroy(start);
+  if (stop) cudaEventDestroy(stop);
 
   bool all_right = true;
   if (pr.layout == Layout::nchw && !cudnn::kernels_built()) {

@@ -12,7 +12,9 @@
 // for their arguments' consistency and computed with fp64 accumulation, the result rounded to
 // C's type. cudaLaunchKernel: the project's one kernel (db for NCHW, impls/cudnn/db_kernel.h),
 // modelled from its argument; CONVBP_MOCK_DB_KERNEL_MISSES_A_ROW=1 makes it leave the last
-// (n, k) row out of its sums, a wrong db for the tests that must catch one.
+// (n, k) row out of its sums, a wrong db for the tests that must catch one, and
+// CONVBP_MOCK_DB_KERNEL_FAULTS=1 makes its launch an illegal address, a sticky error that every
+// later runtime call returns, as on a GPU.
 //
 // Streams: every call runs at once on the host, so a stream is a name that must exist. The
 // model counts, per stream, the cuDNN calls that compute (on the handle's stream, the one set
@@ -774,16 +776,28 @@ cudaError_t cudaRuntimeGetVersion(int* v) {
   *v = 13000;
   return cudaSuccess;
 }
-cudaError_t cudaGetLastError() { return cudaSuccess; }
+// A sticky error (CONVBP_MOCK_DB_KERNEL_FAULTS=1: the db kernel "faults" as an out-of-bounds
+// access would): from then on, as on a GPU, the runtime calls that touch the device return it,
+// and cudaGetLastError reports it without clearing it.
+std::atomic<int> g_sticky{cudaSuccess};
+#define MOCK_STICKY()                                                           \
+  do {                                                                          \
+    if (const int e = g_sticky.load(); e != cudaSuccess) return cudaError_t(e); \
+  } while (0)
+cudaError_t cudaGetLastError() { return cudaError_t(g_sticky.load()); }
 const char* cudaGetErrorName(cudaError_t e) {
   return e == cudaSuccess                 ? "cudaSuccess"
          : e == cudaErrorMemoryAllocation ? "cudaErrorMemoryAllocation"
+         : e == cudaErrorIllegalAddress   ? "cudaErrorIllegalAddress"
                                           : "cudaErrorMock";
 }
 const char* cudaGetErrorString(cudaError_t e) {
-  return e == cudaSuccess ? "no error" : "mock error";
+  return e == cudaSuccess               ? "no error"
+         : e == cudaErrorIllegalAddress ? "an illegal memory access was encountered (mock)"
+                                        : "mock error";
 }
 cudaError_t cudaMalloc(void** p, std::size_t bytes) {
+  MOCK_STICKY();
   *p = bytes ? std::aligned_alloc(256, (bytes + 255) / 256 * 256) : nullptr;
   return bytes && !*p ? cudaErrorMemoryAllocation : cudaSuccess;
 }
@@ -792,6 +806,7 @@ cudaError_t cudaFree(void* p) {
   return cudaSuccess;
 }
 cudaError_t cudaMemcpy(void* to, const void* from, std::size_t bytes, cudaMemcpyKind) {
+  MOCK_STICKY();
   if (bytes) std::memcpy(to, from, bytes);
   return cudaSuccess;
 }
@@ -800,15 +815,17 @@ std::atomic<long> g_memsets{0};
 long convbp_mock_memset_calls() { return g_memsets.load(); }
 cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
   ++g_memsets;
+  MOCK_STICKY();
   if (bytes) std::memset(p, value, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() { return cudaError_t(g_sticky.load()); }
 cudaError_t cudaMemGetInfo(std::size_t* free, std::size_t* total) {
   *free = *total = std::size_t(1) << 30;
   return cudaSuccess;
 }
 cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  MOCK_STICKY();
   *e = reinterpret_cast<cudaEvent_t>(new Event);
   return cudaSuccess;
 }
@@ -855,18 +872,21 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  MOCK_STICKY();
   return known_stream(s) ? cudaSuccess : cudaErrorInvalidResourceHandle;
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned) {
+  MOCK_STICKY();
   return e && known_stream(s) ? cudaSuccess : cudaErrorInvalidResourceHandle;
 }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  MOCK_STICKY();
   if (!known_stream(s)) return cudaErrorInvalidResourceHandle;
   reinterpret_cast<Event*>(e)->at =
       std::chrono::steady_clock::now() + std::chrono::nanoseconds(g_virtual_ns.load());
   return cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaError_t(g_sticky.load()); }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
   *ms = std::chrono::duration<float, std::milli>(reinterpret_cast<Event*>(b)->at -
                                                  reinterpret_cast<Event*>(a)->at)
@@ -881,8 +901,13 @@ cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** arg
                              std::size_t shared_bytes, cudaStream_t s) {
   using convbp::cudnn::DbKernelArgs;
   using convbp::cudnn::kDbBlock;
+  MOCK_STICKY();
   if (!known_stream(s)) return cudaErrorInvalidResourceHandle;
   count_db_call(s);
+  if (const char* fault = std::getenv("CONVBP_MOCK_DB_KERNEL_FAULTS"); fault && *fault == '1') {
+    g_sticky = cudaErrorIllegalAddress;
+    return cudaErrorIllegalAddress;
+  }
   if (!func || !args || !args[0] || shared_bytes != 0) return cudaErrorInvalidValue;
   if (block.x != unsigned(kDbBlock) || block.y != 1 || block.z != 1 || grid.y != 1 || grid.z != 1 ||
       grid.x == 0) {
