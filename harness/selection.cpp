@@ -88,11 +88,22 @@ Selection select_best(const std::vector<Result>& results, const Constraints& con
     }
   }
   s.best = choose_best(admitted);
+  if (!s.best && correct == 0) {
+    // Why, from the first result that says: "no correct implementation (cudnn.algo1.fp32:
+    // error: ...; and 2 more)".
+    s.reason = "no correct implementation";
+    const auto said = std::find_if(results.begin(), results.end(),
+                                   [](const Result& r) { return !r.why.empty(); });
+    if (said != results.end()) {
+      s.reason += " (" + said->impl + ": " + to_string(said->status) + ": " + said->why;
+      if (results.size() > 1) s.reason += "; and " + std::to_string(results.size() - 1) + " more";
+      s.reason += ")";
+    }
+    return s;
+  }
   if (!s.best) {
-    s.reason = correct == 0 ? "no correct implementation"
-                            : "none of the " + std::to_string(correct) +
-                                  " correct implementations meets the constraints (" +
-                                  constraints.describe() + ")";
+    s.reason = "none of the " + std::to_string(correct) +
+               " correct implementations meets the constraints (" + constraints.describe() + ")";
     return s;
   }
   const std::string meeting = s.excluded.empty() ? "" : " meeting the constraints";

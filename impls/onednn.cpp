@@ -354,6 +354,11 @@ class OnednnPlan final : public Plan {
     for (Port& port : ports_) {
       if (port.converted && !port.input) poison(port.lib);
     }
+    copy_inputs(host);
+  }
+
+  // upload() without the poisoning of the converted outputs (TunedPlan::run).
+  void copy_inputs(const Tensors& host) override {
     if (!native_) return;
     for (Port& port : ports_) {
       if (!port.input) continue;

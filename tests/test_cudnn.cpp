@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -816,10 +817,13 @@ TEST(CudnnDevice, PlansOnTwoThreadsKeepToTheirOwnStreams) {
   }
 }
 
-// convbp drives one CUDA device per process, the one current when it first used cuDNN: a
-// thread whose current device is another gets an error naming both devices, from run_device()
-// on a plan made on the first and from making a plan, rather than work on the wrong device. On
-// the host model with CONVBP_MOCK_DEVICES=2; on a GPU machine only where it has two devices.
+// convbp drives one CUDA device per process, the one current when it first used cuDNN. A
+// thread whose current device is another gets an error naming both devices, rather than work
+// on the wrong device: from run_device() and from run() on host tensors of a plan made on the
+// first, and from making a plan. An Autotuner's tuning there declines the cuDNN entries for now
+// (its plan is the CPU fallback, and why() says why) and does not store that in the database:
+// an Autotuner on the right device then tunes the shape again and gets its cuDNN plan. On the
+// host model with CONVBP_MOCK_DEVICES=2; on a GPU machine only where it has two devices.
 TEST(CudnnDevice, APlanRefusesAThreadOnAnotherDevice) {
   REQUIRE_CUDA_DEVICE();
   std::optional<ScopedEnv> two;
@@ -831,6 +835,7 @@ TEST(CudnnDevice, APlanRefusesAThreadOnAnotherDevice) {
   ASSERT_EQ(cudaGetDevice(&first), cudaSuccess);
   const int other = first == 0 ? 1 : 0;
   const ConvProblem pr = square(2, 4, 7, 6, 3, 1, 1);
+  const ConvProblem untuned = square(2, 4, 7, 5, 3, 1, 1);
   const std::string context = "cudnn.algo1.fp32 data problem " + pr.key();
   AutotunerOptions options;
   options.impls = {"cudnn.algo1.fp32"};
@@ -843,28 +848,46 @@ TEST(CudnnDevice, APlanRefusesAThreadOnAnotherDevice) {
   const std::size_t bytes[3] = {pr.w_elems() * f, pr.y_elems() * f, pr.x_elems() * f};
   for (int i = 0; i < 3; ++i) ASSERT_EQ(cudaMalloc(&d[i], bytes[i]), cudaSuccess);
   const Tensors dev{nullptr, d[0], d[1], d[2], nullptr, nullptr, pr.dtype, pr.layout};
-  std::string run_error, plan_error;
+  CaseData host(pr, Pass::data, kSeed);
+  const std::string database = ::testing::TempDir() + "/other_device_tuning.json";
+  std::remove(database.c_str());
+  std::string errors[4];  // run_device, run, a plan, a tuning (its plan's why())
   std::thread([&] {
     if (cudaSetDevice(other) != cudaSuccess) return;
-    try {
-      plan.run_device(dev);
-    } catch (const std::invalid_argument& e) {
-      run_error = e.what();
-    }
-    try {
-      entry("cudnn.algo1.fp32").plan(pr, Pass::data);
-    } catch (const std::invalid_argument& e) {
-      plan_error = e.what();
+    const std::function<void()> calls[4] = {
+        [&] { plan.run_device(dev); }, [&] { plan.run(host.tensors()); },
+        [&] { entry("cudnn.algo1.fp32").plan(pr, Pass::data); },
+        [&] {
+          Autotuner there(database, options);
+          const TunedPlan& p = there.plan(untuned, Pass::data);
+          throw std::runtime_error(std::string(to_string(p.device())) + " plan " + p.impl() + ": " +
+                                   p.why());
+        }};
+    for (int i = 0; i < 4; ++i) {
+      try {
+        calls[i]();
+        errors[i] = "no error";
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
     }
   }).join();
   const std::string names = "current CUDA device is " + std::to_string(other) +
                             ", but convbp's cuDNN plans are on device " + std::to_string(first);
-  EXPECT_NE(run_error.find("run_device (" + pr.key() + " data): the calling thread's " + names),
-            std::string::npos)
-      << context << ": " << run_error;
-  EXPECT_NE(plan_error.find("a cuDNN plan: the calling thread's " + names), std::string::npos)
-      << context << ": " << plan_error;
+  const std::string expected[4] = {
+      "run_device (" + pr.key() + " data): the calling thread's " + names,
+      "run (" + pr.key() + " data): the calling thread's " + names,
+      "a cuDNN plan: the calling thread's " + names,
+      "cudnn.algo1.fp32: the calling thread's " + names};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NE(errors[i].find(expected[i]), std::string::npos)
+        << context << ": expected \"" << expected[i] << "\" in \"" << errors[i] << "\"";
+  }
   plan.run_device(dev);  // this thread, on the plan's device: runs
+  Autotuner here(database, options);
+  TunedPlan& later = here.plan(untuned, Pass::data);
+  EXPECT_EQ(later.impl(), "cudnn.algo1.fp32") << untuned.key() << ": " << later.why();
+  EXPECT_EQ(later.source(), PlanSource::tuned) << untuned.key() << ": " << later.why();
   for (void* p : d) cudaFree(p);
 }
 

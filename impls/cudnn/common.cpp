@@ -640,6 +640,9 @@ void poison(const DeviceBuffer& b) {
 }  // namespace
 
 void DevicePlan::copy_inputs(const Tensors& host) {
+  if (const int d = other_device(); d >= 0) {
+    throw wrong_device("run (" + problem_.key() + " " + to_string(pass_) + ")", d);
+  }
   // After a run_device_async() on a stream of the caller's, which may not be ordered with the
   // default stream (non-blocking), the buffers and workspace are reused only once it is done.
   if (done_recorded_) CONVBP_CHECK(cudaStreamWaitEvent(nullptr, done_, 0));

@@ -269,6 +269,13 @@ class CudnnBackward : public Backward {
     if (std::string lost = context_lost(); !lost.empty()) {
       return Support::not_now("CUDA context lost earlier in this process: " + lost);
     }
+    // A thread on another device is the caller's passing mistake, not a fact about the entry:
+    // not stored in a tuning database.
+    if (device_support().ok) {
+      if (const int d = other_device(); d >= 0) {
+        return Support::not_now(wrong_device(name(), d).what());
+      }
+    }
     return device_support();
   }
   std::vector<std::pair<std::string, std::string>> library_versions() const override {

@@ -44,6 +44,9 @@ std::int64_t get(const Descriptor& d, cudnnBackendAttributeName_t name,
 
 void finalize(const Descriptor& d, const char* what) {
   clear_last_error();
+  // A graph's, a configuration's and a plan's finalize use the process's cuDNN handle, which no
+  // two threads may use at once (lock_handles()).
+  const auto held = lock_handles();
   const cudnnStatus_t s = cudnnBackendFinalize(d.get());
   if (s != CUDNN_STATUS_SUCCESS) {
     throw std::runtime_error(std::string("cudnnBackendFinalize(") + what + "): " + describe(s));
@@ -309,7 +312,12 @@ std::vector<Descriptor> heuristics(const Graph& g, cudnnBackendHeurMode_t mode, 
   set_descriptor(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, g.graph);
   set(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
   clear_last_error();
-  if (cudnnStatus_t s = cudnnBackendFinalize(heur.get()); s != CUDNN_STATUS_SUCCESS) {
+  cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
+  {
+    const auto held = lock_handles();  // the graph's handle (finalize() above)
+    s = cudnnBackendFinalize(heur.get());
+  }
+  if (s != CUDNN_STATUS_SUCCESS) {
     note = describe(s);
     return {};
   }

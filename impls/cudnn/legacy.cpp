@@ -56,6 +56,7 @@ const char* algo_enum_name(Pass pass, int algo) {
 // for a shape the algorithm cannot do.
 cudnnStatus_t query_workspace(const LegacyDescriptors& d, Pass pass, int algo, std::size_t* bytes) {
   clear_last_error();
+  const auto held = lock_handles();  // the process's cuDNN handle (common.h)
   return pass == Pass::data
              ? cudnnGetConvolutionBackwardDataWorkspaceSize(
                    handle(), d.w, d.dy, d.conv, d.x, cudnnConvolutionBwdDataAlgo_t(algo), bytes)

@@ -124,7 +124,12 @@ std::optional<Engine> usable_engine(const std::shared_ptr<const Graph>& graph, s
   set_descriptor(probe.engine, CUDNN_ATTR_ENGINE_OPERATION_GRAPH, graph->graph);
   set(probe.engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &id);
   clear_last_error();
-  if (cudnnBackendFinalize(probe.engine.get()) != CUDNN_STATUS_SUCCESS) return std::nullopt;
+  cudnnStatus_t finalized = CUDNN_STATUS_SUCCESS;
+  {
+    const auto held = lock_handles();  // the graph's handle (engine_api.cpp: finalize())
+    finalized = cudnnBackendFinalize(probe.engine.get());
+  }
+  if (finalized != CUDNN_STATUS_SUCCESS) return std::nullopt;
   read_notes(probe.engine, probe);
   if (precision_of(probe, pr.dtype) != precision) return std::nullopt;
   if (probe.runtime_compiled && !runtime_compiled_wanted()) return std::nullopt;
@@ -236,14 +241,19 @@ class Bench {
     t.dy = dy_.get();
     (pass_ == Pass::data ? t.dx : t.dw) = out_.get();
     const Descriptor pack = variant_pack(pass_, t, workspace_.get());
-    // On the default stream, which no other thread's plan may set meanwhile.
-    const auto held = lock_handles();
-    CONVBP_CHECK(cudnnBackendExecute(handle(), c.plan.get(), pack.get()));
+    // Each call on the handle's default stream: a thread that moves the handle to its own
+    // stream moves it back before it lets go of lock_handles(), so holding it for the call is
+    // enough (not across the waits).
+    const auto execute = [&] {
+      const auto held = lock_handles();
+      CONVBP_CHECK(cudnnBackendExecute(handle(), c.plan.get(), pack.get()));
+    };
+    execute();
     CONVBP_CHECK(cudaDeviceSynchronize());
     double best = std::numeric_limits<double>::infinity();
     for (int i = 0; i < kTimedCalls; ++i) {
       CONVBP_CHECK(cudaEventRecord(start_, nullptr));
-      CONVBP_CHECK(cudnnBackendExecute(handle(), c.plan.get(), pack.get()));
+      execute();
       CONVBP_CHECK(cudaEventRecord(stop_, nullptr));
       CONVBP_CHECK(cudaEventSynchronize(stop_));
       float ms = 0;
