@@ -3,7 +3,9 @@
 // another; the threads of a block as fibers (ucontext) on the calling thread, each running until
 // it reaches a barrier or ends; __syncthreads() as a barrier of all the block's threads; and
 // __shfl_down_sync as an exchange among a warp's 32 threads between two barriers of that warp.
-// Deterministic: the threads of a block run in order of threadIdx.x between barriers.
+// Deterministic: between barriers, the threads of even blocks run in order of threadIdx.x and
+// those of odd blocks in the reverse order, so that a missing barrier between a write and a
+// read in another thread shows whichever of the two the kernel's order favours.
 //
 // It proves a kernel's indexing, its guards and its combine across threads and warps on the
 // machines without a GPU. It proves nothing about the GPU's memory model, its scheduling or its
@@ -27,11 +29,20 @@
 #include <memory>
 #include <vector>
 
+// AddressSanitizer is told of each switch between stacks: GCC says it is on with
+// __SANITIZE_ADDRESS__, clang with __has_feature(address_sanitizer).
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
 #define CUDA_EMULATION_ASAN 1
-#else
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CUDA_EMULATION_ASAN 1
+#endif
+#endif
+#ifndef CUDA_EMULATION_ASAN
 #define CUDA_EMULATION_ASAN 0
+#endif
+#if CUDA_EMULATION_ASAN
+#include <sanitizer/common_interface_defs.h>
 #endif
 
 namespace cuda_emulation {
@@ -106,7 +117,8 @@ class Scheduler {
     for (unsigned t = 0; t < block_.x; ++t) prepare(fibers_[t], t);
     for (;;) {
       bool ran = false, all_finished = true;
-      for (Fiber& f : fibers_) {
+      for (unsigned i = 0; i < block_.x; ++i) {
+        Fiber& f = fibers_[b % 2 == 0 ? i : block_.x - 1 - i];
         if (f.finished) continue;
         if (f.waiting_at == nullptr) {
           resume(f, b);

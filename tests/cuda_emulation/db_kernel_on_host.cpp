@@ -65,11 +65,15 @@ cudaError_t launch_on_host(const void* kernel, dim3 grid, dim3 block, void** arg
   return cuda_emulation::launch(grid, block, [&] { f(a); });
 }
 
-// `bytes` of memory that end where an inaccessible page begins and start one page after
-// another: an access past either end is a SIGSEGV, in any build.
+// Which end of a GuardedBuffer touches its inaccessible page.
+enum class Edge { end, start };
+
+// `bytes` of memory between two inaccessible pages, placed against one of them: with Edge::end
+// a read or write past the end is a SIGSEGV, with Edge::start one before the start, in any
+// build (the other side has the rest of a page of slack).
 class GuardedBuffer {
  public:
-  explicit GuardedBuffer(std::size_t bytes) : bytes_(bytes) {
+  GuardedBuffer(std::size_t bytes, Edge edge) {
     const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
     data_pages_ = (bytes + page - 1) / page * page;
     map_bytes_ = data_pages_ + 2 * page;
@@ -79,7 +83,7 @@ class GuardedBuffer {
     if (mprotect(map_ + page, data_pages_, PROT_READ | PROT_WRITE) != 0) {
       throw std::runtime_error("mprotect failed");
     }
-    data_ = map_ + page + (data_pages_ - bytes);
+    data_ = map_ + page + (edge == Edge::end ? data_pages_ - bytes : 0);
   }
   ~GuardedBuffer() { munmap(map_, map_bytes_); }
   GuardedBuffer(const GuardedBuffer&) = delete;
@@ -94,7 +98,7 @@ class GuardedBuffer {
   }
 
  private:
-  std::size_t bytes_, data_pages_ = 0, map_bytes_ = 0;
+  std::size_t data_pages_ = 0, map_bytes_ = 0;
   unsigned char* map_ = nullptr;
   unsigned char* data_ = nullptr;
 };
@@ -104,10 +108,11 @@ struct Shape {
   std::int64_t pq;
 };
 
-std::string describe(const Shape& s, DType dtype, std::uint64_t seed) {
+std::string describe(const Shape& s, DType dtype, std::uint64_t seed, Edge edge = Edge::end) {
   std::ostringstream o;
   o << "dy [n " << s.n << ", k " << s.k << ", p*q " << s.pq << "] " << convbp::to_string(dtype)
-    << " (threads per row " << convbp::cudnn::db_group(s.pq) << "), seed " << seed;
+    << " (threads per row " << convbp::cudnn::db_group(s.pq) << "), seed " << seed
+    << ", buffers against their " << (edge == Edge::end ? "end" : "start") << " guard page";
   return o.str();
 }
 
@@ -129,12 +134,14 @@ enum class Values { integers, reals };
 //     dtype: an element left out or counted twice changes them;
 //   reals in [-1, 1): within the bound of fp32 recursive summation, (terms - 1) * 2^-24 * the
 //     sum of |terms|, plus db's rounding to its dtype.
-void check_kernel(const Shape& s, DType dtype, Values values, std::uint64_t seed) {
-  SCOPED_TRACE(describe(s, dtype, seed));
+void check_kernel(const Shape& s, DType dtype, Values values, std::uint64_t seed,
+                  Edge edge = Edge::end) {
+  SCOPED_TRACE(describe(s, dtype, seed, edge));
   const std::size_t rows = std::size_t(s.n) * std::size_t(s.k);
   const std::size_t elements = rows * std::size_t(s.pq);
   const std::size_t esize = convbp::dtype_size(dtype);
-  GuardedBuffer dy(elements * esize), partial(rows * sizeof(float)), db(std::size_t(s.k) * esize);
+  GuardedBuffer dy(elements * esize, edge), partial(rows * sizeof(float), edge),
+      db(std::size_t(s.k) * esize, edge);
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> integer(-3, 3);
   std::uniform_real_distribution<double> real(-1.0, 1.0);
@@ -182,10 +189,15 @@ void check_kernel(const Shape& s, DType dtype, Values values, std::uint64_t seed
   }
 }
 
+// Each shape twice: with every buffer against the guard page after it, then before it.
 TEST(DbKernelOnHost, SumsEveryElementOnceInEveryDtype) {
   std::uint64_t seed = 1;
   for (const Shape& s : kShapes) {
-    for (DType dtype : kDtypes) check_kernel(s, dtype, Values::integers, seed++);
+    for (DType dtype : kDtypes) {
+      for (Edge edge : {Edge::end, Edge::start}) {
+        check_kernel(s, dtype, Values::integers, seed++, edge);
+      }
+    }
   }
 }
 
