@@ -56,12 +56,15 @@ namespace cuda_emulation {
 struct Fiber;
 
 // A barrier of `count` threads: reusable, released once all of them wait at it.
+// `line`: the source line of the call, where it has one (__syncthreads): every thread must wait
+// at the same call, as a GPU requires; threads at two different calls are reported.
 struct Barrier {
   Barrier(unsigned count_, const char* what_) : count(count_), what(what_) {}
-  void wait();
+  void wait(int line = 0);
   const unsigned count;
   const char* what;
   unsigned arrived = 0;
+  int line = 0;  // of the first thread waiting now
 };
 
 struct Warp {
@@ -229,11 +232,23 @@ class Scheduler {
   std::size_t main_size_ = 0;
 };
 
-inline void Barrier::wait() { Scheduler::active()->yield(*this); }
-
 inline ThreadContext& current() { return Scheduler::active()->context(); }
 
-inline void sync_threads() { Scheduler::active()->sync().wait(); }
+inline void Barrier::wait(int at_line) {
+  if (arrived == 0) {
+    line = at_line;
+  } else if (at_line != line) {
+    std::fprintf(stderr,
+                 "cuda_emulation: block %u: thread %u waits at %s on line %d while %u other "
+                 "threads wait at the one on line %d\n",
+                 current().block.x, current().thread.x, what, at_line, arrived, line);
+    std::fflush(stderr);
+    std::_Exit(3);
+  }
+  Scheduler::active()->yield(*this);
+}
+
+inline void sync_threads(int line) { Scheduler::active()->sync().wait(line); }
 
 inline float shfl_down_sync(unsigned mask, float v, unsigned delta, int width = 32) {
   const unsigned thread = current().thread.x;

@@ -39,7 +39,7 @@ cudaError_t launch_on_host(const void* kernel, dim3 grid, dim3 block, void** arg
 #define blockIdx (::cuda_emulation::current().block)
 #define blockDim (::cuda_emulation::current().block_dim)
 #define gridDim (::cuda_emulation::current().grid_dim)
-#define __syncthreads() ::cuda_emulation::sync_threads()
+#define __syncthreads() ::cuda_emulation::sync_threads(__LINE__)
 #define __shfl_down_sync(...) ::cuda_emulation::shfl_down_sync(__VA_ARGS__)
 #define cudaLaunchKernel launch_on_host
 #include "cudnn/db_kernel.cu"
