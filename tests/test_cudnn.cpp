@@ -69,6 +69,58 @@ const Backward& entry(const std::string& name) {
   return *b;
 }
 
+// Options that tune one entry briefly; `deterministic`: only configurations that promise the
+// same bits every call, for the tests that compare results bit for bit.
+AutotunerOptions one_entry(const char* name, bool deterministic = true) {
+  AutotunerOptions options;
+  options.impls = {name};
+  options.tune_seconds = 0.5;
+  options.constraints.deterministic_only = deterministic;
+  return options;
+}
+
+// A pass's six tensors in device memory, the inputs copied from `host` (outputs as cudaMalloc
+// left them), for the run-time API on the caller's memory; freed at the end of scope.
+class DeviceTensors {
+ public:
+  DeviceTensors(const ConvProblem& pr, const Tensors& host) {
+    const std::size_t f = dtype_size(pr.dtype);
+    const std::size_t sizes[6] = {pr.x_elems() * f, pr.w_elems() * f, pr.y_elems() * f,
+                                  pr.x_elems() * f, pr.w_elems() * f, pr.b_elems() * f};
+    const void* in[3] = {host.x, host.w, host.dy};  // null where the pass has no such input
+    for (int i = 0; i < 6; ++i) {
+      bytes_[i] = sizes[i];
+      if (cudaMalloc(&d_[i], bytes_[i]) != cudaSuccess) throw std::runtime_error("cudaMalloc");
+      if (i < 3 && in[i] &&
+          cudaMemcpy(d_[i], in[i], bytes_[i], cudaMemcpyHostToDevice) != cudaSuccess) {
+        throw std::runtime_error("cudaMemcpy");
+      }
+    }
+    tensors_ = Tensors{d_[0], d_[1], d_[2], d_[3], d_[4], d_[5], pr.dtype, pr.layout};
+  }
+  ~DeviceTensors() {
+    for (void* p : d_) cudaFree(p);
+  }
+  DeviceTensors(const DeviceTensors&) = delete;
+  DeviceTensors& operator=(const DeviceTensors&) = delete;
+  const Tensors& tensors() const { return tensors_; }
+  // The pass's outputs (dx, or dw and db) copied into `to`.
+  void download(Pass pass, const Tensors& to) const {
+    const int outs[2] = {pass == Pass::data ? 3 : 4, pass == Pass::data ? -1 : 5};
+    void* const dst[6] = {nullptr, nullptr, nullptr, to.dx, to.dw, to.db};
+    for (int i : outs) {
+      if (i >= 0 && cudaMemcpy(dst[i], d_[i], bytes_[i], cudaMemcpyDeviceToHost) != cudaSuccess) {
+        throw std::runtime_error("cudaMemcpy");
+      }
+    }
+  }
+
+ private:
+  void* d_[6] = {};
+  std::size_t bytes_[6] = {};
+  Tensors tensors_;
+};
+
 // Whether the device is tests/mock_cuda's host model (whose engines and times are known).
 bool on_mock_device() {
   return entry("cudnn.algo1.fp32").device_description().find("mock") != std::string::npos;
@@ -600,12 +652,7 @@ TEST(CudnnDevice, RunDeviceComputesOnTheCallersDeviceMemory) {
   const ConvProblem pr = square(2, 4, 7, 6, 3, 1, 1);
   for (const char* name : {"cudnn.algo1.fp32", "cudnn.engine.fp32"}) {
     for (Pass pass : {Pass::data, Pass::weights}) {
-      AutotunerOptions options;
-      options.impls = {name};
-      options.tune_seconds = 0.5;
-      // Bit-for-bit comparison below: only configurations that promise it.
-      options.constraints.deterministic_only = true;
-      Autotuner tuner("", options);
+      Autotuner tuner("", one_entry(name));  // compared bit for bit below
       TunedPlan& plan = tuner.plan(pr, pass);
       const std::string context = plan.impl() + " " + to_string(pass) + " seed " +
                                   std::to_string(kSeed) + " problem " + pr.key();
@@ -613,20 +660,9 @@ TEST(CudnnDevice, RunDeviceComputesOnTheCallersDeviceMemory) {
       EXPECT_GT(plan.expected_ms(), 0.0) << context;
       CaseData host(pr, pass, kSeed);
       plan.run(host.tensors());
-      const Tensors h = host.tensors();
-      const std::size_t f = dtype_size(pr.dtype);
-      const std::size_t bytes[6] = {pr.x_elems() * f, pr.w_elems() * f, pr.y_elems() * f,
-                                    pr.x_elems() * f, pr.w_elems() * f, pr.b_elems() * f};
       for (int round = 0; round < 2; ++round) {
-        void* d[6] = {};
-        for (int i = 0; i < 6; ++i) ASSERT_EQ(cudaMalloc(&d[i], bytes[i]), cudaSuccess);
-        const void* in[3] = {h.x, h.w, h.dy};
-        for (int i = 0; i < 3; ++i) {
-          if (in[i]) {
-            ASSERT_EQ(cudaMemcpy(d[i], in[i], bytes[i], cudaMemcpyHostToDevice), cudaSuccess);
-          }
-        }
-        Tensors dev{d[0], d[1], d[2], d[3], d[4], d[5], pr.dtype, pr.layout};
+        const DeviceTensors device(pr, host.tensors());
+        const Tensors& dev = device.tensors();
         if (round == 0) {
           plan.run_device(dev);
         } else {
@@ -637,17 +673,13 @@ TEST(CudnnDevice, RunDeviceComputesOnTheCallersDeviceMemory) {
           ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
         }
         CaseData back(pr, pass, kSeed);
-        const Tensors b = back.tensors();
+        device.download(pass, back.tensors());
         if (pass == Pass::data) {
-          ASSERT_EQ(cudaMemcpy(b.dx, d[3], bytes[3], cudaMemcpyDeviceToHost), cudaSuccess);
           EXPECT_EQ(back.dx.first_difference(host.dx), -1) << context << " round " << round;
         } else {
-          ASSERT_EQ(cudaMemcpy(b.dw, d[4], bytes[4], cudaMemcpyDeviceToHost), cudaSuccess);
-          ASSERT_EQ(cudaMemcpy(b.db, d[5], bytes[5], cudaMemcpyDeviceToHost), cudaSuccess);
           EXPECT_EQ(back.dw.first_difference(host.dw), -1) << context << " round " << round;
           EXPECT_EQ(back.db.first_difference(host.db), -1) << context << " round " << round;
         }
-        for (void* p : d) cudaFree(p);
       }
     }
   }
@@ -666,11 +698,7 @@ TEST(CudnnDevice, RunOnHostTensorsCopiesAndDoesNothingElse) {
   ASSERT_EQ(memsets != nullptr, on_mock_device());
   for (const char* name : {"cudnn.algo1.fp32", "cudnn.engine.fp32"}) {
     for (Pass pass : {Pass::data, Pass::weights}) {
-      AutotunerOptions options;
-      options.impls = {name};
-      options.tune_seconds = 0.5;
-      options.constraints.deterministic_only = true;  // bit-for-bit comparison below
-      Autotuner tuner("", options);
+      Autotuner tuner("", one_entry(name));  // compared bit for bit below
       TunedPlan& plan = tuner.plan(pr, pass);
       const std::string context = plan.impl() + " " + to_string(pass) + " seed " +
                                   std::to_string(kSeed) + " problem " + pr.key();
@@ -728,36 +756,22 @@ TEST(CudnnDevice, PlansOnTwoThreadsKeepToTheirOwnStreams) {
     std::unique_ptr<Autotuner> tuner;
     TunedPlan* plan = nullptr;
     std::unique_ptr<CaseData> host;
-    void* d[6] = {};
+    std::unique_ptr<DeviceTensors> device;
     cudaStream_t stream = nullptr;
     std::string context;
   };
   Side sides[2];
   const char* names[2] = {"cudnn.algo1.fp32", "cudnn.engine.fp32"};
-  const std::size_t f = dtype_size(pr.dtype);
-  const std::size_t bytes[6] = {pr.x_elems() * f, pr.w_elems() * f, pr.y_elems() * f,
-                                pr.x_elems() * f, pr.w_elems() * f, pr.b_elems() * f};
   for (int i = 0; i < 2; ++i) {
     Side& side = sides[i];
-    AutotunerOptions options;
-    options.impls = {names[i]};
-    options.tune_seconds = 0.5;
-    options.constraints.deterministic_only = true;  // bit-for-bit comparison below
-    side.tuner = std::make_unique<Autotuner>("", options);
+    side.tuner = std::make_unique<Autotuner>("", one_entry(names[i]));  // bit for bit below
     side.plan = &side.tuner->plan(pr, Pass::weights);
     side.context =
         side.plan->impl() + " seed " + std::to_string(kSeed + i) + " problem " + pr.key();
     ASSERT_EQ(side.plan->device(), Device::cuda) << side.context << ": " << side.plan->why();
     side.host = std::make_unique<CaseData>(pr, Pass::weights, kSeed + i);
     side.plan->run(side.host->tensors());  // the reference: run() on host tensors
-    const Tensors h = side.host->tensors();
-    for (int b = 0; b < 6; ++b) ASSERT_EQ(cudaMalloc(&side.d[b], bytes[b]), cudaSuccess);
-    const void* in[3] = {h.x, h.w, h.dy};
-    for (int b = 0; b < 3; ++b) {
-      if (in[b]) {  // the weights pass has no w
-        ASSERT_EQ(cudaMemcpy(side.d[b], in[b], bytes[b], cudaMemcpyHostToDevice), cudaSuccess);
-      }
-    }
+    side.device = std::make_unique<DeviceTensors>(pr, side.host->tensors());
     ASSERT_EQ(cudaStreamCreateWithFlags(&side.stream, cudaStreamNonBlocking), cudaSuccess);
   }
   const long default_before = calls_on ? calls_on(nullptr) : 0;
@@ -769,10 +783,10 @@ TEST(CudnnDevice, PlansOnTwoThreadsKeepToTheirOwnStreams) {
   for (int i = 0; i < 2; ++i) {
     threads.emplace_back([&, i] {
       Side& side = sides[i];
-      const Tensors dev{side.d[0], side.d[1], side.d[2], side.d[3],
-                        side.d[4], side.d[5], pr.dtype,  pr.layout};
       try {
-        for (int c = 0; c < kCalls; ++c) side.plan->run_device_async(dev, side.stream);
+        for (int c = 0; c < kCalls; ++c) {
+          side.plan->run_device_async(side.device->tensors(), side.stream);
+        }
         if (cudaStreamSynchronize(side.stream) != cudaSuccess) errors[i] = "synchronize failed";
       } catch (const std::exception& e) {
         errors[i] = e.what();
@@ -785,9 +799,7 @@ TEST(CudnnDevice, PlansOnTwoThreadsKeepToTheirOwnStreams) {
     Side& side = sides[i];
     EXPECT_EQ(errors[i], "") << side.context;
     CaseData back(pr, Pass::weights, kSeed + i);
-    const Tensors b = back.tensors();
-    ASSERT_EQ(cudaMemcpy(b.dw, side.d[4], bytes[4], cudaMemcpyDeviceToHost), cudaSuccess);
-    ASSERT_EQ(cudaMemcpy(b.db, side.d[5], bytes[5], cudaMemcpyDeviceToHost), cudaSuccess);
+    side.device->download(Pass::weights, back.tensors());
     EXPECT_EQ(back.dw.first_difference(side.host->dw), -1) << side.context;
     EXPECT_EQ(back.db.first_difference(side.host->db), -1) << side.context;
     if (calls_on) {
@@ -811,10 +823,7 @@ TEST(CudnnDevice, PlansOnTwoThreadsKeepToTheirOwnStreams) {
       EXPECT_EQ(n % kCalls, 0) << n << " db calls on one stream";
     }
   }
-  for (Side& side : sides) {
-    for (void* p : side.d) cudaFree(p);
-    cudaStreamDestroy(side.stream);
-  }
+  for (Side& side : sides) cudaStreamDestroy(side.stream);
 }
 
 // convbp drives one CUDA device per process, the one current when it first used cuDNN. A
@@ -837,18 +846,13 @@ TEST(CudnnDevice, APlanRefusesAThreadOnAnotherDevice) {
   const ConvProblem pr = square(2, 4, 7, 6, 3, 1, 1);
   const ConvProblem untuned = square(2, 4, 7, 5, 3, 1, 1);
   const std::string context = "cudnn.algo1.fp32 data problem " + pr.key();
-  AutotunerOptions options;
-  options.impls = {"cudnn.algo1.fp32"};
-  options.tune_seconds = 0.5;
+  const AutotunerOptions options = one_entry("cudnn.algo1.fp32", false);
   Autotuner tuner("", options);
   TunedPlan& plan = tuner.plan(pr, Pass::data);
   ASSERT_EQ(plan.device(), Device::cuda) << context << ": " << plan.why();
-  const std::size_t f = dtype_size(pr.dtype);
-  void* d[3] = {};
-  const std::size_t bytes[3] = {pr.w_elems() * f, pr.y_elems() * f, pr.x_elems() * f};
-  for (int i = 0; i < 3; ++i) ASSERT_EQ(cudaMalloc(&d[i], bytes[i]), cudaSuccess);
-  const Tensors dev{nullptr, d[0], d[1], d[2], nullptr, nullptr, pr.dtype, pr.layout};
   CaseData host(pr, Pass::data, kSeed);
+  const DeviceTensors device(pr, host.tensors());
+  const Tensors& dev = device.tensors();
   const std::string database = ::testing::TempDir() + "/other_device_tuning.json";
   std::remove(database.c_str());
   std::string errors[4];  // run_device, run, a plan, a tuning (its plan's why())
@@ -888,7 +892,6 @@ TEST(CudnnDevice, APlanRefusesAThreadOnAnotherDevice) {
   TunedPlan& later = here.plan(untuned, Pass::data);
   EXPECT_EQ(later.impl(), "cudnn.algo1.fp32") << untuned.key() << ": " << later.why();
   EXPECT_EQ(later.source(), PlanSource::tuned) << untuned.key() << ": " << later.why();
-  for (void* p : d) cudaFree(p);
 }
 
 // run_device() refuses, with an error that names the tensor, a pointer the plan's kernels cannot
