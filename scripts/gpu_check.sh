@@ -204,13 +204,24 @@ if [[ -n ${links:-} ]]; then
   LD_LIBRARY_PATH=$ld_path_before sweep _built_with || true
 fi
 
-# db alone, every form side by side on the same dy (issue 11: >= 50% of the HBM's 4.8 TB/s): a
-# few seconds, most of them filling 514 MB of dy on the host. Not in the exit status.
+# db alone, every form side by side on the same dy (issue 11: >= 50% of the HBM's bandwidth, 4.8
+# TB/s on an H200, 3.35 on an H100): a few seconds, most of them filling 514 MB of dy on the host.
+# Not in the exit status.
 step "db: the kernel, cuBLAS and cudnnConvolutionBackwardBias side by side (at most 60 s)"
 db_bare_status=0
 timeout 60 "$BUILD/bench/cudnn_db_bare" > "$OUT/db_bare.txt" 2>&1 || db_bare_status=$?
 tee -a "$OUT/summary.txt" < "$OUT/db_bare.txt"
 note "db side by side exit status: $db_bare_status (1: a form computed a wrong db; 124: stopped after 60 s)"
+# The bandwidth db_bare read off the device (memory clock x bus width), for db's rate in each
+# weights case below; an H200's 4800 GB/s where it printed none.
+hbm_gbs=$(sed -n 's/^memory bandwidth for the % column: \([0-9]*\) GB\/s (\(.*\))$/\1/p' \
+  "$OUT/db_bare.txt" | head -1)
+hbm_source="the device's, as db_bare read it"
+if [[ -z $hbm_gbs || $hbm_gbs == 0 ]]; then
+  hbm_gbs=4800
+  hbm_source="assumed, an H200's: db_bare printed none"
+fi
+note "memory bandwidth for db's rates: $hbm_gbs GB/s ($hbm_source)"
 
 step "PyTorch's choice (cudnn.benchmark, TF32 off and on)"
 torch_status=0
@@ -247,14 +258,15 @@ else
 fi
 
 # db per weights case, from the detail of each weights case's fastest ok result (issue 11: db
-# <= 5% of the pass, dy read at >= 50% of HBM bandwidth, 4.8 TB/s on an H200): "db by HOW beside
+# <= 5% of the pass, dy read at >= 50% of HBM bandwidth: $hbm_gbs above): "db by HOW beside
 # dw: adds A ms to the pass's P ms (S%; dw alone D ms); alone B ms, R GB/s of dy[; the pass with
 # db after dw Q ms]" (the pass, dw alone, db alone and the pass with db after dw on one stream
 # are timed side by side, each keeping its minimum).
 db_rates() {
-  python3 - "$1" << 'EOF' | tee -a "$OUT/summary.txt"
+  python3 - "$1" "$hbm_gbs" << 'EOF' | tee -a "$OUT/summary.txt"
 import json, re, sys
 report = json.load(open(sys.argv[1]))
+hbm_gbs = float(sys.argv[2])
 for case in report.get("cases", []):
     if case["pass"] != "weights":
         continue
@@ -271,8 +283,9 @@ for case in report.get("cases", []):
         adds, pass_ms, share, dw_ms, alone, rate = (float(g) for g in m.groups()[2:8])
         after = " (db after dw: %.4f ms)" % float(m.group(9)) if m.group(9) else ""
         print("db %-32s adds %.4f ms to %.4f ms%s (%.1f%%; dw alone %.4f ms); alone %.4f ms, "
-              "%.0f GB/s = %.0f%% of 4800 GB/s [%s; %s %s dw]" % (
-                  name, adds, pass_ms, after, share, dw_ms, alone, rate, rate / 48, r["impl"],
+              "%.0f GB/s = %.0f%% of %.0f GB/s [%s; %s %s dw]" % (
+                  name, adds, pass_ms, after, share, dw_ms, alone, rate, 100 * rate / hbm_gbs,
+                  hbm_gbs, r["impl"],
                   m.group(1), m.group(2)))
     else:
         print("db %-40s no db figures in %s's detail" % (name, r["impl"]))
