@@ -726,23 +726,31 @@ TEST(CudnnDevice, RunOnHostTensorsCopiesAndDoesNothingElse) {
 }
 
 // Two weights plans (a legacy algorithm and an engine configuration), each run from a thread of
-// its own on a stream of its own, at once (run_device_async, 20 calls each): both compute what
-// run() computes, and on the host model every cuDNN call of each lands on its own thread's
-// stream, none on the other's or the default one, and each plan's db runs on a stream of its
-// own. The model makes cudnnSetStream sleep 200 us, so that a thread taking the one cuDNN
-// handle between another's setting its stream and enqueueing (no lock_handles()) would put
-// that call on the wrong stream. On a GPU, the results are checked; the streams cannot be seen.
-TEST(CudnnDevice, PlansOnTwoThreadsKeepToTheirOwnStreams) {
-  REQUIRE_CUDA_DEVICE();
+// its own on a stream of its own, at once (run_device_async, 20 calls each), with db by the
+// build's default form and by the library's (cuBLAS for f32 NCHW): both compute what run()
+// computes, and on the host model every cuDNN call of each lands on its own thread's stream,
+// none on the other's or the default one, and each plan's db runs on a stream of its own, its
+// cuBLAS calls on a workspace of the plan's own (cuBLAS's condition for bitwise reproducible
+// results on concurrent streams). The model makes cudnnSetStream sleep 200 us, so that a thread
+// taking the one cuDNN handle between another's setting its stream and enqueueing (no
+// lock_handles()) would put that call on the wrong stream. On a GPU, the results are checked;
+// the streams and workspaces cannot be seen.
+namespace {
+void plans_on_two_threads(const char* db_form) {
   constexpr int kCalls = 20;
   const ConvProblem pr = square(2, 4, 7, 6, 3, 1, 1);
   ScopedEnv delay("CONVBP_MOCK_SET_STREAM_DELAY_US", "200");
+  ScopedEnv form("CONVBP_CUDNN_DB", db_form);
   using CallsOn = long (*)(cudaStream_t);
   using DbCalls = int (*)(cudaStream_t*, long*, int);
+  using WorkspacesOn = int (*)(cudaStream_t, void**, int);
   const auto calls_on =
       reinterpret_cast<CallsOn>(dlsym(RTLD_DEFAULT, "convbp_mock_cudnn_calls_on"));
   const auto db_calls = reinterpret_cast<DbCalls>(dlsym(RTLD_DEFAULT, "convbp_mock_db_calls"));
+  const auto workspaces_on =
+      reinterpret_cast<WorkspacesOn>(dlsym(RTLD_DEFAULT, "convbp_mock_blas_workspaces_on"));
   ASSERT_EQ(calls_on != nullptr, on_mock_device());
+  ASSERT_EQ(workspaces_on != nullptr, on_mock_device());
   const auto db_counts = [&] {
     std::map<cudaStream_t, long> counts;
     cudaStream_t streams[64];
@@ -766,8 +774,8 @@ TEST(CudnnDevice, PlansOnTwoThreadsKeepToTheirOwnStreams) {
     Side& side = sides[i];
     side.tuner = std::make_unique<Autotuner>("", one_entry(names[i]));  // bit for bit below
     side.plan = &side.tuner->plan(pr, Pass::weights);
-    side.context =
-        side.plan->impl() + " seed " + std::to_string(kSeed + i) + " problem " + pr.key();
+    side.context = side.plan->impl() + " CONVBP_CUDNN_DB=" + db_form + " seed " +
+                   std::to_string(kSeed + i) + " problem " + pr.key();
     ASSERT_EQ(side.plan->device(), Device::cuda) << side.context << ": " << side.plan->why();
     side.host = std::make_unique<CaseData>(pr, Pass::weights, kSeed + i);
     side.plan->run(side.host->tensors());  // the reference: run() on host tensors
@@ -817,13 +825,33 @@ TEST(CudnnDevice, PlansOnTwoThreadsKeepToTheirOwnStreams) {
       const long added = n - (was == db_before.end() ? 0 : was->second);
       if (added > 0) db_during[stream] = added;
     }
-    ASSERT_EQ(db_during.size(), 2u) << "one db stream per plan";
+    ASSERT_EQ(db_during.size(), 2u) << "one db stream per plan, CONVBP_CUDNN_DB=" << db_form;
+    std::set<void*> workspaces;
     for (const auto& [stream, n] : db_during) {
       EXPECT_TRUE(stream != nullptr && stream != sides[0].stream && stream != sides[1].stream);
-      EXPECT_EQ(n % kCalls, 0) << n << " db calls on one stream";
+      EXPECT_EQ(n % kCalls, 0) << n << " db calls on one stream, CONVBP_CUDNN_DB=" << db_form;
+      // cuBLAS's calls (none where db is the kernel): all on one workspace, not the pool.
+      void* on[8];
+      const int count = workspaces_on(stream, on, 8);
+      for (int w = 0; w < std::min(count, 8); ++w) {
+        EXPECT_NE(on[w], nullptr) << "a cuBLAS call on the handle's pool, CONVBP_CUDNN_DB="
+                                  << db_form;
+        workspaces.insert(on[w]);
+      }
+      EXPECT_LE(count, 1) << "cuBLAS workspaces on one db stream, CONVBP_CUDNN_DB=" << db_form;
+    }
+    if (std::string(db_form) == "library") {
+      EXPECT_EQ(workspaces.size(), 2u) << "one cuBLAS workspace per plan";
     }
   }
   for (Side& side : sides) cudaStreamDestroy(side.stream);
+}
+}  // namespace
+
+TEST(CudnnDevice, PlansOnTwoThreadsKeepToTheirOwnStreams) {
+  REQUIRE_CUDA_DEVICE();
+  plans_on_two_threads("");  // the build's default: the kernel where it was built
+  plans_on_two_threads("library");
 }
 
 // convbp drives one CUDA device per process, the one current when it first used cuDNN. A

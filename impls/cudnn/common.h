@@ -146,6 +146,11 @@ Support bias_support(const ConvProblem& problem);
 //   16-bit NCHW without the kernels: cudnnConvolutionBackwardBias. The two-step form would need
 //                the fp32 partial sums converted to bf16/f16 at the end, which cuBLAS does not
 //                offer (a 32F A needs a 32F C).
+// The cuBLAS forms run on a workspace of the reduction's own (cublasSetWorkspace after each
+// cublasSetStream, which resets it to the handle's pool; 32 MiB on Hopper and later, 4 MiB
+// before, the sizes cuBLAS recommends): with the one handle shared by plans on concurrent
+// streams, cuBLAS promises bitwise reproducible results only where each stream has a workspace
+// of its own (its documentation, "Results reproducibility").
 // db reads only dy, so the kernel and the cuBLAS forms run on a stream of their own
 // (non-blocking, so that the legacy default stream, the cuDNN handle's, does not serialise it),
 // beside the backward-filter call: DevicePlan forks it from the default stream and joins it
@@ -190,7 +195,7 @@ class BiasReduction {
   enum class Mode { kernel_nchw, sgemv_nchw, sgemv_nhwc, gemm_ex_nhwc, legacy };
   ConvProblem problem_;
   Mode mode_;
-  DeviceBuffer ones_, ones_n_, partial_;
+  DeviceBuffer ones_, ones_n_, partial_, blas_workspace_;
   std::unique_ptr<LegacyDescriptors> legacy_;
   cudaStream_t stream_ = nullptr;
 };

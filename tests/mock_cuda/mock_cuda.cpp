@@ -19,7 +19,9 @@
 // Streams: every call runs at once on the host, so a stream is a name that must exist. The
 // model counts, per stream, the cuDNN calls that compute (on the handle's stream, the one set
 // last by any thread) and db's calls (kernel launches and cuBLAS calls), for the test of plans
-// run from two threads (convbp_mock_cudnn_calls_on, convbp_mock_db_calls; found by dlsym);
+// run from two threads (convbp_mock_cudnn_calls_on, convbp_mock_db_calls; found by dlsym), and
+// the workspaces db's cuBLAS calls ran on, per stream (convbp_mock_blas_workspaces_on: a stream
+// reset to the pool by cublasSetStream, as cuBLAS documents, shows as null);
 // CONVBP_MOCK_SET_STREAM_DELAY_US=U makes cudnnSetStream sleep U microseconds after setting the
 // stream, which widens the window in which another thread could take the handle.
 //
@@ -751,7 +753,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int) {
   return cudaSuccess;
 }
 // The memory attributes bench/cudnn_db_bare reads (a modest device: 1 GHz x 512 bits, 128 GB/s;
-// 1 MiB of L2); any other is not modelled.
+// 1 MiB of L2) and the compute capability's major; any other is not modelled.
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attribute, int device) {
   if (device != 0) return cudaErrorInvalidDevice;
   switch (attribute) {
@@ -763,6 +765,9 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attribute, int dev
       return cudaSuccess;
     case cudaDevAttrL2CacheSize:
       *value = 1 << 20;
+      return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMajor:
+      *value = 9;  // as cudaGetDeviceProperties says
       return cudaSuccess;
     default:
       return cudaErrorInvalidValue;
@@ -842,7 +847,9 @@ std::set<void*> g_streams;
 cudaStream_t g_cudnn_stream = nullptr;  // the (one) cuDNN handle's
 std::map<void*, long> g_cudnn_calls;    // computing cuDNN calls per stream
 std::map<void*, long> g_db_calls;       // db's kernel launches and cuBLAS calls per stream
-bool known_stream(cudaStream_t s) {     // the default stream (null) or a live one
+// The workspaces db's cuBLAS calls ran on, per stream (null: the handle's own pool).
+std::map<void*, std::set<void*>> g_blas_workspaces;
+bool known_stream(cudaStream_t s) {  // the default stream (null) or a live one
   std::lock_guard<std::mutex> lock(g_stream_mutex);
   return !s || g_streams.count(s) > 0;
 }
@@ -867,6 +874,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
     // A later stream may get the same address: its counts start afresh.
     g_cudnn_calls.erase(s);
     g_db_calls.erase(s);
+    g_blas_workspaces.erase(s);
   }
   delete reinterpret_cast<char*>(s);
   return cudaSuccess;
@@ -988,6 +996,19 @@ int convbp_mock_db_calls(cudaStream_t* streams, long* counts, int max) {
       streams[i] = static_cast<cudaStream_t>(stream);
       counts[i] = count;
     }
+    ++i;
+  }
+  return i;
+}
+// The workspaces db's cuBLAS calls on `s` ran on, up to `max` of them (null: the handle's pool),
+// returning how many there are.
+int convbp_mock_blas_workspaces_on(cudaStream_t s, void** workspaces, int max) {
+  std::lock_guard<std::mutex> lock(g_stream_mutex);
+  const auto it = g_blas_workspaces.find(s);
+  if (it == g_blas_workspaces.end()) return 0;
+  int i = 0;
+  for (void* w : it->second) {
+    if (i < max) workspaces[i] = w;
     ++i;
   }
   return i;
@@ -1493,11 +1514,23 @@ cublasStatus_t cublasDestroy_v2(cublasHandle_t h) {
   return g_blas_handles.erase(h) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
 }
 cudaStream_t g_blas_stream = nullptr;  // the (one) handle's stream
+void* g_blas_workspace = nullptr;      // its workspace (null: its own pool)
 cublasStatus_t cublasSetStream_v2(cublasHandle_t h, cudaStream_t s) {
   if (!g_blas_handles.count(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
   std::lock_guard<std::mutex> lock(g_stream_mutex);
   if (s && !g_streams.count(s)) return CUBLAS_STATUS_INVALID_VALUE;
   g_blas_stream = s;
+  g_blas_workspace = nullptr;  // as cuBLAS documents: setting a stream resets the workspace
+  return CUBLAS_STATUS_SUCCESS;
+}
+// cuBLAS requires the workspace 256-byte aligned; a null one of size 0 is the pool again.
+cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t h, void* workspace, std::size_t bytes) {
+  if (!g_blas_handles.count(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (reinterpret_cast<std::uintptr_t>(workspace) % 256 != 0 || (!workspace && bytes != 0)) {
+    return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  std::lock_guard<std::mutex> lock(g_stream_mutex);
+  g_blas_workspace = workspace;
   return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t) {
@@ -1515,6 +1548,7 @@ cublasStatus_t mock_gemm(cublasHandle_t h, bool ta, bool tb, int m, int n, int k
   {
     std::lock_guard<std::mutex> lock(g_stream_mutex);
     ++g_db_calls[g_blas_stream];
+    g_blas_workspaces[g_blas_stream].insert(g_blas_workspace);
   }
   if (lda < std::max(1, ta ? k : m) || ldb < std::max(1, tb ? n : k) || ldc < std::max(1, m)) {
     return CUBLAS_STATUS_INVALID_VALUE;
