@@ -39,6 +39,10 @@ struct Layer {
   // The passes to run; empty = the suite's. Set by problem-line suites whose lines state
   // different passes (benchdnn --dir, MIOpenDriver -F; peer_formats.h).
   std::vector<Pass> passes = {};
+  // Whether the problem's dtype and layout are the layer's own rather than the suite's dtypes
+  // and layouts: set by problem-line suites (benchdnn --dt, --stag/--dtag), whose every line
+  // states one.
+  bool own_types = false;
 };
 
 struct Suite {

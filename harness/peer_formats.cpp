@@ -143,6 +143,18 @@ constexpr std::array<std::string_view, 13> kBenchdnnIgnored = {
     "--alg=",           "--allow-unimpl=",   "--allow-enum-tags-only=",
     "--summary="};
 
+// --dt (one type, or SRC:WEI:DST all alike) or the older --cfg (f32, bf16, f16, or the three
+// run together, bf16bf16bf16): convbp's tensors share one type.
+DType benchdnn_dtype(const std::string& value, const std::string& word) {
+  for (DType t : {DType::f32, DType::bf16, DType::f16}) {
+    const std::string n = to_string(t);
+    if (value == n || value == n + ":" + n + ":" + n || value == n + n + n) return t;
+  }
+  throw PeerFormatError("benchdnn option " + word +
+                        ": convbp's tensors share one type, f32, bf16 or f16 (--dt=bf16); "
+                        "other types and mixes are not supported");
+}
+
 void benchdnn_option(const std::string& word, BenchdnnKnobs& knobs) {
   const std::size_t eq = word.find('=');
   const std::string value = eq == std::string::npos ? "" : word.substr(eq + 1);
@@ -156,17 +168,21 @@ void benchdnn_option(const std::string& word, BenchdnnKnobs& knobs) {
     if (!mb) throw PeerFormatError("benchdnn option " + word + ": expected an integer >= 0");
     knobs.mb = *mb;
   } else if (starts_with(word, "--cfg=") || starts_with(word, "--dt=")) {
-    if (value != "f32" && value != "f32:f32:f32") {
+    knobs.dtype = benchdnn_dtype(value, word);
+  } else if (starts_with(word, "--stag=") || starts_with(word, "--dtag=")) {
+    const bool nchw = value == "any" || value == "abcd" || value == "nchw";
+    if (!nchw && value != "axb" && value != "acdb" && value != "nhwc") {
       throw PeerFormatError("benchdnn option " + word +
-                            ": convbp measures f32 convolutions only (--cfg=f32)");
+                            ": convbp's activations are NCHW (any, abcd) or NHWC (axb, acdb); "
+                            "other layouts are not supported");
     }
-  } else if (starts_with(word, "--stag=") || starts_with(word, "--wtag=") ||
-             starts_with(word, "--dtag=")) {
-    if (value != "any" && value != "abcd" && value != "nchw" && value != "oihw" &&
-        value != "goihw" && value != "abcde") {
+    (word[2] == 's' ? knobs.stag : knobs.dtag) = nchw ? Layout::nchw : Layout::nhwc;
+  } else if (starts_with(word, "--wtag=")) {
+    if (value != "any" && value != "abcd" && value != "oihw" && value != "goihw" &&
+        value != "abcde") {
       throw PeerFormatError("benchdnn option " + word +
-                            ": convbp's tensors are NCHW (any, abcd); other layouts are not "
-                            "supported");
+                            ": convbp's weights follow the activations' layout (--wtag=any); "
+                            "other layouts are not supported");
     }
   } else if (starts_with(word, "-v") && word.size() > 2 &&
              std::all_of(word.begin() + 2, word.end(),
@@ -180,8 +196,8 @@ void benchdnn_option(const std::string& word, BenchdnnKnobs& knobs) {
     throw PeerFormatError("benchdnn driver " + word + ": convbp reads --conv problems only");
   } else {
     throw PeerFormatError("benchdnn option " + word +
-                          ": not supported (convbp reads --dir, --mb, --cfg=f32, --reset, "
-                          "--stag/--wtag/--dtag=any and ignores run-control options)");
+                          ": not supported (convbp reads --dir, --mb, --dt/--cfg, --reset, "
+                          "--stag/--dtag, --wtag=any and ignores run-control options)");
   }
 }
 
@@ -362,6 +378,13 @@ PeerProblem parse_benchdnn_descriptor(std::string_view text, const BenchdnnKnobs
   pr.stride_w = wd.s.value_or(1);
   pr.dilation_h = hd.d.value_or(0) + 1;  // benchdnn: 0 = no dilation
   pr.dilation_w = wd.d.value_or(0) + 1;
+  if (knobs.stag != knobs.dtag) {
+    throw PeerFormatError(what + ": --stag and --dtag name different layouts (" +
+                          to_string(knobs.stag) + ", " + to_string(knobs.dtag) +
+                          "); convbp's activations share one");
+  }
+  pr.dtype = knobs.dtype;
+  pr.layout = knobs.stag;
   validate(pr, what);
   return out;
 }
@@ -599,7 +622,7 @@ Suite parse_problem_lines(std::string_view text, const std::string& file) {
       for (int copy = 2; !names.insert(name).second; ++copy) {
         name = base + "#" + std::to_string(copy);
       }
-      suite.layers.push_back(Layer{name, p.problem, 1, p.passes});
+      suite.layers.push_back(Layer{name, p.problem, 1, p.passes, true});
     }
   }
   if (suite.layers.empty()) {
@@ -617,13 +640,20 @@ Suite parse_problem_lines(std::string_view text, const std::string& file) {
   return suite;
 }
 
-std::string to_benchdnn(const ConvProblem& pr, Pass pass, const std::string& name) {
+std::string to_benchdnn(const ConvProblem& pr, Pass pass, const std::string& name,
+                        bool explicit_types) {
   std::string quoted;
   // benchdnn names have no spaces, and a quote or a '#' (a batch file's comment) would cut it.
   for (char ch : name) {
     quoted += std::isspace(static_cast<unsigned char>(ch)) || ch == '"' || ch == '#' ? '_' : ch;
   }
   std::string line = pass == Pass::data ? "--dir=BWD_D " : "--dir=BWD_WB ";
+  // f32 NCHW is benchdnn's default, written as before unless asked.
+  if (explicit_types || pr.dtype != DType::f32 || pr.layout != Layout::nchw) {
+    line += "--dt=" + std::string(to_string(pr.dtype)) + " ";
+    const char* tag = pr.layout == Layout::nhwc ? "axb" : "any";
+    line += "--stag=" + std::string(tag) + " --dtag=" + tag + " ";
+  }
   auto add = [&](const char* entry, std::int64_t value) {
     line += entry;
     line += std::to_string(value);

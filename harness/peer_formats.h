@@ -34,6 +34,9 @@ struct PeerProblem {
 struct BenchdnnKnobs {
   std::vector<Pass> passes;  // --dir; empty = not given
   std::int64_t mb = 0;       // --mb; 0 = the descriptor's own
+  DType dtype = DType::f32;  // --dt (or --cfg): one type for every tensor
+  // --stag and --dtag: the activations' layout (abcd/any NCHW, axb NHWC); both must agree.
+  Layout stag = Layout::nchw, dtag = Layout::nchw;
 };
 
 // One benchdnn convolution descriptor, e.g. `mb8ic64ih56oc64oh56kh3ph1n"res2"` (benchdnn's
@@ -44,7 +47,8 @@ struct BenchdnnKnobs {
 PeerProblem parse_benchdnn_descriptor(std::string_view descriptor, const BenchdnnKnobs& knobs);
 
 // A benchdnn command line or batch-file line: options (`--dir=BWD_D,BWD_WB`, `--mb=N`,
-// `--cfg=f32`, `--reset`, ...) and descriptors; a leading `benchdnn` and `--conv` are skipped.
+// `--dt=bf16` or `--cfg=f32`, `--stag=axb --dtag=axb`, `--reset`, ...) and descriptors; a
+// leading `benchdnn` and `--conv` are skipped.
 // Options update `knobs` for this and later lines. Returns the line's problems (maybe none).
 std::vector<PeerProblem> parse_benchdnn_line(std::string_view line, BenchdnnKnobs& knobs);
 
@@ -74,7 +78,11 @@ bool is_problem_lines(std::string_view text);
 // `--dir=BWD_D mb8_ic64ih56iw56_oc64oh56ow56_kh3kw3_sh1sw1_ph1pw1_dh0dw0_n"resnet50:conv1"`.
 // data is BWD_D; weights is BWD_WB (dw and db, as convbp's weights pass). benchdnn states the
 // top and left padding and the output size: bottom and right padding beyond what the output
-// uses come back as the least that gives the same output (the same convolution).
-std::string to_benchdnn(const ConvProblem& problem, Pass pass, const std::string& name);
+// uses come back as the least that gives the same output (the same convolution). Another type
+// or layout than f32 NCHW adds `--dt=bf16 --stag=axb --dtag=axb` (any for NCHW), as does
+// `explicit_types` for f32 NCHW too: in a batch file options carry to the lines after, so a
+// file that mixes them states them on every line.
+std::string to_benchdnn(const ConvProblem& problem, Pass pass, const std::string& name,
+                        bool explicit_types = false);
 
 }  // namespace convbp

@@ -79,14 +79,16 @@ std::vector<CaseSpec> expand_cases(const Suite& suite, const RunOptions& options
   std::vector<CaseSpec> cases;
   for (const Layer& layer : layers) {
     const bool own_passes = !options.pass && !layer.passes.empty();
-    for (DType dtype : dtypes) {
-      for (Layout layout : layouts) {
+    const bool own_types = layer.own_types && !options.problem;
+    for (DType dtype : own_types ? std::vector<DType>{layer.problem.dtype} : dtypes) {
+      for (Layout layout : own_types ? std::vector<Layout>{layer.problem.layout} : layouts) {
         ConvProblem problem = layer.problem;
         problem.dtype = dtype;
         problem.layout = layout;
-        // f32 NCHW cases keep the names they always had; others say which they are.
+        // f32 NCHW cases keep the names they always had; others say which they are (a layer
+        // of its own type has one: its name is enough).
         std::string name = suite.name + ":" + layer.name;
-        if ((dtype != DType::f32 || layout != Layout::nchw) && !options.problem) {
+        if ((dtype != DType::f32 || layout != Layout::nchw) && !options.problem && !own_types) {
           name += std::string(".") + to_string(dtype) + "_" + to_string(layout);
         }
         for (Pass pass : own_passes ? layer.passes : passes) {

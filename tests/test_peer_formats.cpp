@@ -70,7 +70,7 @@ TEST(Benchdnn, ReadsTheAlexnetExampleOfTheConvDriverDoc) {
                 .find("--dir=FWD_B: forward only"),
             std::string::npos);
   EXPECT_NE(benchdnn_error("--cfg=f32,u8s8u8 ic3ih227oc96oh55kh11sh4")
-                .find("--cfg=f32,u8s8u8: convbp measures f32"),
+                .find("--cfg=f32,u8s8u8: convbp's tensors share one type"),
             std::string::npos);
 }
 
@@ -154,7 +154,7 @@ TEST(Benchdnn, UnsupportedAndMalformedFieldsAreNamed) {
             std::string::npos);
   EXPECT_NE(benchdnn_error("--attr-post-ops=relu ic3ih8oc4kh3").find("--attr-post-ops=relu"),
             std::string::npos);
-  EXPECT_NE(benchdnn_error("--stag=nhwc ic3ih8oc4kh3").find("NCHW"), std::string::npos);
+  EXPECT_NE(benchdnn_error("--stag=nChw16c ic3ih8oc4kh3").find("NCHW"), std::string::npos);
   EXPECT_NE(benchdnn_error("--pool ic3ih8oc4kh3").find("--conv problems only"), std::string::npos);
 }
 
@@ -196,6 +196,8 @@ TEST(Benchdnn, WrittenLinesReadBackToTheSameConvolution) {
                   .groups = pick(1, 3)};
     p.c = p.groups * pick(1, 4);
     p.k = p.groups * pick(1, 4);
+    p.dtype = DType(pick(0, 2));
+    p.layout = pick(0, 1) ? Layout::nhwc : Layout::nchw;
     try {
       p.validate();
     } catch (const InvalidProblem&) {
@@ -207,6 +209,9 @@ TEST(Benchdnn, WrittenLinesReadBackToTheSameConvolution) {
     for (Pass pass : {Pass::data, Pass::weights}) {
       const std::string line = to_benchdnn(p, pass, "suite:layer one");
       BenchdnnKnobs knobs;
+      knobs.dtype = DType::bf16;  // what an earlier line of a batch file may have left
+      knobs.stag = knobs.dtag = Layout::nhwc;
+      if (p.dtype == DType::f32 && p.layout == Layout::nchw) knobs = BenchdnnKnobs{};
       std::vector<PeerProblem> back;
       ASSERT_NO_THROW(back = parse_benchdnn_line(line, knobs)) << line << " from " << p.key();
       ASSERT_EQ(back.size(), 1u) << line;
@@ -232,12 +237,85 @@ TEST(Benchdnn, WrittenLinesReadBackToTheSameConvolution) {
   }
 }
 
+// --dt (or --cfg) and --stag/--dtag give the problem's dtype and layout, carried to later lines
+// until --reset; mixed types, layouts that differ between source and destination, and blocked
+// layouts are errors that name the option.
+TEST(Benchdnn, ReadsTheTypeAndLayoutFromDtAndTags) {
+  auto one = [](const std::string& line, BenchdnnKnobs& knobs) {
+    const std::vector<PeerProblem> got = parse_benchdnn_line(line, knobs);
+    EXPECT_EQ(got.size(), 1u) << line;
+    return got.empty() ? ConvProblem{} : got[0].problem;
+  };
+  BenchdnnKnobs knobs;
+  ConvProblem p = one("--dt=bf16 --stag=axb --dtag=axb ic3ih8oc4kh3", knobs);
+  EXPECT_EQ(p.dtype, DType::bf16);
+  EXPECT_EQ(p.layout, Layout::nhwc);
+  p = one("ic3ih8oc4kh3", knobs);  // carried
+  EXPECT_EQ(p.key(), "n2_c3_h8_w8_k4_r3_s3_st1x1_pad0x0x0x0_dil1x1_g1_bf16_nhwc");
+  p = one("--cfg=f16f16f16 --stag=any --dtag=abcd ic3ih8oc4kh3", knobs);
+  EXPECT_EQ(p.dtype, DType::f16);
+  EXPECT_EQ(p.layout, Layout::nchw);
+  p = one("--dt=f32:f32:f32 --stag=acdb --dtag=nhwc ic3ih8oc4kh3", knobs);
+  EXPECT_EQ(p.dtype, DType::f32);
+  EXPECT_EQ(p.layout, Layout::nhwc);
+  p = one("--reset ic3ih8oc4kh3", knobs);
+  EXPECT_EQ(p.key(), "n2_c3_h8_w8_k4_r3_s3_st1x1_pad0x0x0x0_dil1x1_g1");
+  EXPECT_NE(benchdnn_error("--dt=bf16:f32:bf16 ic3ih8oc4kh3")
+                .find("--dt=bf16:f32:bf16: convbp's "
+                      "tensors share one type"),
+            std::string::npos);
+  EXPECT_NE(benchdnn_error("--dt=s8 ic3ih8oc4kh3").find("--dt=s8"), std::string::npos);
+  EXPECT_NE(benchdnn_error("--stag=axb ic3ih8oc4kh3")
+                .find("--stag and --dtag name different "
+                      "layouts (nhwc, nchw)"),
+            std::string::npos);
+  EXPECT_NE(benchdnn_error("--wtag=ohwi ic3ih8oc4kh3").find("--wtag=any"), std::string::npos);
+}
+
+// `convbp cases --benchdnn` of a suite with several types and layouts states them on every
+// line (a batch file's options carry), and those lines read back as a suite give every case its
+// own type and layout, named as the line names it.
+TEST(Benchdnn, MixedTypesWrittenAsLinesReadBackEachWithItsOwn) {
+  const ConvProblem base = make(2, 3, 8, 8, 4, 3, 3);
+  std::vector<ConvProblem> problems;
+  for (DType t : {DType::bf16, DType::f32}) {
+    for (Layout l : {Layout::nhwc, Layout::nchw}) {
+      ConvProblem p = base;
+      p.dtype = t;
+      p.layout = l;
+      problems.push_back(p);
+    }
+  }
+  std::string text;
+  for (std::size_t i = 0; i < problems.size(); ++i) {
+    text += to_benchdnn(problems[i], Pass::data, "s:l" + std::to_string(i), true) + "\n";
+  }
+  const Suite suite = parse_problem_lines(text, "mixed.txt");
+  const std::vector<CaseSpec> cases = expand_cases(suite, RunOptions{});
+  ASSERT_EQ(cases.size(), problems.size()) << text;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_EQ(cases[i].problem.key(), problems[i].key()) << text;
+    EXPECT_EQ(cases[i].name, "mixed:s:l" + std::to_string(i)) << text;
+  }
+  // Without explicit_types, the f32 NCHW line after a bf16 NHWC one would inherit bf16 NHWC.
+  const std::string carried = to_benchdnn(problems[0], Pass::data, "a") + "\n" +
+                              to_benchdnn(problems[3], Pass::data, "b") + "\n";
+  EXPECT_EQ(expand_cases(parse_problem_lines(carried, "c.txt"), RunOptions{})[1].problem.dtype,
+            DType::bf16);
+}
+
 TEST(Benchdnn, TheWriterSpellsTheResnetLayerAsBenchdnnDoes) {
   EXPECT_EQ(
       to_benchdnn(square(8, 64, 56, 64, 3, 1, 1), Pass::data, "resnet50:res2"),
       R"(--dir=BWD_D mb8_ic64ih56iw56_oc64oh56ow56_kh3kw3_sh1sw1_ph1pw1_dh0dw0_n"resnet50:res2")");
   EXPECT_EQ(to_benchdnn(square(2, 8, 8, 8, 3, 1, 1, 8), Pass::weights, ""),
             "--dir=BWD_WB g8mb2_ic8ih8iw8_oc8oh8ow8_kh3kw3_sh1sw1_ph1pw1_dh0dw0");
+  ConvProblem amp = square(2, 8, 8, 8, 3, 1, 1);
+  amp.dtype = DType::bf16;
+  amp.layout = Layout::nhwc;
+  EXPECT_EQ(to_benchdnn(amp, Pass::data, ""),
+            "--dir=BWD_D --dt=bf16 --stag=axb --dtag=axb "
+            "mb2_ic8ih8iw8_oc8oh8ow8_kh3kw3_sh1sw1_ph1pw1_dh0dw0");
 }
 
 // --- MIOpenDriver -------------------------------------------------------------------------
