@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -40,6 +43,69 @@ fs::path temp_of(const fs::path& target) {
   return folder_of(target) / name;
 }
 
+// The file a write to `target` replaces: `target`, or the file a symbolic link there leads to
+// (through every link in a chain, relative ones from their own folder), existing or not.
+fs::path write_target(fs::path target) {
+  std::error_code ec;
+  for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(target, ec)); ++hops) {
+    const fs::path next = fs::read_symlink(target, ec);
+    if (ec) break;
+    target = next.is_absolute() ? next : folder_of(target) / next;
+  }
+  return target;
+}
+
+// What a path that is neither a folder nor a regular file is, for the error that refuses it.
+std::string kind_of(const fs::file_status& status) {
+  switch (status.type()) {
+    case fs::file_type::character:
+      return "a character device";
+    case fs::file_type::block:
+      return "a block device";
+    case fs::file_type::fifo:
+      return "a FIFO";
+    case fs::file_type::socket:
+      return "a socket";
+    default:
+      return "not a regular file";
+  }
+}
+
+// read_file's limit, in words (EFBIG in this category).
+class InputLimitCategory : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "convbp input"; }
+  std::string message(int) const override { return "larger than 256 MiB, the most convbp reads"; }
+};
+std::system_error too_large() {
+  static const InputLimitCategory category;
+  return std::system_error(EFBIG, category);
+}
+
+// A regular file check_writable(path, schema) may replace: empty, or a JSON document of that
+// schema.
+void require_replaceable(const fs::path& target, const std::string& name, const char* schema) {
+  std::string text;
+  try {
+    text = read_file(target.string());
+  } catch (const std::system_error& e) {
+    throw std::runtime_error(name + ": cannot read what is there now: " + e.code().message());
+  }
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return;
+  const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+  std::string what = "not a JSON document";
+  if (!doc.is_discarded()) {
+    const auto it = doc.is_object() ? doc.find("schema") : doc.end();
+    if (it != doc.end() && it->is_string() && *it == schema) return;
+    what = it == doc.end() || !it->is_string()
+               ? "a JSON document without a schema"
+               : "a JSON document of schema " + printable(it->get<std::string>());
+    if (it != doc.end() && *it == "convbp.tuning/1") what = "a convbp tuning database";
+  }
+  throw std::runtime_error(name + ": exists and is " + what + ", not one of schema " + schema +
+                           ": convbp replaces only its own (remove it or choose another path)");
+}
+
 // The folder a file is written into must exist: "NAME: cannot write: directory D does not exist".
 void require_folder_of(const fs::path& target, const std::string& name) {
   const fs::path dir = folder_of(target);
@@ -72,7 +138,8 @@ std::string read_file(const std::string& path, FileVersion* version) {
   struct stat st {};
   std::string content;
   bool read_ok = ::fstat(fd, &st) == 0;
-  for (char buf[65536]; read_ok;) {
+  bool too_big = read_ok && S_ISREG(st.st_mode) && std::size_t(st.st_size) > kMaxInputBytes;
+  for (char buf[65536]; read_ok && !too_big;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
@@ -80,23 +147,33 @@ std::string read_file(const std::string& path, FileVersion* version) {
       break;
     }
     content.append(buf, std::size_t(n));
+    too_big = content.size() > kMaxInputBytes;
   }
   const int error = errno;
   ::close(fd);
+  if (too_big) throw too_large();
   if (!read_ok) throw std::system_error(error, std::generic_category());
   if (version) *version = version_of(st);
   return content;
 }
 
-void check_writable(const std::string& path) {
-  const fs::path target(path);
+void check_writable(const std::string& path, const char* replaces) {
+  if (path.empty()) throw std::runtime_error("an empty file name");
   const std::string name = printable(path);
   require_utf8(path);
+  const fs::path target = write_target(path);
   require_folder_of(target, name);
   std::error_code ec;
-  if (target.filename().empty() || fs::is_directory(target, ec)) {
+  const fs::file_status status = fs::status(target, ec);
+  if (target.filename().empty() || fs::is_directory(status)) {
     throw std::runtime_error(name + ": cannot write: a directory, not a file name");
   }
+  if (fs::exists(status) && !fs::is_regular_file(status)) {
+    throw std::runtime_error(name + ": cannot write: " + kind_of(status) +
+                             ", not a regular file (convbp writes a new file and renames it "
+                             "over the old one, which would replace it)");
+  }
+  if (replaces && fs::exists(status)) require_replaceable(target, name, replaces);
   // Creating (and removing) the temp file proves the name's length and the folder's
   // permissions the way the real write will meet them.
   const fs::path temp = temp_of(target);
@@ -120,8 +197,21 @@ void prepare_output_folder(const std::string& dir, const std::string& probe) {
   check_writable((fs::path(dir) / probe).string());
 }
 
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (fs::exists(a, ec) && fs::exists(b, ec)) {
+    const bool same = fs::equivalent(a, b, ec);
+    return !ec && same;
+  }
+  // Absolute first: weakly_canonical leaves a relative path none of whose parts exists as is.
+  const fs::path resolved_a = fs::weakly_canonical(fs::absolute(a, ec), ec);
+  if (ec) return a == b;
+  const fs::path resolved_b = fs::weakly_canonical(fs::absolute(b, ec), ec);
+  return ec ? a == b : resolved_a == resolved_b;
+}
+
 void write_json_atomic(const std::string& path, const nlohmann::json& doc) {
-  const fs::path target(path);
+  const fs::path target = write_target(path);
   const fs::path dir = folder_of(target);
   require_folder_of(target, printable(path));
   const fs::path temp = temp_of(target);
@@ -206,15 +296,14 @@ std::string format_bytes(std::size_t bytes) {
 }
 
 std::optional<std::size_t> parse_bytes(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
+  // Decimal only: from_chars reads no space, '+' or hex; a sign, "inf" and "nan" fail here.
+  if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '.')) {
     return std::nullopt;
   }
-  std::string unit = text.substr(used);
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc()) return std::nullopt;
+  std::string unit(end, text.data() + text.size());
   if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
   if (unit.size() == 2 && (unit[1] == 'i' || unit[1] == 'I')) unit.pop_back();
   double scale = 1;
@@ -229,8 +318,9 @@ std::optional<std::size_t> parse_bytes(const std::string& text) {
   } else {
     return std::nullopt;
   }
-  if (!(v >= 0) || v * scale > 1e18) return std::nullopt;
-  return std::size_t(v * scale);
+  const double bytes = v * scale;
+  if (!(bytes >= 0) || bytes > 1e18 || std::floor(bytes) != bytes) return std::nullopt;
+  return std::size_t(bytes);
 }
 
 }  // namespace convbp

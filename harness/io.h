@@ -25,19 +25,34 @@ struct FileVersion {
 // The version now at `path` ({} when there is none).
 FileVersion file_version(const std::string& path);
 
+// The most read_file reads (a read of up to three times this may need memory as the string
+// grows): suites, reports, databases and PyTorch's timings are far smaller.
+inline constexpr std::size_t kMaxInputBytes = std::size_t(256) << 20;
+
 // The whole content of the file at `path`, and in `version` (when given) the version of the very
 // file read (its descriptor's fstat): another process may replace the file at any moment, and a
 // version taken by path before or after the read could belong to another content. Throws
-// std::system_error with errno's reason when the file cannot be opened or read.
+// std::system_error with errno's reason when the file cannot be opened or read, and EFBIG
+// ("larger than 256 MiB, the most convbp reads") past kMaxInputBytes, checked as it reads (so
+// that /dev/zero or a FIFO that never ends stops there).
 std::string read_file(const std::string& path, FileVersion* version = nullptr);
 
 // Writes to a temp file in the same directory, flushes it to the disk and renames it over
-// `path`, so a file that exists is always complete. Throws std::runtime_error with the reason.
+// `path`, so a file that exists is always complete. A symbolic link at `path` is followed: the
+// file it names is replaced, the link stays. Throws std::runtime_error with the reason.
 void write_json_atomic(const std::string& path, const nlohmann::json& doc);
 
-// Before measuring: that write_json_atomic can write `path` (a UTF-8 name, an existing folder
-// that takes its temp file, not a folder itself). Throws std::runtime_error with the reason.
-void check_writable(const std::string& path);
+// Before measuring: that write_json_atomic can write `path`: a UTF-8 name, not empty, in an
+// existing folder that takes its temp file; what is there now (through a link) a regular file
+// or nothing, never a folder, device, FIFO or socket, which a rename would replace. With
+// `replaces` ("convbp.report/1"), a file there must also be empty or a JSON document of that
+// schema: convbp never replaces a tuning database, a suite or anything else with a report.
+// Throws std::runtime_error with the reason.
+void check_writable(const std::string& path, const char* replaces = nullptr);
+
+// Whether two paths name one file: the same file where both exist, else the same path once
+// links, "." and ".." are resolved.
+bool same_file(const std::string& a, const std::string& b);
 
 // A folder convbp writes files into (--dump): created if missing, and proved to take a file
 // named `probe` (check_writable). Throws std::runtime_error with the reason.
@@ -62,7 +77,9 @@ std::string utc_now();
 
 // "1.5 MiB", "512 B".
 std::string format_bytes(std::size_t bytes);
-// "1048576", "64K", "1.5M", "2G" (powers of 1024) -> bytes; nullopt if malformed.
+// "1048576", "64K", "1.5M", "2G" (powers of 1024) -> bytes; nullopt if malformed: anything
+// but a decimal number (no sign, space or hex) and an optional unit, or a number of bytes that
+// is not whole ("1.5", "0.3K").
 std::optional<std::size_t> parse_bytes(const std::string& text);
 
 }  // namespace convbp

@@ -1,8 +1,12 @@
 // convbp: validate, time and choose convolution backward-pass implementations.
+#include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <charconv>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backward.h"
@@ -80,7 +85,9 @@ subset at batch 8).
 
 options:
   -o, --output FILE    write the report (convbp.report/1, docs/report.md) to FILE; it is
-                       rewritten after every case, so an interrupted run keeps what it measured
+                       rewritten after every case, so an interrupted run keeps what it measured.
+                       FILE may be new, empty or a convbp report (through a link: the file it
+                       names); anything else there (a database, a suite, a device) is an error
   --impl GLOB,...      implementations to run, e.g. 'im2col_gemm.*,onednn.direct' (default:
                        the suite's "impls"); a family's member by its full name too, e.g.
                        'cudnn.engine12.k2=3.tf32' (see `convbp list`). Opt-in entries run
@@ -88,8 +95,9 @@ options:
                        cuDNN engine's knob space for CONVBP_CUDNN_SEARCH_S seconds (default
                        20) per case (docs/cudnn.md)
   --pass data|weights  run only one pass
-  --threads N          threads for every library (OpenBLAS, OpenMP, oneDNN), 1 to 1024;
-                       default: OMP_NUM_THREADS when set, else all cores
+  --threads N          threads for every library (OpenBLAS, OpenMP, oneDNN), 1 to the CPUs
+                       this process may use; default: OMP_NUM_THREADS when set (within the same
+                       range), else all cores
   --reps N             timing repetitions, 1 to 1000 (default: the suite's timing.reps)
   --problem KEY        run this one problem instead of the suite's layers, e.g.
                        n8_c64_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1 (a suffix
@@ -126,6 +134,7 @@ calls; a case or workspace larger than the memory available is an "out of memory
 (docs/report.md).
 
 Paths (SUITE, -o, --dump) must be UTF-8; outputs are checked before anything is measured.
+An option given twice takes its last value (a wrapper's defaults can be overridden).
 Bad input exits with status 2 and one line naming it (docs/bad_input.md).
 )";
 
@@ -228,15 +237,97 @@ std::int64_t parse_int(const std::string& option, const std::string& value, std:
   return v;
 }
 
-// Threads convbp asks of the libraries; far beyond any machine's cores.
+// A decimal number in [min, max]: digits with an optional fraction and exponent, as written
+// in the docs; no sign, space, hex, inf or nan. `expected` says what was expected.
+double parse_decimal(const std::string& option, const std::string& value, double min, double max,
+                     const std::string& expected) {
+  double v = 0;
+  const char* begin = value.data();
+  const char* end = begin + value.size();
+  const bool decimal =
+      !value.empty() && (std::isdigit(static_cast<unsigned char>(value[0])) || value[0] == '.');
+  const auto [stop, ec] = std::from_chars(begin, end, v);
+  if (!decimal || ec != std::errc() || stop != end || !std::isfinite(v) || v < min || v > max) {
+    throw UsageError(option + ": expected " + expected + ", got '" + printable(value) + "'");
+  }
+  return v;
+}
+
+// Threads convbp asks of the libraries: at most kMaxThreads, and no more than the CPUs this
+// process may use (check_threads).
 constexpr std::int64_t kMaxThreads = 1024;
 
-// A path convbp writes: checked (UTF-8, folder exists and takes the file) before measuring.
-void check_output(const std::string& option, const std::string& path) {
+// The CPUs this process may run on (its affinity mask; every core where that is unknown).
+int usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// After set_threads: more threads than usable CPUs would time the threads' contention, not the
+// implementations (on 2 CPUs, 128 threads made a 5x5 problem take 12 s, and 1024 did not finish
+// in a minute), so --threads, or OMP_NUM_THREADS where it sets the default, beyond them is an
+// error.
+void check_threads(bool option_given) {
+  const int cpus = usable_cpus();
+  if (threads() <= cpus) return;
+  const char* env = std::getenv("OMP_NUM_THREADS");
+  const std::string source = option_given ? "--threads " + std::to_string(threads())
+                             : env        ? "OMP_NUM_THREADS=" + printable(env)
+                                          : std::to_string(threads()) + " threads";
+  throw UsageError(source + ": this process may use " + std::to_string(cpus) +
+                   " CPU(s); more threads than that would time their contention, not the "
+                   "implementations (--threads 1 to " +
+                   std::to_string(cpus) + ")");
+}
+
+// A path convbp writes: checked (UTF-8, not empty, the folder exists and takes the file, what
+// is there a regular file, and with `replaces` a file of that schema) before measuring.
+void check_output(const std::string& option, const std::string& path,
+                  const char* replaces = nullptr) {
   try {
-    check_writable(path);
+    check_writable(path, replaces);
   } catch (const std::runtime_error& e) {
     throw UsageError(option + ": " + e.what());
+  }
+}
+
+// A path option's value: never empty (an empty -o "$UNSET" would silently write nothing).
+std::string path_value(const std::string& option, std::string value) {
+  if (value.empty()) throw UsageError(option + ": an empty file name");
+  return value;
+}
+
+// What --problem's peer line states beyond the problem: its one pass (--dir=BWD_D, -F 2), which
+// --pass must not contradict. The last --problem given counts, as for every option (a wrapper's
+// defaults can be overridden).
+struct StatedPass {
+  std::optional<Pass> pass;
+  std::string by;
+
+  // After parsing: the pass applies unless --pass says otherwise, and then they must agree.
+  void resolve(RunOptions& options) const {
+    if (!pass) return;
+    if (options.pass && *options.pass != *pass) {
+      throw UsageError("--pass " + std::string(to_string(*options.pass)) +
+                       " contradicts --problem '" + printable(by) + "', which states the " +
+                       to_string(*pass) + " pass");
+    }
+    options.pass = pass;
+  }
+};
+
+const char* const kReportSchema = "convbp.report/1";
+
+// A report must not replace the suite it measures (a file argument, not a suite's name).
+void check_output_apart(const std::string& output, const std::string& suite_arg) {
+  std::error_code ec;
+  if (!suite_arg.empty() && std::filesystem::is_regular_file(suite_arg, ec) &&
+      same_file(output, suite_arg)) {
+    throw UsageError("-o " + printable(output) +
+                     ": the suite file itself; write the report "
+                     "elsewhere");
   }
 }
 
@@ -251,9 +342,9 @@ void prepare_dump_folder(const std::string& dir) {
 
 // The options `run`, `validate` and `tune` share. Returns false for any other argument.
 bool parse_shared_option(const std::string& a, const std::function<std::string()>& value,
-                         RunOptions& options, std::string& output) {
+                         RunOptions& options, std::string& output, StatedPass& stated) {
   if (a == "-o" || a == "--output") {
-    output = value();
+    output = path_value(a, value());
   } else if (a == "--impl") {
     options.impls = split_commas(value());
     if (options.impls.empty()) throw UsageError("--impl: empty pattern list");
@@ -271,10 +362,13 @@ bool parse_shared_option(const std::string& a, const std::function<std::string()
   } else if (a == "--problem") {
     try {
       // A key, a benchdnn descriptor or an MIOpenDriver command (peer_formats.h); a single
-      // pass it states (--dir=BWD_D, -F 2) applies unless --pass says otherwise.
-      const PeerProblem peer = parse_problem_argument(value());
+      // pass it states (--dir=BWD_D, -F 2) applies, and --pass must agree
+      // (StatedPass::resolve).
+      const std::string text = value();
+      const PeerProblem peer = parse_problem_argument(text);
       options.problem = peer.problem;
-      if (peer.passes.size() == 1 && !options.pass) options.pass = peer.passes[0];
+      stated = {};
+      if (peer.passes.size() == 1) stated = {peer.passes[0], text};
     } catch (const PeerFormatError& e) {
       throw UsageError(std::string("--problem: ") + e.what());
     }
@@ -289,15 +383,9 @@ bool parse_shared_option(const std::string& a, const std::function<std::string()
   } else if (a == "--no-isolate") {
     options.isolate = false;
   } else if (a == "--candidate-timeout") {
-    const std::string v = value();
-    try {
-      std::size_t used = 0;
-      const double seconds = std::stod(v, &used);
-      if (used != v.size() || !(seconds > 0) || seconds > 1e6) throw std::invalid_argument(v);
-      options.candidate_timeout_s = seconds;
-    } catch (const std::exception&) {
-      throw UsageError("--candidate-timeout: expected seconds > 0, got '" + v + "'");
-    }
+    // Below 0.1 s no candidate finishes planning, validation and timing.
+    options.candidate_timeout_s =
+        parse_decimal(a, value(), 0.1, 1e6, "seconds from 0.1 to 1000000");
   } else if (a == "-q" || a == "--quiet") {
     options.progress = false;
   } else {
@@ -348,15 +436,16 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   options.validate_only = validate_only;
   options.progress = isatty(STDERR_FILENO);
   std::string suite_arg, output;
+  StatedPass stated;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> std::string {
       if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
       return args[++i];
     };
-    if (parse_shared_option(a, value, options, output)) {
+    if (parse_shared_option(a, value, options, output, stated)) {
     } else if (a == "--dump") {
-      options.dump_dir = value();
+      options.dump_dir = path_value(a, value());
     } else if (!a.empty() && a[0] == '-') {
       throw UsageError("unknown option '" + a + "' (see convbp run --help)");
     } else if (suite_arg.empty()) {
@@ -365,12 +454,25 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
       throw UsageError("unexpected argument '" + a + "': only one suite per run");
     }
   }
+  stated.resolve(options);
   const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
   set_threads(options.threads);
+  check_threads(options.threads > 0);
   // Fail on an unknown pattern or an unwritable output before measuring anything.
   if (!options.impls.empty()) select_impls(options.impls, true);
-  if (!output.empty()) check_output("-o", output);
+  if (!output.empty()) {
+    check_output_apart(output, suite_arg);
+    const std::string& dump = options.dump_dir;
+    if (!dump.empty() &&
+        (same_file(output, dump) ||
+         same_file(output, (std::filesystem::path(dump) / "index.json").string()))) {
+      throw UsageError("-o " + printable(output) +
+                       ": the --dump folder or its index.json, which the dump writes; write the "
+                       "report elsewhere");
+    }
+  }
   if (!options.dump_dir.empty()) prepare_dump_folder(options.dump_dir);
+  if (!output.empty()) check_output("-o", output, kReportSchema);
 
   options.stop = &g_stop;
   auto save = [&](const Report& report) {
@@ -411,6 +513,7 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
 
 int cmd_cases(const std::vector<std::string>& args) {
   RunOptions options;
+  StatedPass stated;
   std::string suite_arg;
   bool json = false, benchdnn = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -425,7 +528,7 @@ int cmd_cases(const std::vector<std::string>& args) {
       benchdnn = true;
     } else if (a == "--pass" || a == "--problem" || a == "--shard") {
       std::string unused_output;
-      parse_shared_option(a, value, options, unused_output);
+      parse_shared_option(a, value, options, unused_output, stated);
     } else if (!a.empty() && a[0] == '-') {
       throw UsageError("unknown option '" + a + "' (see convbp cases --help)");
     } else if (suite_arg.empty()) {
@@ -434,13 +537,21 @@ int cmd_cases(const std::vector<std::string>& args) {
       throw UsageError("unexpected argument '" + a + "': only one suite");
     }
   }
+  stated.resolve(options);
   const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
   const std::vector<CaseSpec> all_cases = expand_cases(suite, options);
   std::vector<CaseSpec> cases;
   for (std::size_t i : selected_cases(all_cases, options)) cases.push_back(all_cases[i]);
   if (json && benchdnn) throw UsageError("--json and --benchdnn: choose one output");
   if (benchdnn) {
-    for (const CaseSpec& c : cases) std::cout << to_benchdnn(c.problem, c.pass, c.name) << "\n";
+    // A batch file's options carry to the lines after: where types or layouts differ, every
+    // line states its own.
+    const bool mixed = std::any_of(cases.begin(), cases.end(), [](const CaseSpec& c) {
+      return c.problem.dtype != DType::f32 || c.problem.layout != Layout::nchw;
+    });
+    for (const CaseSpec& c : cases) {
+      std::cout << to_benchdnn(c.problem, c.pass, c.name, mixed) << "\n";
+    }
   } else {
     std::cout << (json ? cases_json(suite, cases) : cases_text(cases));
   }
@@ -457,7 +568,7 @@ int cmd_show(const std::vector<std::string>& args) {
       all = true;
     } else if (a == "--torch") {
       if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
-      torch_file = args[++i];
+      torch_file = path_value(a, args[++i]);
     } else if (!a.empty() && a[0] == '-') {
       throw UsageError("unknown option '" + a + "' (see convbp show --help)");
     } else {
@@ -525,6 +636,7 @@ int cmd_tune(const std::vector<std::string>& args) {
   options.progress = isatty(STDERR_FILENO);
   TuneSettings settings;
   std::string suite_arg, output;
+  StatedPass stated;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> std::string {
@@ -532,29 +644,25 @@ int cmd_tune(const std::vector<std::string>& args) {
       return args[++i];
     };
     if (a == "--db") {
-      settings.database = value();
+      settings.database = path_value(a, value());
     } else if (a == "--retune") {
       settings.retune = true;
     } else if (a == "--max-workspace") {
       const std::string v = value();
       settings.constraints.max_workspace_bytes = parse_bytes(v);
       if (!settings.constraints.max_workspace_bytes) {
-        throw UsageError("--max-workspace: expected bytes (e.g. 1048576, 64K, 1.5M), got '" + v +
-                         "'");
+        throw UsageError(
+            "--max-workspace: expected a whole number of bytes (e.g. 1048576, 64K, 1.5M), got '" +
+            printable(v) + "'");
       }
     } else if (a == "--deterministic") {
       settings.constraints.deterministic_only = true;
     } else if (a == "--max-error") {
       const std::string v = value();
-      try {
-        std::size_t used = 0;
-        const double e = std::stod(v, &used);
-        if (used != v.size() || !(e > 0) || !(e <= 1)) throw std::invalid_argument(v);
-        settings.constraints.max_rel_error = e;
-      } catch (const std::exception&) {
-        throw UsageError("--max-error: expected a number > 0 and <= 1, got '" + printable(v) + "'");
-      }
-    } else if (parse_shared_option(a, value, options, output)) {
+      const double e = parse_decimal(a, v, 0, 1, "a number > 0 and <= 1");
+      if (e == 0) throw UsageError("--max-error: expected a number > 0 and <= 1, got '" + v + "'");
+      settings.constraints.max_rel_error = e;
+    } else if (parse_shared_option(a, value, options, output, stated)) {
     } else if (!a.empty() && a[0] == '-') {
       throw UsageError("unknown option '" + a + "' (see convbp tune --help)");
     } else if (suite_arg.empty()) {
@@ -564,11 +672,20 @@ int cmd_tune(const std::vector<std::string>& args) {
     }
   }
   if (settings.database.empty()) throw UsageError("tune: --db FILE is required");
+  stated.resolve(options);
   const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
   set_threads(options.threads);
+  check_threads(options.threads > 0);
   if (!options.impls.empty()) select_impls(options.impls, true);
   check_output("--db", settings.database);
-  if (!output.empty()) check_output("-o", output);
+  if (!output.empty()) {
+    if (same_file(output, settings.database)) {
+      throw UsageError("-o and --db name one file, " + printable(output) +
+                       ": the report would replace the database");
+    }
+    check_output_apart(output, suite_arg);
+    check_output("-o", output, kReportSchema);
+  }
   options.stop = &g_stop;
   TuneOutcome outcome;
   try {
@@ -629,7 +746,7 @@ int cmd_merge(const std::vector<std::string>& args) {
       return args[++i];
     };
     if (a == "-o" || a == "--output") {
-      output = value();
+      output = path_value(a, value());
     } else if (a == "--duplicates") {
       const std::string v = value();
       if (v == "error") {
@@ -649,13 +766,15 @@ int cmd_merge(const std::vector<std::string>& args) {
   }
   if (output.empty()) throw UsageError("merge: -o OUT is required");
   if (files.empty()) throw UsageError("merge: expected one or more FILEs to merge");
-  check_output("-o", output);
   std::vector<MergeKind> kinds;
   try {
     for (const std::string& f : files) kinds.push_back(merge_kind(f));
   } catch (const MergeError& e) {
     throw UsageError(e.what());
   }
+  // Merged reports replace only a report (an input among them too: the merge holds its cases);
+  // a database is merged into, and read as one first.
+  check_output("-o", output, kinds[0] == MergeKind::report ? kReportSchema : nullptr);
   for (std::size_t i = 1; i < files.size(); ++i) {
     if (kinds[i] != kinds[0]) {
       throw UsageError(files[i] + " and " + files[0] +

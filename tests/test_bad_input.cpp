@@ -2,6 +2,7 @@
 // status 2, prints exactly one line that names the file, the JSON path and the value where
 // there is one, and writes no report (nor a database that was not there).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <array>
 #include <cstdio>
@@ -290,6 +291,15 @@ const BadInput kCases[] = {
     {"cli_seed_beyond_64_bits",
      fixed("run smoke --seed 99999999999999999999"),
      {"--seed: expected an integer <= 9223372036854775807, got '99999999999999999999'"}},
+    {"cli_pass_contradicts_problem",
+     fixed("run --problem '--dir=BWD_D mb1ic2ih5oc2oh5kh3ph1' --impl naive --pass weights"),
+     {"--pass weights contradicts --problem '--dir=BWD_D mb1ic2ih5oc2oh5kh3ph1'"}},
+    {"cli_threads_beyond_cpus",
+     fixed("run smoke --impl naive --threads 1024"),
+     {"--threads 1024: this process may use", "CPU(s)"}},
+    {"cli_decimal_option_in_hex",
+     fixed("run smoke --impl naive --isolate --candidate-timeout 0x10"),
+     {"--candidate-timeout: expected seconds from 0.1 to 1000000, got '0x10'"}},
     {"problem_key_malformed",
      fixed("run smoke --problem n8_c64"),
      {"--problem: bad problem key 'n8_c64'"}},
@@ -310,6 +320,35 @@ const BadInput kCases[] = {
     {"output_is_a_directory",
      [] { return "run smoke -o " + temp_dir().string(); },
      {"cannot write: a directory, not a file name"}},
+    {"output_is_a_fifo",  // a device the same way: a rename over it would replace it
+     [] {
+       const std::string fifo = temp_path("fifo.json");
+       ::mkfifo(fifo.c_str(), 0600);
+       return "run smoke --impl naive -o " + fifo;
+     },
+     {"fifo.json: cannot write: a FIFO, not a regular file"}},
+    {"output_is_a_database",
+     [] { return "run smoke --impl naive -o " + db_with_reps("db_out.json", "1"); },
+     {"db_out.json: exists and is a convbp tuning database, not one of schema convbp.report/1"}},
+    {"output_is_the_suite",
+     [] {
+       const std::string suite = write_file("suite_out.json", suite_with_layer(kLayer));
+       return "run " + suite + " -o " + suite;
+     },
+     {"suite_out.json: the suite file itself"}},
+    {"output_is_the_tuning_db",
+     [] {
+       const std::string db = temp_path("db_and_out.json");
+       return "tune smoke --impl naive --db " + db + " -o " + db;
+     },
+     {"-o and --db name one file", "db_and_out.json"}},
+    {"output_is_the_dump_index",
+     [] {
+       const std::string dump = temp_path("dump_and_out");
+       return "validate smoke --impl naive --dump " + dump + " -o " + dump + "/index.json";
+     },
+     {"index.json: the --dump folder or its index.json"}},
+    {"output_empty_name", fixed("run smoke --impl naive -o ''"), {"-o: an empty file name"}},
     {"output_name_too_long",
      [] { return "run smoke -o " + unused_path(kLongName + ".json"); },
      {"-o: ", "cannot write: File name too long"}},
@@ -327,6 +366,9 @@ const BadInput kCases[] = {
      {"--dump: ", "File name too long"}},
     // --- reports (convbp show) -------------------------------------------------------------
     {"show_without_a_file", fixed("show"), {"show: expected exactly one REPORT file"}},
+    {"input_beyond_size_limit",  // endless: read up to the limit, not until memory runs out
+     fixed("show /dev/zero"),
+     {"/dev/zero: cannot open report: larger than 256 MiB, the most convbp reads"}},
     {"show_missing_report",
      fixed("show /nonexistent/report.json"),
      {"/nonexistent/report.json: cannot open report"}},
@@ -364,7 +406,10 @@ const BadInput kCases[] = {
     {"tune_without_db", fixed("tune smoke"), {"tune: --db FILE is required"}},
     {"tune_bad_max_workspace",
      [] { return "tune smoke --db " + temp_path("never.json") + " --max-workspace lots"; },
-     {"--max-workspace: expected bytes", "'lots'"}},
+     {"--max-workspace: expected a whole number of bytes", "'lots'"}},
+    {"tune_max_workspace_not_whole_bytes",
+     [] { return "tune smoke --db " + temp_path("never.json") + " --max-workspace 1.5"; },
+     {"--max-workspace: expected a whole number of bytes", "'1.5'"}},
     {"tune_max_error_out_of_range",
      [] { return "tune smoke --db " + temp_path("never.json") + " --max-error inf"; },
      {"--max-error: expected a number > 0 and <= 1, got 'inf'"}},

@@ -142,7 +142,7 @@ TEST(Cli, IsolateRunsCandidatesInChildrenAndTheReportSaysSoWithTheLimit) {
   EXPECT_EQ(settings_of(" --isolate --no-isolate")["isolate"], false);
   const Outcome bad = convbp("run " + suite + " --candidate-timeout 0");
   EXPECT_EQ(bad.status, 2);
-  EXPECT_NE(bad.output.find("--candidate-timeout: expected seconds > 0, got '0'"),
+  EXPECT_NE(bad.output.find("--candidate-timeout: expected seconds from 0.1 to 1000000, got '0'"),
             std::string::npos)
       << bad.output;
 }
@@ -270,6 +270,34 @@ TEST(Cli, DumpWritesNpyFilesAndTheIndexDescribedInTheDesign) {
 }  // namespace
 
 namespace {
+
+// OMP_NUM_THREADS sets the default thread count, so it is held to --threads' range: beyond the
+// CPUs the process may use, the run is refused before measuring.
+TEST(Cli, OmpNumThreadsBeyondTheCpusIsBadInput) {
+  const Outcome out =
+      convbp_with_env("OMP_NUM_THREADS=1025", "cases smoke --pass data");  // measures nothing
+  EXPECT_EQ(out.status, 0) << "cases ignores threads:\n" << out.output;
+  const Outcome run = convbp_with_env("OMP_NUM_THREADS=1025", "run smoke --impl naive -q");
+  EXPECT_EQ(run.status, 2) << run.output;
+  EXPECT_NE(run.output.find("OMP_NUM_THREADS=1025: this process may use"), std::string::npos)
+      << run.output;
+}
+
+// An option given twice takes its last value, --problem too; the pass a replaced --problem
+// stated does not linger (a benchdnn line with --dir=BWD_D, then a key that states none: both
+// passes).
+TEST(Cli, TheLastProblemGivenStatesThePass) {
+  const std::string key = "n1_c2_h5_w5_k2_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1";
+  const Outcome out =
+      convbp("cases --problem '--dir=BWD_D mb1ic2ih5oc2oh5kh3ph1' --problem " + key);
+  EXPECT_EQ(out.status, 0) << out.output;
+  EXPECT_NE(out.output.find(" data "), std::string::npos) << out.output;
+  EXPECT_NE(out.output.find(" weights "), std::string::npos) << out.output;
+  const Outcome last = convbp("cases --problem " + key + " --problem '--dir=BWD_WB " +
+                              "mb1ic2ih5oc2oh5kh3ph1' --pass weights");
+  EXPECT_EQ(last.status, 0) << last.output;
+  EXPECT_EQ(last.output.find(" data "), std::string::npos) << last.output;
+}
 
 TEST(Cli, ValidateMarksBatchedCorrectWhenOpenMpGivesFewerThreadsThanAsked) {
   // n = 4 split over 2 planned threads; OMP_THREAD_LIMIT=1 gives a team of one.

@@ -568,7 +568,8 @@ TEST(Tune, BadOptionsAreUsageErrors) {
     std::string args, message;
   } cases[] = {
       {"tune smoke", "--db FILE is required"},
-      {"tune smoke --db /tmp/x.json --max-workspace lots", "--max-workspace: expected bytes"},
+      {"tune smoke --db /tmp/x.json --max-workspace lots",
+       "--max-workspace: expected a whole number of bytes"},
       {"tune smoke --db /tmp/x.json --max-error -1", "--max-error: expected a number > 0"},
       {"tune smoke --db /nonexistent_dir/x.json", "directory /nonexistent_dir does not exist"},
   };
