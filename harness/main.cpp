@@ -325,8 +325,7 @@ void check_output_apart(const std::string& output, const std::string& suite_arg)
   std::error_code ec;
   if (!suite_arg.empty() && std::filesystem::is_regular_file(suite_arg, ec) &&
       same_file(output, suite_arg)) {
-    throw UsageError("-o " + printable(output) +
-                     ": the suite file itself; write the report "
+    throw UsageError("-o " + printable(output) + ": the suite file itself; write the report " +
                      "elsewhere");
   }
 }
