@@ -250,8 +250,9 @@ TuningDb merge_databases_into_file(const std::string& path, const std::vector<st
   };
   collect(existing, 0);
   for (std::size_t i = 0; i < dbs.size(); ++i) collect(dbs[i], i + 1);
-  // Oldest measurement first, so that each later one is `fresh` to merge_entries. Dates are
-  // UTC "YYYY-MM-DDTHH:MM:SSZ", ordered as strings.
+  // Oldest measurement first, so that each later one is `fresh` to merge_entries. The reader
+  // accepted only real UTC dates "YYYY-MM-DDTHH:MM:SSZ", none in the future (JsonReader::
+  // utc_date): fixed-width, they order as strings.
   std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
     return std::tie(a.date, a.source) < std::tie(b.date, b.source);
   });
