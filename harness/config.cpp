@@ -32,6 +32,18 @@ std::vector<std::int64_t> int_or_array(const JsonReader& v, std::int64_t min,
   return out;
 }
 
+// One shape key's value, read with its range and forms (docs/config.md): an integer, or for
+// stride, dilation and pad an integer or an array. The same for a layer's keys and the defaults.
+std::vector<std::int64_t> read_shape_field(const std::string& key, const JsonReader& v) {
+  if (key == "stride") return int_or_array(v, 1, "an integer >= 1 or [h, w]", {2});
+  if (key == "dilation") return int_or_array(v, 1, "an integer >= 1 (1 = none) or [h, w]", {2});
+  if (key == "pad") {
+    return int_or_array(v, 0, "an integer >= 0, [h, w] or [top, left, bottom, right]", {2, 4});
+  }
+  if (key == "count") return {v.integer(1, kMaxCount)};
+  return {v.integer(1, kMaxDim)};
+}
+
 Layer parse_layer(const JsonReader& defaults, const JsonReader& entry) {
   if (!entry.raw().is_object()) entry.expected("an object describing a layer");
   std::vector<std::string> allowed = kShapeKeys;
@@ -48,39 +60,38 @@ Layer parse_layer(const JsonReader& defaults, const JsonReader& entry) {
     std::optional<JsonReader> v = lookup(key);
     if (!v && !fallback_key.empty()) v = lookup(fallback_key);
     if (!v) entry.fail("missing required key \"" + key + "\"");
-    return v->integer(1, kMaxDim);
+    return read_shape_field(key, *v)[0];
   };
-  auto optional_int = [&](const std::string& key, std::int64_t fallback, std::int64_t min,
-                          std::int64_t max) {
+  auto optional_int = [&](const std::string& key, std::int64_t fallback) {
     const std::optional<JsonReader> v = lookup(key);
-    return v ? v->integer(min, max) : fallback;
+    return v ? read_shape_field(key, *v)[0] : fallback;
   };
 
   Layer layer;
   layer.name = entry.contains("name") ? entry["name"].non_empty_string() : entry.path();
   ConvProblem& pr = layer.problem;
-  pr.n = optional_int("n", 1, 1, kMaxDim);
+  pr.n = optional_int("n", 1);
   pr.c = required_int("c", "");
   pr.h = required_int("h", "");
   pr.w = required_int("w", "h");  // square unless told
   pr.k = required_int("k", "");
   pr.r = required_int("r", "");
   pr.s = required_int("s", "r");
-  pr.groups = optional_int("groups", 1, 1, kMaxDim);
-  layer.count = int(optional_int("count", 1, 1, kMaxCount));
+  pr.groups = optional_int("groups", 1);
+  layer.count = int(optional_int("count", 1));
 
   if (const auto v = lookup("stride")) {
-    auto st = int_or_array(*v, 1, "an integer >= 1 or [h, w]", {2});
+    auto st = read_shape_field("stride", *v);
     pr.stride_h = st[0];
     pr.stride_w = st.size() == 2 ? st[1] : st[0];
   }
   if (const auto v = lookup("dilation")) {
-    auto dil = int_or_array(*v, 1, "an integer >= 1 (1 = none) or [h, w]", {2});
+    auto dil = read_shape_field("dilation", *v);
     pr.dilation_h = dil[0];
     pr.dilation_w = dil.size() == 2 ? dil[1] : dil[0];
   }
   if (const auto v = lookup("pad")) {
-    auto pad = int_or_array(*v, 0, "an integer >= 0, [h, w] or [top, left, bottom, right]", {2, 4});
+    auto pad = read_shape_field("pad", *v);
     if (pad.size() == 1) pad = {pad[0], pad[0], pad[0], pad[0]};
     if (pad.size() == 2) pad = {pad[0], pad[1], pad[0], pad[1]};
     pr.pad_top = pad[0];
@@ -138,18 +149,12 @@ Suite read_suite(const JsonReader& doc) {
     defaults = doc["defaults"];
     if (!defaults.raw().is_object()) defaults.expected("an object of layer fields");
     defaults.only_keys(kShapeKeys);
+    // Every default, whether or not a layer uses it: a bad one is an error where it is written.
+    for (const auto& item : defaults.raw().items())
+      read_shape_field(item.key(), defaults[item.key()]);
   }
-  if (doc.contains("passes")) {
-    const JsonReader v = doc["passes"];
-    if (!v.raw().is_array() || v.raw().empty()) v.expected("a non-empty array");
-    suite.passes.clear();
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      auto pass = v[i].raw().is_string() ? parse_pass(v[i].string()) : std::nullopt;
-      if (!pass) v[i].expected("\"data\" or \"weights\"");
-      suite.passes.push_back(*pass);
-    }
-  }
-  // "dtypes" and "layouts": non-empty lists of distinct names.
+  // "passes", "dtypes" and "layouts": non-empty lists of distinct names (a name twice would run
+  // every case twice and count it twice in the totals).
   auto name_list = [&](const char* key, const char* expected, auto parse, auto& out) {
     if (!doc.contains(key)) return;
     const JsonReader v = doc[key];
@@ -164,13 +169,20 @@ Suite read_suite(const JsonReader& doc) {
       out.push_back(*value);
     }
   };
+  name_list("passes", "\"data\" or \"weights\"", parse_pass, suite.passes);
   name_list("dtypes", "\"f32\", \"bf16\" or \"f16\"", parse_dtype, suite.dtypes);
   name_list("layouts", "\"nchw\" or \"nhwc\"", parse_layout, suite.layouts);
   if (doc.contains("impls")) {
     const JsonReader v = doc["impls"];
     if (!v.raw().is_array() || v.raw().empty()) v.expected("a non-empty array of name patterns");
     suite.impls.clear();
-    for (std::size_t i = 0; i < v.size(); ++i) suite.impls.push_back(v[i].non_empty_string());
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::string pattern = v[i].non_empty_string();
+      if (std::find(suite.impls.begin(), suite.impls.end(), pattern) != suite.impls.end()) {
+        v[i].expected("a pattern not listed before");
+      }
+      suite.impls.push_back(pattern);
+    }
   }
   if (doc.contains("timing")) {
     const JsonReader t = doc["timing"];

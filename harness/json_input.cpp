@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -260,6 +261,38 @@ std::vector<double> JsonReader::numbers() const {
   std::vector<double> out;
   for (std::size_t i = 0; i < size(); ++i) out.push_back((*this)[i].number());
   return out;
+}
+
+std::string JsonReader::utc_date() const {
+  const std::string text = string();
+  static const char kForm[] = "dddd-dd-ddTdd:dd:ddZ";  // d: a digit
+  bool form = text.size() == sizeof kForm - 1;
+  for (std::size_t i = 0; form && i < text.size(); ++i) {
+    form = kForm[i] == 'd' ? text[i] >= '0' && text[i] <= '9' : text[i] == kForm[i];
+  }
+  if (!form) expected("a UTC date and time as convbp writes it, \"YYYY-MM-DDTHH:MM:SSZ\"");
+  auto field = [&](std::size_t at, std::size_t length) {
+    return std::stoi(text.substr(at, length));
+  };
+  std::tm tm{};
+  tm.tm_year = field(0, 4) - 1900;
+  tm.tm_mon = field(5, 2) - 1;
+  tm.tm_mday = field(8, 2);
+  tm.tm_hour = field(11, 2);
+  tm.tm_min = field(14, 2);
+  tm.tm_sec = field(17, 2);
+  const int year = tm.tm_year + 1900;
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  const int days[] = {31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > days[tm.tm_mon] ||
+      tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+    expected("a real UTC date and time, \"YYYY-MM-DDTHH:MM:SSZ\"");
+  }
+  if (timegm(&tm) > std::time(nullptr) + 24 * 3600) {
+    fail("in the future (more than a day after this machine's clock, " + utc_now() +
+         "): a reader comparing dates would prefer it to every later one, got " + brief(*j_));
+  }
+  return text;
 }
 
 std::string brief(const nlohmann::json& value) {

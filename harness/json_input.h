@@ -96,6 +96,12 @@ class JsonReader {
   std::uint64_t unsigned_integer(
       std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) const;
   std::vector<double> numbers() const;
+  // A UTC date and time in the one form convbp writes (utc_now() in io.h,
+  // "YYYY-MM-DDTHH:MM:SSZ"): a real date (month 1-12, the month's days, February 29th in leap
+  // years) and time (seconds up to 60, a leap second), and no more than a day after this
+  // machine's clock, since readers compare such dates (a merge prefers the newer) and one in the
+  // future would win over every later one. Fixed-width, such dates order as strings do.
+  std::string utc_date() const;
 
  private:
   JsonReader child(const nlohmann::json& value, const std::string& step) const;

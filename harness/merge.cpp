@@ -58,10 +58,23 @@ std::optional<ShardInfo> shard_of(const ReportInput& in) {
   if (info.count < 1 || info.index >= info.count) throw bad("expected index < count, count >= 1");
   if (!s.contains("case_indices") || !s["case_indices"].is_array())
     throw bad("expected case_indices, an array");
-  for (const json& i : s["case_indices"]) {
+  // Each case's place in the suite, each place once: a place listed twice would put two of the
+  // report's cases in one place, and the merge would keep only one of them.
+  std::map<std::size_t, std::size_t> listed;  // place -> where in case_indices
+  const json& indices = s["case_indices"];
+  for (std::size_t k = 0; k < indices.size(); ++k) {
+    const json& i = indices[k];
+    const std::string at = where + ".case_indices[" + std::to_string(k) + "]: ";
     if (!i.is_number_integer() || i.get<long long>() < 0 ||
-        i.get<std::size_t>() >= info.suite_cases)
-      throw bad("expected case_indices below suite_cases");
+        i.get<std::size_t>() >= info.suite_cases) {
+      throw MergeError(at + "expected an integer below suite_cases (" +
+                       std::to_string(info.suite_cases) + "), got " + brief(i));
+    }
+    if (const auto [earlier, fresh] = listed.emplace(i.get<std::size_t>(), k); !fresh) {
+      throw MergeError(at + "case " + i.dump() + " is listed twice (at [" +
+                       std::to_string(earlier->second) +
+                       "] too): each of the suite's cases is in a shard once");
+    }
     info.case_indices.push_back(i.get<std::size_t>());
   }
   if (in.report.cases.size() != info.case_indices.size())
@@ -99,10 +112,14 @@ Report merge_reports(const std::vector<ReportInput>& inputs, OnDuplicate rule,
   std::vector<Placed> placed;
   if (sharded) {
     std::map<int, std::size_t> seen;  // index -> input
+    // The first shard given: what every other input must match.
+    const std::size_t f =
+        std::size_t(std::find_if(shards.begin(), shards.end(), [](auto& s) { return bool(s); }) -
+                    shards.begin());
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       if (!shards[i]) {
         throw MergeError(inputs[i].file + " is not a shard (no settings.shard) but " +
-                         inputs[0].file + " is: merge a run's shards, or unsharded reports");
+                         inputs[f].file + " is: merge a run's shards, or unsharded reports");
       }
       const ShardInfo& s = *shards[i];
       const ShardInfo& first = *shards[0];
@@ -233,8 +250,9 @@ TuningDb merge_databases_into_file(const std::string& path, const std::vector<st
   };
   collect(existing, 0);
   for (std::size_t i = 0; i < dbs.size(); ++i) collect(dbs[i], i + 1);
-  // Oldest measurement first, so that each later one is `fresh` to merge_entries. Dates are
-  // UTC "YYYY-MM-DDTHH:MM:SSZ", ordered as strings.
+  // Oldest measurement first, so that each later one is `fresh` to merge_entries. The reader
+  // accepted only real UTC dates "YYYY-MM-DDTHH:MM:SSZ", none in the future (JsonReader::
+  // utc_date): fixed-width, they order as strings.
   std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
     return std::tie(a.date, a.source) < std::tie(b.date, b.source);
   });

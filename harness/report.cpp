@@ -67,15 +67,19 @@ namespace {
 json to_json(const Case& c) {
   json results = json::array();
   for (const Result& r : c.results) results.push_back(to_json(r));
-  return {{"name", c.name},     {"problem", c.problem.key()}, {"pass", to_string(c.pass)},
-          {"count", c.count},   {"flops", c.flops},           {"seed", c.seed},
-          {"results", results}, {"best", to_json(c.best)}};
+  json j = {{"name", c.name},     {"problem", c.problem.key()}, {"pass", to_string(c.pass)},
+            {"count", c.count},   {"flops", c.flops},           {"seed", c.seed},
+            {"results", results}, {"best", to_json(c.best)}};
+  if (c.interrupted) j["interrupted"] = true;
+  return j;
 }
 
 constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
 constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
 
 ErrorStats error_from(const JsonReader& g) {
+  g.exact_keys({"output", "max_abs", "max_rel", "rel_l2", "tolerance", "worst_index", "nan_count",
+                "all_zero"});
   ErrorStats e;
   e.output = g["output"].string();
   e.max_abs = g["max_abs"].number();
@@ -89,19 +93,27 @@ ErrorStats error_from(const JsonReader& g) {
 }
 
 TimeStats time_from(const JsonReader& g) {
+  g.only_keys({"median", "min", "max", "stddev", "reps", "iterations", "noisy", "samples"});
   TimeStats t;
-  t.median = g["median"].number();
-  t.min = g["min"].number();
-  t.max = g["max"].number();
-  t.stddev = g["stddev"].number();
-  t.reps = int(g["reps"].integer(0, kIntMax));
+  // Times are finite and not negative; a measured result has at least one repetition (a case
+  // answered from a tuning database has no calls per repetition to tell: 0 iterations).
+  t.median = g["median"].number(0);
+  t.min = g["min"].number(0);
+  t.max = g["max"].number(0);
+  t.stddev = g["stddev"].number(0);
+  t.reps = int(g["reps"].integer(1, kIntMax));
   t.iterations = g["iterations"].integer(0, kInt64Max);
   t.noisy = g["noisy"].boolean();
-  if (g.has("samples")) t.samples = g["samples"].numbers();
+  if (g.has("samples")) {
+    const JsonReader samples = g["samples"];
+    for (std::size_t i = 0; i < samples.size(); ++i) t.samples.push_back(samples[i].number(0));
+  }
   return t;
 }
 
 Result result_from(const JsonReader& rg) {
+  rg.only_keys({"impl", "status", "why", "detail", "time_ms", "gflops", "error", "workspace_bytes",
+                "deterministic", "family", "strategy"});
   Result r;
   r.impl = rg["impl"].string();
   auto status = parse_status(rg["status"].string());
@@ -110,7 +122,7 @@ Result result_from(const JsonReader& rg) {
   r.why = rg["why"].string();
   r.detail = rg["detail"].string();
   if (rg.has("time_ms")) r.time = time_from(rg["time_ms"]);
-  r.gflops = rg["gflops"].number();
+  r.gflops = rg["gflops"].number(0);
   if (rg.has("error")) r.error = error_from(rg["error"]);
   r.workspace_bytes = std::size_t(rg["workspace_bytes"].unsigned_integer(SIZE_MAX));
   r.deterministic = rg["deterministic"].boolean();
@@ -135,6 +147,25 @@ Best best_from_json(const JsonReader& b) {
   return Best{b["impl"].string(), b["time_ms"].number(0), b["runner_up"].string(),
               b["margin"].number(), b["tie"].boolean()};
 }
+
+namespace {
+
+// A case's best is one of its ok results with a time (choose_best, select_best), and has its
+// median: a best that names another is not what any run chose.
+void check_best(const JsonReader& at, const Best& best, const std::vector<Result>& results) {
+  const auto chosen = std::find_if(results.begin(), results.end(), [&](const Result& r) {
+    return r.impl == best.impl && r.status == Status::ok && r.time;
+  });
+  if (chosen == results.end()) {
+    at["impl"].fail("\"" + best.impl + "\" is not among the case's ok results with a time_ms");
+  }
+  if (best.time_ms != chosen->time->median) {
+    at["time_ms"].expected("the time_ms.median of \"" + best.impl + "\"'s result (" +
+                           brief(chosen->time->median) + ")");
+  }
+}
+
+}  // namespace
 
 Result result_from_json(const json& doc, const std::string& path) {
   return result_from(JsonReader(doc, path, JsonDialect::document));
@@ -162,13 +193,29 @@ Report report_from_json(const json& doc) {
   if (root["schema"].string() != "convbp.report/1") {
     root["schema"].fail("expected \"convbp.report/1\"");
   }
+  // As strict as the tuning reader: an unknown key is an error, here and in every case and
+  // result, not data dropped. (context and settings are kept as written; merge checks the
+  // parts it reads.)
+  // "network" is derived from the cases and recomputed, but must be what convbp writes: an array
+  // of totals (an object, one total, before totals were per dtype and layout).
+  root.only_keys({"schema", "complete", "context", "settings", "cases", "network"});
+  if (root.contains("network") && !root["network"].raw().is_array() &&
+      !root["network"].raw().is_object()) {
+    root["network"].expected("an array of network totals");
+  }
   Report report;
   report.complete = root["complete"].boolean();
+  // Kept as written, but objects, as every run writes them (merge reads parts of both).
+  for (const char* key : {"context", "settings"}) {
+    if (!root[key].raw().is_object()) root[key].expected("an object");
+  }
   report.context = root["context"].raw();
   report.settings = root["settings"].raw();
   const JsonReader cases = root["cases"];
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const JsonReader g = cases[i];
+    g.only_keys(
+        {"name", "problem", "pass", "count", "flops", "seed", "results", "best", "interrupted"});
     Case c;
     c.name = g["name"].string();
     try {
@@ -180,11 +227,16 @@ Report report_from_json(const json& doc) {
     if (!pass) g["pass"].fail("expected \"data\" or \"weights\"");
     c.pass = *pass;
     c.count = int(g["count"].integer(1, kIntMax));
-    c.flops = g["flops"].number();
+    c.flops = g["flops"].number(0);
     c.seed = g["seed"].unsigned_integer();
     const JsonReader results = g["results"];
     for (std::size_t k = 0; k < results.size(); ++k) c.results.push_back(result_from(results[k]));
-    if (g.has("best")) c.best = best_from_json(g["best"]);
+    if (g.has("best")) {
+      c.best = best_from_json(g["best"]);
+      check_best(g["best"], *c.best, c.results);
+    }
+    if (g.contains("interrupted")) c.interrupted = g["interrupted"].boolean();
+    c.complete = !c.interrupted;
     report.cases.push_back(std::move(c));
   }
   return report;
@@ -209,13 +261,30 @@ std::string fixed(double v, int digits) {
 
 using Align = TextTable::Align;
 
+// The mark of an interrupted case in the tables, and the footnote that says what it means.
+constexpr const char* kInterruptedMark = " *";
+
+std::string interrupted_footnote(const Report& report) {
+  const bool any = std::any_of(report.cases.begin(), report.cases.end(),
+                               [](const Case& c) { return c.interrupted; });
+  return any ? "* interrupted: the run was stopped during this case; only the implementations "
+               "that ran before are in it, and its best is the best of those\n"
+             : "";
+}
+
 }  // namespace
 
 std::string winners_table(const Report& report, const std::vector<std::string>& baselines) {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> used;  // the baselines the rows compare with, for the header
   for (const Case& c : report.cases) {
-    std::vector<std::string> row{c.name, to_string(c.pass), "-", "-", "-", "-", ""};
+    std::vector<std::string> row{c.name + (c.interrupted ? kInterruptedMark : ""),
+                                 to_string(c.pass),
+                                 "-",
+                                 "-",
+                                 "-",
+                                 "-",
+                                 ""};
     if (c.best) {
       row[2] = c.best->impl;
       row[3] = fixed(c.best->time_ms, 3);
@@ -241,13 +310,14 @@ std::string winners_table(const Report& report, const std::vector<std::string>& 
   TextTable table({{}, {}, {}, {Align::right}, {Align::right}, {Align::right}, {}});
   table.add({"case", "pass", "best", "ms", "GF/s", speedup});
   for (auto& row : rows) table.add(std::move(row));
-  return table.str();
+  return table.str() + interrupted_footnote(report);
 }
 
 std::string results_table(const Report& report) {
   std::string out;
   for (const Case& c : report.cases) {
-    out += c.name + "  " + to_string(c.pass) + "  " + c.problem.key() + "\n";
+    out += c.name + (c.interrupted ? kInterruptedMark : "") + "  " + to_string(c.pass) + "  " +
+           c.problem.key() + "\n";
     std::vector<const Result*> sorted;
     for (const Result& r : c.results) sorted.push_back(&r);
     std::stable_sort(sorted.begin(), sorted.end(), [](const Result* a, const Result* b) {
@@ -274,7 +344,7 @@ std::string results_table(const Report& report) {
     }
     out += table.str();
   }
-  return out;
+  return out + interrupted_footnote(report);
 }
 
 std::string validation_table(const Report& report) {
@@ -292,10 +362,10 @@ std::string validation_table(const Report& report) {
         failed += (failed.empty() ? "" : ", ") + r.impl + " (" + to_string(r.status) + ")";
       }
     }
-    table.add({c.name, to_string(c.pass), std::to_string(ok), std::to_string(unsupported),
-               failed.empty() ? "-" : failed});
+    table.add({c.name + (c.interrupted ? kInterruptedMark : ""), to_string(c.pass),
+               std::to_string(ok), std::to_string(unsupported), failed.empty() ? "-" : failed});
   }
-  return table.str();
+  return table.str() + interrupted_footnote(report);
 }
 
 }  // namespace convbp

@@ -53,13 +53,18 @@ struct Case {
   std::optional<Best> best;
   // Every implementation ran to a lasting answer (as Report::complete, for one case). False
   // when stopped by a signal, or when one could not run for a passing reason (a lost CUDA
-  // context): such a case is never stored in a tuning database. Not saved in reports.
+  // context): such a case is never stored in a tuning database. Not saved in reports (a case
+  // read from one is complete unless interrupted).
   bool complete = true;
+  // Stopped by a signal (SIGINT, SIGTERM) before every selected implementation ran: `results`
+  // hold those that ran, and `best` is the best of them, not of all. Saved in reports as
+  // "interrupted": true (absent when false); read back as an incomplete case.
+  bool interrupted = false;
 };
 
 struct Report {
-  nlohmann::json context;   // machine, libraries, build
-  nlohmann::json settings;  // config, timing, threads, filters
+  nlohmann::json context = nlohmann::json::object();   // machine, libraries, build
+  nlohmann::json settings = nlohmann::json::object();  // config, timing, threads, filters
   std::vector<Case> cases;
   bool complete = true;  // false when the run was interrupted
 };
@@ -78,7 +83,9 @@ nlohmann::json to_json(const Result& result);
 // Throws std::runtime_error naming the JSON path (under `path`) of the first bad field.
 Result result_from_json(const nlohmann::json& doc, const std::string& path = "$");
 
-// Throws std::runtime_error naming the file, and the JSON path of the first bad field.
+// Throws std::runtime_error naming the file, and the JSON path of the first bad field. Besides
+// each field's type and range, a report must be consistent as convbp writes it: a best that
+// names an ok result with a time and has its median, times that are finite and not negative.
 Report read_report(const std::string& path);
 
 // The winners table: one row per case with the best implementation, its time and GF/s, and

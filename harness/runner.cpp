@@ -641,6 +641,7 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
     const Backward& m = *candidate.impl;
     if (options.stop && options.stop->load()) {
       c.complete = false;
+      c.interrupted = true;
       break;
     }
     std::optional<Outcome> outcome = declined(m, spec);
@@ -648,6 +649,7 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
       outcome = run_isolated(m, spec, data, ref, timing, options, dumper);
       if (!outcome) {  // stopped while it ran
         c.complete = false;
+        c.interrupted = true;
         break;
       }
     }
@@ -722,7 +724,8 @@ Report run_suite(const Suite& suite, const RunOptions& options,
     std::optional<Case> known = options.lookup ? options.lookup(cases[i], impls) : std::nullopt;
     Case c =
         known ? std::move(*known) : run_case(cases[i], impls, timing, options, int(indices[i]));
-    // A case cut short by a signal keeps the results it finished (the report says incomplete).
+    // A case cut short by a signal keeps the results it finished, marked interrupted (its best
+    // is of those alone; tune stores no incomplete case).
     if (!c.results.empty()) {
       report.cases.push_back(std::move(c));
       // One per case in the report: where it stands in the whole suite (`convbp merge`).

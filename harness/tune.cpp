@@ -129,6 +129,10 @@ std::string tune_table(const TuneOutcome& outcome, const Constraints& constraint
     } else {
       note = s.reason;
     }
+    if (c.interrupted) {
+      note += std::string(note.empty() ? "" : "; ") +
+              "interrupted: best of the implementations that ran; not stored";
+    }
     if (!s.excluded.empty()) {
       note += std::string(note.empty() ? "" : "; ") + "excluded " +
               std::to_string(s.excluded.size()) + " (" + s.excluded.front() +

@@ -115,10 +115,20 @@ TuningEntry entry_from_json(const JsonReader& n) {
   if (!pass) n["pass"].fail("expected \"data\" or \"weights\"");
   e.pass = *pass;
   e.tuned_as = n["tuned_as"].string();
-  e.date = n["date"].string();
+  e.date = n["date"].utc_date();  // merges compare dates: only real ones, none in the future
+  // One implementation once per list: a second result of one implementation would be a second,
+  // different answer to one question.
+  auto twice = [](const JsonReader& at, const std::string& impl) {
+    at.fail("\"" + impl + "\" is listed twice in one entry");
+  };
   const JsonReader candidates = n["candidates"];
-  for (std::size_t i = 0; i < candidates.size(); ++i)
-    e.candidates.push_back(candidates[i].string());
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const std::string impl = candidates[i].string();
+    if (std::find(e.candidates.begin(), e.candidates.end(), impl) != e.candidates.end()) {
+      twice(candidates[i], impl);
+    }
+    e.candidates.push_back(impl);
+  }
   const JsonReader results = n["results"];
   for (std::size_t i = 0; i < results.size(); ++i) {
     const JsonReader r = results[i];
@@ -128,7 +138,7 @@ TuningEntry entry_from_json(const JsonReader& n) {
     t.impl = r["impl"].string();
     t.median_ms = r["median_ms"].number(0);
     t.stddev_ms = r["stddev_ms"].number(0);
-    t.reps = int(r["reps"].unsigned_integer(std::numeric_limits<int>::max()));
+    t.reps = int(r["reps"].integer(1, std::numeric_limits<int>::max()));
     t.workspace_bytes =
         std::size_t(r["workspace_bytes"].unsigned_integer(std::numeric_limits<std::size_t>::max()));
     t.deterministic = r["deterministic"].boolean();
@@ -136,6 +146,10 @@ TuningEntry entry_from_json(const JsonReader& n) {
     t.detail = r["detail"].string();
     if (std::find(e.candidates.begin(), e.candidates.end(), t.impl) == e.candidates.end()) {
       r["impl"].fail("\"" + t.impl + "\" is not among the entry's candidates");
+    }
+    if (std::any_of(e.results.begin(), e.results.end(),
+                    [&](const TunedResult& u) { return u.impl == t.impl; })) {
+      twice(r["impl"], t.impl);
     }
     if (!e.results.empty() && t.median_ms < e.results.back().median_ms) {
       r["median_ms"].fail("results must be ranked fastest first");
@@ -148,6 +162,10 @@ TuningEntry entry_from_json(const JsonReader& n) {
     r.exact_keys({"impl", "status", "why"});
     RejectedResult x;
     x.impl = r["impl"].string();
+    if (std::any_of(e.rejected.begin(), e.rejected.end(),
+                    [&](const RejectedResult& y) { return y.impl == x.impl; })) {
+      twice(r["impl"], x.impl);
+    }
     const std::optional<Status> status = parse_status(r["status"].string());
     if (!status || *status == Status::ok) {
       r["status"].fail("expected unsupported, incorrect, error, timeout or crashed");
@@ -159,9 +177,15 @@ TuningEntry entry_from_json(const JsonReader& n) {
   const JsonReader best = n["best"];
   if (!best.is_null()) {
     e.best = best_from_json(best);
-    const bool known = std::any_of(e.results.begin(), e.results.end(),
-                                   [&](const TunedResult& r) { return r.impl == e.best->impl; });
-    if (!known) best["impl"].fail("\"" + e.best->impl + "\" is not among the entry's results");
+    const auto chosen = std::find_if(e.results.begin(), e.results.end(),
+                                     [&](const TunedResult& r) { return r.impl == e.best->impl; });
+    if (chosen == e.results.end()) {
+      best["impl"].fail("\"" + e.best->impl + "\" is not among the entry's results");
+    }
+    if (e.best->time_ms != chosen->median_ms) {
+      best["time_ms"].expected("the median_ms of \"" + e.best->impl + "\"'s result (" +
+                               brief(chosen->median_ms) + ")");
+    }
   }
   return e;
 }
@@ -204,6 +228,10 @@ TuningDb read_db(const JsonReader& root) {
     const JsonReader s = sections[i];
     s.exact_keys({"fingerprint", "entries"});
     if (!s["fingerprint"].raw().is_object()) s["fingerprint"].fail("expected an object");
+    // Compared whole, never read, but a thread count is one.
+    if (s["fingerprint"].contains("threads")) {
+      s["fingerprint"]["threads"].integer(1, std::numeric_limits<int>::max());
+    }
     for (const TuningSection& earlier : db.sections) {
       if (earlier.fingerprint == s["fingerprint"].raw()) {
         s["fingerprint"].fail("the same fingerprint as an earlier section");

@@ -81,6 +81,45 @@ std::string db_with_reps(const std::string& name, const std::string& reps) {
   return write_file(name, std::string(kDbHead) + "[" + entry + "]}");
 }
 
+// A valid database (reps 1) with `edit` applied to its JSON.
+std::string db_file(const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
+  std::string entry = kDbEntry;
+  entry.replace(entry.find("REPS"), 4, "1");
+  nlohmann::json doc = nlohmann::json::parse(std::string(kDbHead) + "[" + entry + "]}");
+  edit(doc);
+  return write_file(name, doc.dump());
+}
+
+// A report whose case has an ok, timed result of naive (1.5 ms) and it as the best, edited.
+std::string timed_report_file(const std::string& name,
+                              const std::function<void(nlohmann::json&)>& edit) {
+  return report_file(name, [&](nlohmann::json& doc) {
+    nlohmann::json& c = doc["cases"][0];
+    c["results"][0]["time_ms"] = {{"median", 1.5},  {"min", 1.5},      {"max", 1.5},
+                                  {"stddev", 0},    {"reps", 1},       {"iterations", 1},
+                                  {"noisy", false}, {"samples", {1.5}}};
+    c["best"] = {
+        {"impl", "naive"}, {"time_ms", 1.5}, {"runner_up", ""}, {"margin", 0}, {"tie", false}};
+    edit(doc);
+  });
+}
+
+// Shard 0/1 of a suite of 3 cases, as `convbp run --shard` writes it, with `case_indices`.
+std::string shard_report_file(const std::string& name, const nlohmann::json& case_indices) {
+  return report_file(name, [&](nlohmann::json& doc) {
+    nlohmann::json c = doc["cases"][0];
+    doc["cases"] = nlohmann::json::array();
+    for (const char* layer : {"x:a", "x:b", "x:c"}) {
+      c["name"] = layer;
+      doc["cases"].push_back(c);
+    }
+    doc["settings"] = {
+        {"suite", "x"},
+        {"shard",
+         {{"index", 0}, {"count", 1}, {"suite_cases", 3}, {"case_indices", case_indices}}}};
+  });
+}
+
 struct BadInput {
   std::string name;                        // the class, as docs/bad_input.md names it
   std::function<std::string()> arguments;  // writes what the case needs; convbp's arguments
@@ -261,6 +300,20 @@ const BadInput kCases[] = {
     {"config_duplicate_layer_name",
      run_config("names.json", suite_with_layer(kLayer + "," + kLayer)),
      {"names.json: layers[1].name: duplicate layer name \"a\""}},
+    {"config_duplicate_pass",
+     run_config("passes.json",
+                R"({"suite": "x", "passes": ["data", "data"], "layers": [)" + kLayer + "]}"),
+     {"passes.json: passes[1]: expected a value not listed before, got \"data\""}},
+    {"config_duplicate_impl_pattern",
+     run_config("impl_twice.json",
+                R"({"suite": "x", "impls": ["naive", "naive"], "layers": [)" + kLayer + "]}"),
+     {"impl_twice.json: impls[1]: expected a pattern not listed before, got \"naive\""}},
+    {"config_bad_default_no_layer_uses",
+     run_config("defaults.json", R"({"suite": "x", "impls": ["naive"],
+                                     "defaults": {"c": "x", "stride": "bad", "pad": -5},
+                                     "layers": [{"c": 4, "h": 8, "k": 4, "r": 3,
+                                                 "stride": 1, "pad": 0}]})"),
+     {"defaults.json: defaults.c: expected an integer >= 1, got \"x\""}},
     // --- the command line ------------------------------------------------------------------
     {"cli_unknown_command", fixed("frobnicate"), {"unknown command 'frobnicate'"}},
     {"cli_unknown_option", fixed("run smoke --bogus"), {"unknown option '--bogus'"}},
@@ -392,6 +445,59 @@ const BadInput kCases[] = {
               });
      },
      {"r_count.json: $.cases[0].count: expected an integer from 1 to 2147483647, got 4294967296"}},
+    {"show_report_best_not_an_ok_result",
+     [] {
+       return "show " + report_file("r_best.json", [](nlohmann::json& doc) {
+                doc["cases"][0]["best"] = {{"impl", "winograd.f2x3"},
+                                           {"time_ms", 1.0},
+                                           {"runner_up", ""},
+                                           {"margin", 0},
+                                           {"tie", false}};
+              });
+     },
+     {"r_best.json: $.cases[0].best.impl: \"winograd.f2x3\" is not among the case's ok results"}},
+    {"show_report_best_time_not_its_result",
+     [] {
+       return "show " + timed_report_file("r_best_time.json", [](nlohmann::json& doc) {
+                doc["cases"][0]["best"]["time_ms"] = 0.5;
+              });
+     },
+     {"r_best_time.json: $.cases[0].best.time_ms: expected the time_ms.median of \"naive\"'s "
+      "result (1.5), got 0.5"}},
+    {"show_report_negative_time",
+     [] {
+       return "show " + timed_report_file("r_time.json", [](nlohmann::json& doc) {
+                doc["cases"][0]["results"][0]["time_ms"]["median"] = -1.5;
+                doc["cases"][0]["best"]["time_ms"] = -1.5;
+              });
+     },
+     {"r_time.json: $.cases[0].results[0].time_ms.median: expected a number >= 0, got -1.5"}},
+    {"show_report_zero_reps",
+     [] {
+       return "show " + timed_report_file("r_reps.json", [](nlohmann::json& doc) {
+                doc["cases"][0]["results"][0]["time_ms"]["reps"] = 0;
+              });
+     },
+     {"r_reps.json: $.cases[0].results[0].time_ms.reps: expected an integer from 1 to "
+      "2147483647, got 0"}},
+    {"show_report_negative_flops",
+     [] {
+       return "show " + report_file("r_flops.json",
+                                    [](nlohmann::json& doc) { doc["cases"][0]["flops"] = -1; });
+     },
+     {"r_flops.json: $.cases[0].flops: expected a number >= 0, got -1"}},
+    {"show_report_network_wrong_type",
+     [] {
+       return "show " +
+              report_file("r_network.json", [](nlohmann::json& doc) { doc["network"] = "fast"; });
+     },
+     {"r_network.json: $.network: expected an array of network totals, got \"fast\""}},
+    {"show_report_unknown_top_key",
+     [] {
+       return "show " +
+              report_file("r_key.json", [](nlohmann::json& doc) { doc["comment"] = "mine"; });
+     },
+     {"r_key.json: $.comment: unknown key"}},
     {"show_report_deep_nesting",
      [] {
        const std::string path =
@@ -430,8 +536,73 @@ const BadInput kCases[] = {
      {"db_report.json: $.schema: expected \"convbp.tuning/1\""}},
     {"tune_db_integer_beyond_range",
      [] { return "tune smoke --impl naive --db " + db_with_reps("db_reps.json", "4294967296"); },
-     {"db_reps.json: $.sections[0].entries[0].results[0].reps: expected an integer from 0 to "
+     {"db_reps.json: $.sections[0].entries[0].results[0].reps: expected an integer from 1 to "
       "2147483647, got 4294967296"}},
+    {"tune_db_reps_zero",
+     [] { return "tune smoke --impl naive --db " + db_with_reps("db_reps0.json", "0"); },
+     {"db_reps0.json: $.sections[0].entries[0].results[0].reps: expected an integer from 1 to "
+      "2147483647, got 0"}},
+    {"tune_db_date_not_as_convbp_writes_it",
+     [] {
+       return "tune smoke --impl naive --db " + db_file("db_date.json", [](nlohmann::json& doc) {
+                doc["sections"][0]["entries"][0]["date"] = "yesterday";
+              });
+     },
+     {"db_date.json: $.sections[0].entries[0].date: expected a UTC date and time as convbp "
+      "writes it, \"YYYY-MM-DDTHH:MM:SSZ\", got \"yesterday\""}},
+    {"tune_db_date_not_a_real_date",
+     [] {
+       return "tune smoke --impl naive --db " + db_file("db_feb.json", [](nlohmann::json& doc) {
+                doc["sections"][0]["entries"][0]["date"] = "2025-02-29T12:00:00Z";
+              });
+     },
+     {"db_feb.json: $.sections[0].entries[0].date: expected a real UTC date and time",
+      "got \"2025-02-29T12:00:00Z\""}},
+    {"tune_db_date_in_the_future",
+     [] {
+       return "tune smoke --impl naive --db " + db_file("db_future.json", [](nlohmann::json& doc) {
+                doc["sections"][0]["entries"][0]["date"] = "2999-01-01T00:00:00Z";
+              });
+     },
+     {"db_future.json: $.sections[0].entries[0].date: in the future",
+      "got \"2999-01-01T00:00:00Z\""}},
+    {"tune_db_best_time_not_its_result",
+     [] {
+       return "tune smoke --impl naive --db " + db_file("db_best.json", [](nlohmann::json& doc) {
+                doc["sections"][0]["entries"][0]["best"] = {{"impl", "naive"},
+                                                            {"time_ms", 0.5},
+                                                            {"runner_up", ""},
+                                                            {"margin", 0},
+                                                            {"tie", false}};
+              });
+     },
+     {"db_best.json: $.sections[0].entries[0].best.time_ms: expected the median_ms of "
+      "\"naive\"'s result (1.0), got 0.5"}},
+    {"tune_db_result_twice",
+     [] {
+       return "tune smoke --impl naive --db " + db_file("db_twice.json", [](nlohmann::json& doc) {
+                nlohmann::json& results = doc["sections"][0]["entries"][0]["results"];
+                results.push_back(results[0]);
+              });
+     },
+     {"db_twice.json: $.sections[0].entries[0].results[1].impl: \"naive\" is listed twice in "
+      "one entry"}},
+    {"tune_db_candidate_twice",
+     [] {
+       return "tune smoke --impl naive --db " + db_file("db_cand.json", [](nlohmann::json& doc) {
+                doc["sections"][0]["entries"][0]["candidates"].push_back("naive");
+              });
+     },
+     {"db_cand.json: $.sections[0].entries[0].candidates[1]: \"naive\" is listed twice in one "
+      "entry"}},
+    {"tune_db_fingerprint_threads_zero",
+     [] {
+       return "tune smoke --impl naive --db " + db_file("db_threads.json", [](nlohmann::json& doc) {
+                doc["sections"][0]["fingerprint"]["threads"] = 0;
+              });
+     },
+     {"db_threads.json: $.sections[0].fingerprint.threads: expected an integer from 1 to "
+      "2147483647, got 0"}},
     {"tune_db_deep_nesting",
      [] {
        return "tune smoke --impl naive --db " +
@@ -444,6 +615,20 @@ const BadInput kCases[] = {
               write_file("db_dup.json", std::string(kDbHead) + "[], \"sections\": []}");
      },
      {"db_dup.json: $.sections: duplicate key"}},
+    // --- merges (convbp merge) -------------------------------------------------------------
+    {"merge_report_settings_not_an_object",
+     [] {
+       return "merge -o " + temp_path("report.json") + " " +
+              report_file("m_settings.json",
+                          [](nlohmann::json& doc) { doc["settings"] = nullptr; });
+     },
+     {"m_settings.json: $.settings: expected an object, got null"}},
+    {"merge_shard_case_index_twice",
+     [] {
+       return "merge -o " + temp_path("report.json") + " " +
+              shard_report_file("shard_twice.json", {0, 0, 0});
+     },
+     {"shard_twice.json: $.settings.shard.case_indices[1]: case 0 is listed twice (at [0] too)"}},
 };
 
 std::string case_name(const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; }

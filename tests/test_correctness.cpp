@@ -5,8 +5,10 @@
 // add_backward and wrap a correct plan.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 
 #include "autotuner.h"
@@ -14,6 +16,9 @@
 #include "naive.h"
 #include "runner.h"
 #include "shapes.h"
+#include "temp_dir.h"
+#include "tune.h"
+#include "tuning.h"
 #include "validate.h"
 
 namespace convbp {
@@ -188,6 +193,10 @@ float* first_output(const Tensors& t) { return t.dx ? t.dx_as<float>() : t.dw_as
 
 int g_calls = 0;
 std::vector<int> g_poisoned_calls;
+// test.stops_the_run raises g_stop (as a SIGINT handler would) at the first call of its
+// g_stop_at-th plan, i.e. in the g_stop_at-th case that runs it.
+std::atomic<bool> g_stop{false};
+int g_stop_at = 0, g_plans_called = 0;
 
 const Backward& misbehaving(const std::string& name) {
   static const bool registered = [] {
@@ -223,6 +232,14 @@ const Backward& misbehaving(const std::string& name) {
         nullptr));
     add_backward(std::make_unique<Misbehaving>("test.huge_workspace", nullptr, nullptr,
                                                std::size_t{64} << 20));
+    add_backward(std::make_unique<Misbehaving>(
+        "test.stops_the_run",
+        [](const Tensors&, int call) {
+          if (call == 1 && ++g_plans_called == g_stop_at) g_stop = true;
+        },
+        nullptr));
+    // Correct, and after test.stops_the_run in the registry: what a stop leaves out.
+    add_backward(std::make_unique<Misbehaving>("test.after_the_stop", nullptr, nullptr));
     return true;
   }();
   (void)registered;
@@ -361,6 +378,56 @@ TEST_F(Runner, ACaseWhoseDataDoesNotFitIsOutOfMemoryAndTheSuiteGoesOn) {
   ASSERT_EQ(report.cases[1].results.size(), 1u);
   EXPECT_EQ(report.cases[1].results[0].status, Status::ok)
       << "seed " << kSeed << " problem " << kSmall.key() << ": " << report.cases[1].results[0].why;
+}
+
+// A stop (SIGINT, SIGTERM) during a case ends it before its next implementation: the case is
+// kept, marked interrupted with the results it has (and its best of those), shown so, and never
+// stored in a tuning database; the case before it, finished, is stored.
+TEST_F(Runner, ACaseCutShortByAStopIsMarkedInterruptedAndNeverStoredInADatabase) {
+  misbehaving("test.stops_the_run");
+  Suite suite;
+  suite.name = "stopped";
+  suite.file = "<test>";
+  suite.passes = {Pass::data};
+  suite.timing.warmup = 0;
+  suite.timing.reps = 1;
+  suite.timing.min_rep_seconds = 1e-4;
+  suite.layers = {{"first", kSmall, 1}, {"second", square(2, 4, 7, 3, 3, 1, 1), 1}};
+  RunOptions options;
+  options.seed = kSeed;
+  options.impls = {"test.stops_the_run", "test.after_the_stop"};
+  options.stop = &g_stop;
+  g_stop = false;
+  g_plans_called = 0;
+  g_stop_at = 2;  // during the second case
+  TuneSettings settings;
+  settings.database = (test::test_temp_dir("correctness") / "db.json").string();
+  std::filesystem::remove(settings.database);
+  const TuneOutcome out = tune_suite(suite, options, settings);
+  g_stop = false;
+  const Report& report = out.report;
+  EXPECT_FALSE(report.complete);
+  ASSERT_EQ(report.cases.size(), 2u);
+  EXPECT_FALSE(report.cases[0].interrupted);
+  EXPECT_EQ(report.cases[0].results.size(), 2u);
+  const Case& cut = report.cases[1];
+  EXPECT_TRUE(cut.interrupted);
+  ASSERT_EQ(cut.results.size(), 1u) << "test.after_the_stop ran after the stop";
+  EXPECT_EQ(cut.results[0].impl, "test.stops_the_run");
+  ASSERT_TRUE(cut.best);
+  EXPECT_EQ(cut.best->impl, "test.stops_the_run");
+  EXPECT_TRUE(report_from_json(to_json(report)).cases[1].interrupted);
+  const std::string table = winners_table(report, {"naive"});
+  EXPECT_NE(table.find("stopped:second *"), std::string::npos) << table;
+  EXPECT_NE(table.find("* interrupted"), std::string::npos) << table;
+  const std::string tuned = tune_table(out, {});
+  EXPECT_NE(tuned.find("interrupted: best of the implementations that ran; not stored"),
+            std::string::npos)
+      << tuned;
+  const TuningDb db = read_tuning_db(settings.database);
+  ASSERT_EQ(db.entry_count(), 1u);
+  EXPECT_EQ(db.sections[0].entries[0].problem, kSmall) << "the finished case, not the cut one";
+  EXPECT_EQ(out.measured, 1);
 }
 
 TEST(Memory, AvailableMemoryIsReadFromTheSystem) {

@@ -1,11 +1,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "io.h"
+#include "merge.h"
 #include "report.h"
 #include "selection.h"
 #include "timing.h"
@@ -94,6 +97,134 @@ TEST(Report, ABrokenReportNamesTheJsonPath) {
   doc = to_json(sample_report());
   doc["cases"][0].erase("pass");
   EXPECT_THROW(report_from_json(doc), std::runtime_error);
+}
+
+// The message report_from_json gives for the sample report with `edit` applied, "" if none.
+std::string error_of_edited_report(const std::function<void(nlohmann::json&)>& edit) {
+  nlohmann::json doc = to_json(sample_report());
+  edit(doc);
+  try {
+    report_from_json(doc);
+    return "";
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+}
+
+// What no run writes is an error at its path, as the tuning reader's rules have it.
+TEST(Report, AnInconsistentReportIsAnErrorAtItsPath) {
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> cases = {
+      {[](nlohmann::json& d) { d["cases"][0]["best"]["impl"] = "winograd.f2x3"; },
+       "$.cases[0].best.impl: \"winograd.f2x3\" is not among the case's ok results"},
+      {[](nlohmann::json& d) { d["cases"][0]["best"]["impl"] = "nosuch"; },
+       "$.cases[0].best.impl: \"nosuch\" is not among"},
+      {[](nlohmann::json& d) { d["cases"][0]["results"][0]["time_ms"] = nullptr; },
+       "$.cases[0].best.impl: \"im2col_gemm.batched\" is not among the case's ok results with "
+       "a time_ms"},
+      {[](nlohmann::json& d) { d["cases"][0]["best"]["time_ms"] = 1.25; },
+       "$.cases[0].best.time_ms: expected the time_ms.median of \"im2col_gemm.batched\"'s "
+       "result (1.5), got 1.25"},
+      {[](nlohmann::json& d) { d["cases"][0]["results"][0]["time_ms"]["median"] = -1.5; },
+       "$.cases[0].results[0].time_ms.median: expected a number >= 0, got -1.5"},
+      {[](nlohmann::json& d) { d["cases"][0]["results"][0]["time_ms"]["min"] = NAN; },
+       "$.cases[0].results[0].time_ms.min: expected a number >= 0"},
+      {[](nlohmann::json& d) { d["cases"][0]["results"][0]["time_ms"]["stddev"] = -0.1; },
+       "$.cases[0].results[0].time_ms.stddev: expected a number >= 0"},
+      {[](nlohmann::json& d) { d["cases"][0]["results"][0]["time_ms"]["samples"][1] = -1; },
+       "$.cases[0].results[0].time_ms.samples[1]: expected a number >= 0"},
+      {[](nlohmann::json& d) { d["cases"][0]["results"][0]["time_ms"]["reps"] = 0; },
+       "$.cases[0].results[0].time_ms.reps: expected an integer from 1 to 2147483647, got 0"},
+      {[](nlohmann::json& d) { d["cases"][0]["results"][0]["gflops"] = -3.5; },
+       "$.cases[0].results[0].gflops: expected a number >= 0, got -3.5"},
+      {[](nlohmann::json& d) { d["cases"][0]["flops"] = -1.0; },
+       "$.cases[0].flops: expected a number >= 0, got -1.0"},
+      {[](nlohmann::json& d) { d["network"] = 3; },
+       "$.network: expected an array of network totals, got 3"},
+      {[](nlohmann::json& d) { d["note"] = "mine"; }, "$.note: unknown key"},
+      {[](nlohmann::json& d) { d["context"] = nullptr; },
+       "$.context: expected an object, got null"},
+      {[](nlohmann::json& d) { d["settings"] = "x"; }, "$.settings: expected an object, got \"x\""},
+      {[](nlohmann::json& d) { d["cases"][0]["results"][1]["speed"] = 1; },
+       "$.cases[0].results[1].speed: unknown key"},
+      {[](nlohmann::json& d) { d["cases"][0]["interrupted"] = "yes"; },
+       "$.cases[0].interrupted: expected true or false"},
+  };
+  for (const auto& [edit, message] : cases) {
+    const std::string error = error_of_edited_report(edit);
+    EXPECT_NE(error.find(message), std::string::npos)
+        << "wanted: " << message << "\ngot: " << error;
+  }
+}
+
+// What convbp writes reads back: a validate report (ok results without a time, no best), an
+// incomplete one, crashed and timed-out results, an interrupted case, a merged report, and the
+// network total as it was written before totals were per dtype and layout (one object).
+TEST(Report, EveryKindOfReportConvbpWritesReadsBack) {
+  Report report = sample_report();
+  Case validated = report.cases[0];
+  for (Result& r : validated.results) r.time.reset();
+  validated.best.reset();
+  Case isolated = report.cases[0];
+  isolated.results[1].status = Status::crashed;
+  isolated.results[1].why = "killed by SIGSEGV (Segmentation fault)";
+  isolated.results.push_back(isolated.results[1]);
+  isolated.results.back().impl = "winograd.f4x3";
+  isolated.results.back().status = Status::timeout;
+  Case interrupted = report.cases[0];
+  interrupted.results.pop_back();
+  interrupted.interrupted = true;
+  interrupted.complete = false;
+  report.cases = {validated, isolated, interrupted};
+  report.settings["merged"] = {
+      {{"file", "a.json"}, {"shard", "0/2"}, {"host", "vm"}, {"cases", 3}, {"complete", false}}};
+  const nlohmann::json doc = to_json(report);
+  ASSERT_TRUE(doc["network"].is_array());
+  EXPECT_EQ(to_json(report_from_json(doc)), doc);
+  const Report back = report_from_json(doc);
+  EXPECT_FALSE(back.cases[0].best);
+  EXPECT_FALSE(back.cases[1].interrupted);
+  EXPECT_TRUE(back.cases[2].interrupted);
+  EXPECT_FALSE(back.cases[2].complete);
+  nlohmann::json old = doc;
+  old["network"] = doc["network"][0];
+  EXPECT_NO_THROW(report_from_json(old));
+  nlohmann::json none = doc;
+  none.erase("network");
+  EXPECT_NO_THROW(report_from_json(none));
+  // The reports kept in the repository (results/) read too.
+  for (const char* kept : {"default-reference.json", "torchvision_resnet50-reference.json"}) {
+    EXPECT_NO_THROW(read_report(std::string(CONVBP_SOURCE_DIR) + "/results/" + kept)) << kept;
+  }
+}
+
+// A case cut short by a signal says so in the report, in the tables, and through a merge.
+TEST(Report, AnInterruptedCaseIsMarkedInTheReportTheTablesAndTheMerge) {
+  Report report = sample_report();
+  Case whole = report.cases[0];
+  whole.name = "smoke:whole";
+  report.cases[0].interrupted = true;
+  report.cases.push_back(whole);
+  const nlohmann::json doc = to_json(report);
+  EXPECT_EQ(doc["cases"][0]["interrupted"], true);
+  EXPECT_FALSE(doc["cases"][1].contains("interrupted")) << "absent on a finished case";
+  const Report back = report_from_json(doc);
+  EXPECT_TRUE(back.cases[0].interrupted);
+  EXPECT_FALSE(back.cases[1].interrupted);
+  for (const std::string& table :
+       {winners_table(back, {"naive"}), results_table(back), validation_table(back)}) {
+    EXPECT_NE(table.find("smoke:odd *"), std::string::npos) << table;
+    EXPECT_EQ(table.find("smoke:whole *"), std::string::npos) << table;
+    EXPECT_NE(table.find("\n* interrupted: the run was stopped during this case"),
+              std::string::npos)
+        << table;
+  }
+  EXPECT_EQ(winners_table(report_from_json(to_json(sample_report())), {"naive"}).find("*"),
+            std::string::npos)
+      << "no mark nor footnote without an interrupted case";
+  std::vector<std::string> notes;
+  const Report merged = merge_reports({{"a.json", back}}, OnDuplicate::error, notes);
+  EXPECT_TRUE(merged.cases[0].interrupted);
+  EXPECT_TRUE(report_from_json(to_json(merged)).cases[0].interrupted);
 }
 
 TEST(Report, WinnersTableShowsBestTimeGflopsAndSpeedupOverTheBaseline) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config.h"
+#include "io.h"
 #include "report.h"
 #include "run_binary.h"
 #include "runner.h"
@@ -232,6 +233,27 @@ TEST(ShardCli, MergeRefusesBadInputsAndSettlesDuplicatesByTheStatedRule) {
   const Report whole = read_report(dir + "/whole.json");
   const Report out = read_report(dir + "/out.json");
   EXPECT_EQ(out.cases.size(), whole.cases.size() + 1);
+}
+
+// A non-shard report given first, a shard after it: the message names each for what it is.
+TEST(ShardCli, MergingAShardWithAnUnshardedReportNamesTheShard) {
+  const std::string dir = temp_path("mixed");
+  fs::create_directories(dir);
+  Report full;
+  full.settings = {{"suite", "x"}};
+  Report shard = full;
+  shard.settings["shard"] = {
+      {"index", 0}, {"count", 1}, {"suite_cases", 0}, {"case_indices", nlohmann::json::array()}};
+  write_json_atomic(dir + "/full.json", to_json(full));
+  write_json_atomic(dir + "/r0.json", to_json(shard));
+  const auto out =
+      run_convbp("merge -o " + dir + "/m.json " + dir + "/full.json " + dir + "/r0.json");
+  EXPECT_EQ(out.status, 2) << out.output;
+  EXPECT_NE(out.output.find(dir + "/full.json is not a shard (no settings.shard) but " + dir +
+                            "/r0.json is"),
+            std::string::npos)
+      << out.output;
+  EXPECT_FALSE(fs::exists(dir + "/m.json"));
 }
 
 // Two databases holding the same key and pass, measured with different implementations: the

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -28,6 +29,7 @@
 
 #include "autotuner.h"
 #include "context.h"
+#include "io.h"
 #include "naive.h"
 #include "run_binary.h"
 #include "selection.h"
@@ -253,6 +255,84 @@ TEST(TuningDb, RoundTripThroughTheFileKeepsEveryField) {
   // A second write of the same entry replaces it; nothing else changes.
   merge_into_file(path, fp_a, {sample_entry()});
   EXPECT_EQ(read_tuning_db(path).entry_count(), 3u);
+}
+
+// The message tuning_db_from_json gives for the sample entry with `edit` applied, "" if none.
+std::string error_of_edited_entry(const std::function<void(nlohmann::json&)>& edit) {
+  TuningDb db;
+  db.put({{"convbp", "test"}, {"threads", 2}}, sample_entry());
+  nlohmann::json doc = to_json(db);
+  edit(doc["sections"][0]["entries"][0]);
+  try {
+    tuning_db_from_json(doc, "t.json");
+    return "";
+  } catch (const TuningError& e) {
+    return e.what();
+  }
+}
+
+// Merges order entries by date, as strings: only dates in the form convbp writes, real ones, and
+// none in the future (which would win every later merge) are accepted.
+TEST(TuningDb, ADateIsARealUtcTimeAsConvbpWritesItAndNotInTheFuture) {
+  for (const char* good :
+       {"2024-02-29T23:59:60Z", "2000-02-29T00:00:00Z", "1999-12-31T23:59:59Z"}) {
+    EXPECT_EQ(error_of_edited_entry([&](nlohmann::json& e) { e["date"] = good; }), "") << good;
+  }
+  EXPECT_EQ(error_of_edited_entry([](nlohmann::json& e) { e["date"] = utc_now(); }), "");
+  for (const char* bad :
+       {"yesterday", "2024-01-02 03:04:05Z", "2024-01-02T03:04:05", "2024-1-02T03:04:05Z",
+        "2024-01-02T03:04:05+00:00", "2024-13-01T00:00:00Z", "2024-00-01T00:00:00Z",
+        "2024-04-31T00:00:00Z", "2023-02-29T00:00:00Z", "1900-02-29T00:00:00Z",
+        "2024-01-00T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T00:60:00Z",
+        "2024-01-01T00:00:61Z", "2999-01-01T00:00:00Z"}) {
+    const std::string error = error_of_edited_entry([&](nlohmann::json& e) { e["date"] = bad; });
+    EXPECT_NE(error.find("t.json: $.sections[0].entries[0].date: "), std::string::npos) << bad;
+    EXPECT_NE(error.find(std::string("\"") + bad + "\""), std::string::npos) << error;
+  }
+  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
+              e["date"] = "2999-01-01T00:00:00Z";
+            }).find("in the future"),
+            std::string::npos);
+}
+
+// What convbp never writes is an error at its path: a repetition count of 0, a best whose time
+// is not its result's, an implementation twice in one list, a thread count below 1.
+TEST(TuningDb, AnInconsistentEntryIsAnErrorAtItsPath) {
+  const std::string entry = "t.json: $.sections[0].entries[0].";
+  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
+              e["results"][1]["reps"] = 0;
+            }).find(entry + "results[1].reps: expected an integer from 1"),
+            std::string::npos);
+  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
+              e["best"]["time_ms"] = 3.5;
+            }).find(entry + "best.time_ms: expected the median_ms of \"im2col_gemm.batched\""),
+            std::string::npos);
+  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
+              e["candidates"].push_back("naive");
+            }).find(entry + "candidates[3]: \"naive\" is listed twice"),
+            std::string::npos);
+  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
+              e["results"].push_back(e["results"][1]);
+            }).find(entry + "results[2].impl: \"naive\" is listed twice"),
+            std::string::npos);
+  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
+              e["rejected"].push_back(e["rejected"][0]);
+            }).find(entry + "rejected[1].impl: \"winograd.f2x3\" is listed twice"),
+            std::string::npos);
+  for (int threads : {0, -2}) {
+    TuningDb db;
+    db.put({{"convbp", "test"}, {"threads", threads}}, sample_entry());
+    try {
+      tuning_db_from_json(to_json(db), "t.json");
+      ADD_FAILURE() << "accepted threads " << threads;
+    } catch (const TuningError& e) {
+      EXPECT_NE(std::string(e.what()).find("t.json: $.sections[0].fingerprint.threads: expected "
+                                           "an integer from 1 to 2147483647, got " +
+                                           std::to_string(threads)),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(TuningDb, CaseToEntryAndBackKeepsWhatSelectionNeeds) {
