@@ -197,16 +197,19 @@ void prepare_output_folder(const std::string& dir, const std::string& probe) {
   check_writable((fs::path(dir) / probe).string());
 }
 
+std::string resolve_links(const std::string& path) { return write_target(path).string(); }
+
 bool same_file(const std::string& a, const std::string& b) {
   std::error_code ec;
   if (fs::exists(a, ec) && fs::exists(b, ec)) {
     const bool same = fs::equivalent(a, b, ec);
     return !ec && same;
   }
-  // Absolute first: weakly_canonical leaves a relative path none of whose parts exists as is.
-  const fs::path resolved_a = fs::weakly_canonical(fs::absolute(a, ec), ec);
+  // A dangling link as the writer follows it (weakly_canonical stops at one); absolute first,
+  // as weakly_canonical leaves a relative path none of whose parts exists as it is.
+  const fs::path resolved_a = fs::weakly_canonical(fs::absolute(write_target(a), ec), ec);
   if (ec) return a == b;
-  const fs::path resolved_b = fs::weakly_canonical(fs::absolute(b, ec), ec);
+  const fs::path resolved_b = fs::weakly_canonical(fs::absolute(write_target(b), ec), ec);
   return ec ? a == b : resolved_a == resolved_b;
 }
 

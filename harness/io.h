@@ -51,8 +51,13 @@ void write_json_atomic(const std::string& path, const nlohmann::json& doc);
 void check_writable(const std::string& path, const char* replaces = nullptr);
 
 // Whether two paths name one file: the same file where both exist, else the same path once
-// links, "." and ".." are resolved.
+// links (a dangling one too, as write_json_atomic follows it), "." and ".." are resolved.
 bool same_file(const std::string& a, const std::string& b);
+
+// The file a write to `path` replaces: `path`, or the file a symbolic link there leads to,
+// through every link of a chain, existing or not. Locks (FILE.lock) are taken on this name, so
+// that writers through a link and through the file share one.
+std::string resolve_links(const std::string& path);
 
 // A folder convbp writes files into (--dump): created if missing, and proved to take a file
 // named `probe` (check_writable). Throws std::runtime_error with the reason.

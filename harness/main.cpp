@@ -105,7 +105,7 @@ options:
                        none: f32 NCHW), or in a peer's words: a benchdnn descriptor
                        ('--dir=BWD_D mb8ic64ih56oc64oh56kh3ph1') or an MIOpenDriver command
                        ('conv -n 8 -c 64 -H 56 -W 56 -k 64 -y 3 -x 3 -p 1 -q 1 -F 2'); a single
-                       pass it states is run (docs/config.md)
+                       pass it states is run, and --pass must agree (docs/config.md)
   --seed N             data seed, 0 to 2^63-1 (default 1); failures print it with the key
   --shard I/N          run only shard I (counting from 0) of N: a deterministic share of the
                        cases, the N shards together running every case once (balanced by flops;
@@ -120,7 +120,8 @@ options:
                        default suite's time (27.7 s -> 32.8 s; docs/isolation.md)
   --no-isolate         run every candidate in this process (the default; a crash ends the run)
   --candidate-timeout S  wall-clock limit of one isolated candidate (planning, validation and
-                       timing), seconds; default 60 + 10 x the suite's max_seconds_per_case
+                       timing), seconds, 0.1 to 1000000; default 60 + 10 x the suite's
+                       max_seconds_per_case
   -q, --quiet          no progress on stderr (it is off anyway when stderr is not a terminal)
 
 After the winners table, run prints the network total: the suite's backward pass, every layer
@@ -179,9 +180,10 @@ Scripts ask this rather than computing keys, output sizes or flops themselves.
                        suite's name, source and file, the passes, and per case its name, key,
                        pass, count, shape fields, output size p and q, element counts of x, w,
                        dy and db, flops and accumulation length
-  --benchdnn           the cases as oneDNN benchdnn batch-file lines (--dir=BWD_D / BWD_WB and
-                       the descriptor; `benchdnn --conv --batch=FILE` runs them, and convbp
-                       reads them back as a suite)
+  --benchdnn           the cases as oneDNN benchdnn batch-file lines (--dir=BWD_D / BWD_WB,
+                       --dt and --stag/--dtag for a case not f32 NCHW, and on every line where
+                       the cases mix them, and the descriptor; `benchdnn --conv --batch=FILE`
+                       runs them, and convbp reads them back as a suite)
 )";
 
 // Whether run, validate and tune run every CPU candidate in a child process. Not by default:
@@ -470,8 +472,16 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
                        "report elsewhere");
     }
   }
+  // -o is checked before the dump folder is made (a bad -o leaves nothing behind), unless it
+  // goes into that folder, which does not exist yet.
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool into_new_dump =
+      !output.empty() && !options.dump_dir.empty() && !fs::exists(options.dump_dir, ec) &&
+      same_file(fs::absolute(output, ec).parent_path().string(), options.dump_dir);
+  if (!output.empty() && !into_new_dump) check_output("-o", output, kReportSchema);
   if (!options.dump_dir.empty()) prepare_dump_folder(options.dump_dir);
-  if (!output.empty()) check_output("-o", output, kReportSchema);
+  if (into_new_dump) check_output("-o", output, kReportSchema);
 
   options.stop = &g_stop;
   auto save = [&](const Report& report) {
@@ -612,7 +622,7 @@ options:
                        results replace the entry's, the others' stay (--retune --impl X
                        re-measures X alone)
   --max-workspace N    choose only implementations needing at most N bytes of workspace
-                       (suffixes K, M, G: powers of 1024)
+                       (a whole number of bytes; suffixes K, M, G: powers of 1024)
   --deterministic      choose only deterministic implementations (measured: two validated
                        calls with the same inputs agree bit for bit)
   --max-error REL      choose only implementations whose max_rel error is at most REL

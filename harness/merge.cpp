@@ -1,6 +1,7 @@
 #include "merge.h"
 
 #include <algorithm>
+#include <ctime>
 #include <map>
 #include <set>
 #include <tuple>
@@ -233,7 +234,7 @@ TuningDb merge_databases_into_file(const std::string& path, const std::vector<st
   std::vector<TuningDb> dbs;
   for (const std::string& in : inputs) dbs.push_back(read_tuning_db(in));
 
-  FileLock lock(path + ".lock");
+  FileLock lock(resolve_links(path) + ".lock");    // one lock through a link and the file
   const TuningDb existing = read_tuning_db(path);  // throws on a bad file: nothing is written
 
   struct Item {
@@ -251,12 +252,25 @@ TuningDb merge_databases_into_file(const std::string& path, const std::vector<st
   collect(existing, 0);
   for (std::size_t i = 0; i < dbs.size(); ++i) collect(dbs[i], i + 1);
   // Oldest measurement first, so that each later one is `fresh` to merge_entries. The reader
-  // accepted only real UTC dates "YYYY-MM-DDTHH:MM:SSZ", none in the future (JsonReader::
-  // utc_date): fixed-width, they order as strings.
+  // accepted only real UTC dates "YYYY-MM-DDTHH:MM:SSZ" (JsonReader::utc_date): fixed-width,
+  // they order as strings. An entry dated more than a day after this machine's clock would be
+  // preferred to every later measurement: such a merge is refused, nothing written (reading
+  // such a database is not an error: clocks differ between machines).
   std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
     return std::tie(a.date, a.source) < std::tie(b.date, b.source);
   });
   auto name = [&](std::size_t source) { return source == 0 ? path : inputs[source - 1]; };
+  const std::time_t tomorrow = std::time(nullptr) + 24 * 3600;
+  char limit[32];
+  std::strftime(limit, sizeof limit, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tomorrow));
+  if (!items.empty() && items.back().date > limit) {
+    const Item& late = items.back();
+    throw TuningError(name(late.source) + ": the entry for " + late.entry->problem.key() + " " +
+                      to_string(late.entry->pass) + " is dated " + late.date +
+                      ", more than a day after this machine's clock (" + utc_now() +
+                      "): a merge would prefer it to every later measurement; fix its date or "
+                      "the clock");
+  }
 
   TuningDb out;
   std::map<std::tuple<std::string, std::string, int>, std::size_t> holder;  // -> source

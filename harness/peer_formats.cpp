@@ -169,21 +169,24 @@ void benchdnn_option(const std::string& word, BenchdnnKnobs& knobs) {
     knobs.mb = *mb;
   } else if (starts_with(word, "--cfg=") || starts_with(word, "--dt=")) {
     knobs.dtype = benchdnn_dtype(value, word);
-  } else if (starts_with(word, "--stag=") || starts_with(word, "--dtag=")) {
-    const bool nchw = value == "any" || value == "abcd" || value == "nchw";
-    if (!nchw && value != "axb" && value != "acdb" && value != "nhwc") {
-      throw PeerFormatError("benchdnn option " + word +
-                            ": convbp's activations are NCHW (any, abcd) or NHWC (axb, acdb); "
-                            "other layouts are not supported");
+  } else if (starts_with(word, "--stag=") || starts_with(word, "--dtag=") ||
+             starts_with(word, "--wtag=")) {
+    const bool weights = word[2] == 'w';
+    std::optional<Layout> layout;
+    if (weights ? (value == "abcd" || value == "oihw" || value == "goihw" || value == "abcde")
+                : (value == "abcd" || value == "nchw")) {
+      layout = Layout::nchw;
+    } else if (weights
+                   ? (value == "acdb" || value == "ohwi" || value == "gohwi" || value == "abdec")
+                   : (value == "axb" || value == "acdb" || value == "nhwc")) {
+      layout = Layout::nhwc;
+    } else if (value != "any") {
+      throw PeerFormatError("benchdnn option " + word + ": convbp's tensors are NCHW (" +
+                            (weights ? "abcd, oihw, goihw" : "abcd, nchw") + ") or NHWC (" +
+                            (weights ? "acdb, ohwi, gohwi" : "axb, acdb, nhwc") +
+                            "), or any; other layouts are not supported");
     }
-    (word[2] == 's' ? knobs.stag : knobs.dtag) = nchw ? Layout::nchw : Layout::nhwc;
-  } else if (starts_with(word, "--wtag=")) {
-    if (value != "any" && value != "abcd" && value != "oihw" && value != "goihw" &&
-        value != "abcde") {
-      throw PeerFormatError("benchdnn option " + word +
-                            ": convbp's weights follow the activations' layout (--wtag=any); "
-                            "other layouts are not supported");
-    }
+    (word[2] == 's' ? knobs.stag : word[2] == 'd' ? knobs.dtag : knobs.wtag) = layout;
   } else if (starts_with(word, "-v") && word.size() > 2 &&
              std::all_of(word.begin() + 2, word.end(),
                          [](unsigned char ch) { return std::isdigit(ch) != 0; })) {
@@ -378,13 +381,22 @@ PeerProblem parse_benchdnn_descriptor(std::string_view text, const BenchdnnKnobs
   pr.stride_w = wd.s.value_or(1);
   pr.dilation_h = hd.d.value_or(0) + 1;  // benchdnn: 0 = no dilation
   pr.dilation_w = wd.d.value_or(0) + 1;
-  if (knobs.stag != knobs.dtag) {
-    throw PeerFormatError(what + ": --stag and --dtag name different layouts (" +
-                          to_string(knobs.stag) + ", " + to_string(knobs.dtag) +
-                          "); convbp's activations share one");
+  // One layout for every tensor: what the tags that are not `any` say, alike.
+  std::optional<Layout> layout;
+  std::string said;
+  for (const auto& [tag, name] : {std::pair{knobs.stag, "--stag"}, std::pair{knobs.dtag, "--dtag"},
+                                  std::pair{knobs.wtag, "--wtag"}}) {
+    if (!tag) continue;
+    if (layout && *layout != *tag) {
+      throw PeerFormatError(what + ": " + said + " and " + name + " name different layouts (" +
+                            to_string(*layout) + ", " + to_string(*tag) +
+                            "); convbp's tensors share one");
+    }
+    if (!layout) said = name;
+    layout = tag;
   }
   pr.dtype = knobs.dtype;
-  pr.layout = knobs.stag;
+  pr.layout = layout.value_or(Layout::nchw);
   validate(pr, what);
   return out;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -35,8 +36,9 @@ struct BenchdnnKnobs {
   std::vector<Pass> passes;  // --dir; empty = not given
   std::int64_t mb = 0;       // --mb; 0 = the descriptor's own
   DType dtype = DType::f32;  // --dt (or --cfg): one type for every tensor
-  // --stag and --dtag: the activations' layout (abcd/any NCHW, axb NHWC); both must agree.
-  Layout stag = Layout::nchw, dtag = Layout::nchw;
+  // --stag, --dtag and --wtag: the layout each names (abcd/oihw NCHW, axb/ohwi NHWC); none for
+  // any (benchdnn's default). Those given must agree; none at all is NCHW.
+  std::optional<Layout> stag, dtag, wtag;
 };
 
 // One benchdnn convolution descriptor, e.g. `mb8ic64ih56oc64oh56kh3ph1n"res2"` (benchdnn's

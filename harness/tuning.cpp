@@ -115,7 +115,7 @@ TuningEntry entry_from_json(const JsonReader& n) {
   if (!pass) n["pass"].fail("expected \"data\" or \"weights\"");
   e.pass = *pass;
   e.tuned_as = n["tuned_as"].string();
-  e.date = n["date"].utc_date();  // merges compare dates: only real ones, none in the future
+  e.date = n["date"].utc_date();  // merges compare dates: only real ones
   // One implementation once per list: a second result of one implementation would be a second,
   // different answer to one question.
   auto twice = [](const JsonReader& at, const std::string& impl) {
@@ -301,7 +301,8 @@ TuningDb read_tuning_db(const std::string& path, FileVersion* version) {
   }
 }
 
-std::string set_aside_unreadable(const std::string& path) {
+std::string set_aside_unreadable(const std::string& given) {
+  const std::string path = resolve_links(given);  // the file, not a link to it, is set aside
   FileLock lock(path + ".lock");
   try {
     read_tuning_db(path);
@@ -322,8 +323,8 @@ std::string set_aside_unreadable(const std::string& path) {
 
 TuningDb merge_into_file(const std::string& path, const json& fingerprint,
                          const std::vector<TuningEntry>& entries, FileVersion* version) {
-  FileLock lock(path + ".lock");
-  TuningDb db = read_tuning_db(path);  // throws on a corrupt file: nothing is written
+  FileLock lock(resolve_links(path) + ".lock");  // one lock through a link and the file
+  TuningDb db = read_tuning_db(path);            // throws on a corrupt file: nothing is written
   for (const TuningEntry& e : entries) db.merge(fingerprint, e);
   write_json_atomic(path, to_json(db));
   // Taken before the lock is released: taken after, it could be another writer's, whose entries

@@ -212,11 +212,13 @@ db_bare_status=0
 timeout 60 "$BUILD/bench/cudnn_db_bare" > "$OUT/db_bare.txt" 2>&1 || db_bare_status=$?
 tee -a "$OUT/summary.txt" < "$OUT/db_bare.txt"
 note "db side by side exit status: $db_bare_status (1: a form computed a wrong db; 124: stopped after 60 s)"
-# The bandwidth db_bare read off the device (memory clock x bus width), for db's rate in each
-# weights case below; an H200's 4800 GB/s where it printed none.
-hbm_gbs=$(sed -n 's/^memory bandwidth for the % column: \([0-9]*\) GB\/s (\(.*\))$/\1/p' \
-  "$OUT/db_bare.txt" | head -1)
-hbm_source="the device's, as db_bare read it"
+# The bandwidth db_bare used (the device's memory clock x bus width, or what it assumed, with
+# its source), for db's rate in each weights case below; an H200's 4800 GB/s where it printed
+# none.
+bandwidth_line=$(grep -m1 '^memory bandwidth for the % column: ' "$OUT/db_bare.txt" || true)
+hbm_gbs=$(sed -n 's/^memory bandwidth for the % column: \([0-9]*\) GB\/s (.*)$/\1/p' <<< "$bandwidth_line")
+hbm_source="db_bare's: $(sed -n 's/^memory bandwidth for the % column: [0-9]* GB\/s (\(.*\))$/\1/p' \
+  <<< "$bandwidth_line")"
 if [[ -z $hbm_gbs || $hbm_gbs == 0 ]]; then
   hbm_gbs=4800
   hbm_source="assumed, an H200's: db_bare printed none"

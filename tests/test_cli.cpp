@@ -1,5 +1,6 @@
 // The convbp binary end to end: exit statuses, messages, no report on bad input, --dump.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <array>
 #include <cstdio>
@@ -271,6 +272,20 @@ TEST(Cli, DumpWritesNpyFilesAndTheIndexDescribedInTheDesign) {
 
 namespace {
 
+// A bad -o is refused before the --dump folder is made (nothing is left behind), and -o into
+// that folder, which does not exist yet, is checked once it does.
+TEST(Cli, ABadOutputLeavesNoDumpFolderBehind) {
+  const std::string dump = temp_path("dump_not_made");
+  const std::string not_a_report = write_file("not_a_report.json", R"({"x": 1})");
+  const Outcome bad = convbp("validate smoke --impl naive --dump " + dump + " -o " + not_a_report);
+  EXPECT_EQ(bad.status, 2) << bad.output;
+  EXPECT_FALSE(fs::exists(dump)) << bad.output;
+  const Outcome inside = convbp("validate smoke --impl naive --pass data --dump " + dump + " -o " +
+                                dump + "/report.json");
+  EXPECT_EQ(inside.status, 0) << inside.output;
+  EXPECT_TRUE(fs::exists(dump + "/report.json")) << inside.output;
+}
+
 // OMP_NUM_THREADS sets the default thread count, so it is held to --threads' range: beyond the
 // CPUs the process may use, the run is refused before measuring.
 TEST(Cli, OmpNumThreadsBeyondTheCpusIsBadInput) {
@@ -300,6 +315,11 @@ TEST(Cli, TheLastProblemGivenStatesThePass) {
 }
 
 TEST(Cli, ValidateMarksBatchedCorrectWhenOpenMpGivesFewerThreadsThanAsked) {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2) {
+    GTEST_SKIP() << "--threads 2 needs 2 usable CPUs (convbp refuses more threads than CPUs)";
+  }
   // n = 4 split over 2 planned threads; OMP_THREAD_LIMIT=1 gives a team of one.
   const std::string key = "n4_c3_h6_w6_k4_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1";
   const Outcome out = convbp_with_env(

@@ -261,15 +261,24 @@ TEST(Benchdnn, ReadsTheTypeAndLayoutFromDtAndTags) {
   p = one("--reset ic3ih8oc4kh3", knobs);
   EXPECT_EQ(p.key(), "n2_c3_h8_w8_k4_r3_s3_st1x1_pad0x0x0x0_dil1x1_g1");
   EXPECT_NE(benchdnn_error("--dt=bf16:f32:bf16 ic3ih8oc4kh3")
-                .find("--dt=bf16:f32:bf16: convbp's "
-                      "tensors share one type"),
+                .find("--dt=bf16:f32:bf16: convbp's tensors share one type"),
             std::string::npos);
   EXPECT_NE(benchdnn_error("--dt=s8 ic3ih8oc4kh3").find("--dt=s8"), std::string::npos);
-  EXPECT_NE(benchdnn_error("--stag=axb ic3ih8oc4kh3")
-                .find("--stag and --dtag name different "
-                      "layouts (nhwc, nchw)"),
+  // `any` (benchdnn's default) takes the others' layout; tags that are given must agree.
+  p = one("--reset --stag=axb ic3ih8oc4kh3", knobs);
+  EXPECT_EQ(p.layout, Layout::nhwc);
+  p = one("--reset --stag=any --dtag=any --wtag=ohwi ic3ih8oc4kh3", knobs);
+  EXPECT_EQ(p.layout, Layout::nhwc);
+  p = one("--reset --stag=abcd --wtag=oihw ic3ih8oc4kh3", knobs);
+  EXPECT_EQ(p.layout, Layout::nchw);
+  EXPECT_NE(benchdnn_error("--stag=axb --dtag=abcd ic3ih8oc4kh3")
+                .find("--stag and --dtag name different layouts (nhwc, nchw)"),
             std::string::npos);
-  EXPECT_NE(benchdnn_error("--wtag=ohwi ic3ih8oc4kh3").find("--wtag=any"), std::string::npos);
+  EXPECT_NE(benchdnn_error("--stag=axb --dtag=axb --wtag=oihw ic3ih8oc4kh3")
+                .find("--stag and --wtag name different layouts (nhwc, nchw)"),
+            std::string::npos);
+  EXPECT_NE(benchdnn_error("--wtag=OIhw16i16o ic3ih8oc4kh3").find("--wtag=OIhw16i16o"),
+            std::string::npos);
 }
 
 // `convbp cases --benchdnn` of a suite with several types and layouts states them on every
