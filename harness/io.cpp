@@ -274,12 +274,13 @@ FileLock::~FileLock() {
   ::close(fd_);
 }
 
-std::string utc_now() {
-  std::time_t now = std::time(nullptr);
+std::string utc_date(std::time_t t) {
   char date[64];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return date;
 }
+
+std::string utc_now() { return utc_date(std::time(nullptr)); }
 
 std::string format_bytes(std::size_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -298,15 +299,24 @@ std::string format_bytes(std::size_t bytes) {
   return buf;
 }
 
-std::optional<std::size_t> parse_bytes(const std::string& text) {
-  // Decimal only: from_chars reads no space, '+' or hex; a sign, "inf" and "nan" fail here.
+std::optional<double> parse_decimal_prefix(std::string_view text, std::size_t* used) {
+  // from_chars reads no space, '+' or hex; a leading sign, "inf" and "nan" fail the first test.
   if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '.')) {
     return std::nullopt;
   }
   double v = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc()) return std::nullopt;
-  std::string unit(end, text.data() + text.size());
+  if (ec != std::errc() || !std::isfinite(v)) return std::nullopt;
+  *used = std::size_t(end - text.data());
+  return v;
+}
+
+std::optional<std::size_t> parse_bytes(const std::string& text) {
+  std::size_t used = 0;
+  const std::optional<double> number = parse_decimal_prefix(text, &used);
+  if (!number) return std::nullopt;
+  const double v = *number;
+  std::string unit = text.substr(used);
   if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
   if (unit.size() == 2 && (unit[1] == 'i' || unit[1] == 'I')) unit.pop_back();
   double scale = 1;

@@ -6,9 +6,11 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace convbp {
 
@@ -79,9 +81,16 @@ class FileLock {
 
 // Now, in UTC: "2024-05-01T12:00:00Z".
 std::string utc_now();
+// `t` in the same form (utc_now() is utc_date(now)).
+std::string utc_date(std::time_t t);
 
 // "1.5 MiB", "512 B".
 std::string format_bytes(std::size_t bytes);
+// The decimal number `text` starts with, as the docs write numbers: digits with an optional
+// fraction and exponent; no sign, space, hex, inf or nan. `used` receives how many characters
+// it took. nullopt where `text` does not start with one.
+std::optional<double> parse_decimal_prefix(std::string_view text, std::size_t* used);
+
 // "1048576", "64K", "1.5M", "2G" (powers of 1024) -> bytes; nullopt if malformed: anything
 // but a decimal number (no sign, space or hex) and an optional unit, or a number of bytes that
 // is not whole ("1.5", "0.3K").

@@ -4,9 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <charconv>
-#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -243,16 +241,12 @@ std::int64_t parse_int(const std::string& option, const std::string& value, std:
 // in the docs; no sign, space, hex, inf or nan. `expected` says what was expected.
 double parse_decimal(const std::string& option, const std::string& value, double min, double max,
                      const std::string& expected) {
-  double v = 0;
-  const char* begin = value.data();
-  const char* end = begin + value.size();
-  const bool decimal =
-      !value.empty() && (std::isdigit(static_cast<unsigned char>(value[0])) || value[0] == '.');
-  const auto [stop, ec] = std::from_chars(begin, end, v);
-  if (!decimal || ec != std::errc() || stop != end || !std::isfinite(v) || v < min || v > max) {
+  std::size_t used = 0;
+  const std::optional<double> v = parse_decimal_prefix(value, &used);
+  if (!v || used != value.size() || *v < min || *v > max) {
     throw UsageError(option + ": expected " + expected + ", got '" + printable(value) + "'");
   }
-  return v;
+  return *v;
 }
 
 // Threads convbp asks of the libraries: at most kMaxThreads, and no more than the CPUs this

@@ -260,10 +260,7 @@ TuningDb merge_databases_into_file(const std::string& path, const std::vector<st
     return std::tie(a.date, a.source) < std::tie(b.date, b.source);
   });
   auto name = [&](std::size_t source) { return source == 0 ? path : inputs[source - 1]; };
-  const std::time_t tomorrow = std::time(nullptr) + 24 * 3600;
-  char limit[32];
-  std::strftime(limit, sizeof limit, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tomorrow));
-  if (!items.empty() && items.back().date > limit) {
+  if (!items.empty() && items.back().date > utc_date(std::time(nullptr) + 24 * 3600)) {
     const Item& late = items.back();
     throw TuningError(name(late.source) + ": the entry for " + late.entry->problem.key() + " " +
                       to_string(late.entry->pass) + " is dated " + late.date +
