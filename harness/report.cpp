@@ -1,6 +1,7 @@
 #include "report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <iterator>
@@ -148,6 +149,32 @@ Best best_from_json(const JsonReader& b) {
               b["margin"].number(), b["tie"].boolean()};
 }
 
+void check_runner_up(const JsonReader& at, const Best& best,
+                     const std::function<std::optional<double>(const std::string&)>& median_of) {
+  if (best.runner_up.empty()) {
+    if (best.margin != 0) at["margin"].expected("0 where there is no runner_up");
+    if (best.tie) at["tie"].expected("false where there is no runner_up");
+    return;
+  }
+  const std::optional<double> second =
+      best.runner_up == best.impl ? std::nullopt : median_of(best.runner_up);
+  if (!second) {
+    at["runner_up"].fail("\"" + best.runner_up + "\" is not another of the ranked results");
+  }
+  if (best.time_ms > 0) {
+    const double margin = *second / best.time_ms - 1.0;
+    if (std::abs(best.margin - margin) > 1e-9 * std::max(1.0, std::abs(margin))) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.4g", margin);
+      at["margin"].expected("the runner_up's median over the best's, less 1 (" + std::string(text) +
+                            ")");
+    }
+  }
+  if (!best.tie && best.margin < 0) {
+    at["margin"].expected("a runner_up no faster than the best, unless they tie");
+  }
+}
+
 namespace {
 
 // A case's best is one of its ok results with a time (choose_best, select_best), and has its
@@ -163,6 +190,12 @@ void check_best(const JsonReader& at, const Best& best, const std::vector<Result
     at["time_ms"].expected("the time_ms.median of \"" + best.impl + "\"'s result (" +
                            brief(chosen->time->median) + ")");
   }
+  check_runner_up(at, best, [&](const std::string& impl) -> std::optional<double> {
+    for (const Result& r : results) {
+      if (r.impl == impl && r.status == Status::ok && r.time) return r.time->median;
+    }
+    return std::nullopt;
+  });
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Reports (schema convbp.report/1, docs/report.md): what a run measured, case by case.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -77,6 +78,12 @@ Report report_from_json(const nlohmann::json& doc);
 nlohmann::json to_json(const std::optional<Best>& best);
 // Throws JsonInputError naming the JSON path of the first bad field.
 Best best_from_json(const JsonReader& value);
+// Throws JsonInputError at `at` (the best's JSON) unless its runner_up, margin and tie are what
+// choose_best and select_best write: runner_up empty with margin 0 and no tie, or the name of
+// another ranked result, `median_of` giving its median (nullopt when there is no such result),
+// with margin = its median / best.time_ms - 1, not negative unless a tie reordered the two.
+void check_runner_up(const JsonReader& at, const Best& best,
+                     const std::function<std::optional<double>(const std::string&)>& median_of);
 
 // One result, as in a report's results[] (an isolated candidate's child sends it this way).
 nlohmann::json to_json(const Result& result);

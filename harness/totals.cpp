@@ -154,7 +154,12 @@ NetworkTotals network_totals(const Report& report, const TorchTimes* torch) {
     // Each strategy's time for this case (null: not covered) and why not.
     std::vector<std::optional<double>> ms(count);
     std::vector<std::string> why(count);
-    if (c.best) {
+    // A case the run was stopped in counts for no strategy of convbp's: its best and each
+    // strategy's fastest member are of the implementations that ran, not of all of them.
+    const char* const kInterrupted = "interrupted: the run was stopped during this case";
+    if (c.interrupted) {
+      why[0] = kInterrupted;
+    } else if (c.best) {
       ms[0] = c.best->time_ms;
       layer.picks.push_back(pass + ": " + c.best->impl);
     } else {
@@ -165,6 +170,10 @@ NetworkTotals network_totals(const Report& report, const TorchTimes* torch) {
       if (torch && s + 1 == count) {
         ms[s] = torch->find(c.problem.key(), c.pass);
         if (!ms[s]) why[s] = torch->why_not(c.problem.key(), c.pass);
+        continue;
+      }
+      if (c.interrupted) {
+        why[s] = kInterrupted;
         continue;
       }
       std::vector<const Result*> ran;

@@ -186,6 +186,12 @@ TuningEntry entry_from_json(const JsonReader& n) {
       best["time_ms"].expected("the median_ms of \"" + e.best->impl + "\"'s result (" +
                                brief(chosen->median_ms) + ")");
     }
+    check_runner_up(best, *e.best, [&](const std::string& impl) -> std::optional<double> {
+      for (const TunedResult& r : e.results) {
+        if (r.impl == impl) return r.median_ms;
+      }
+      return std::nullopt;
+    });
   }
   return e;
 }

@@ -111,6 +111,17 @@ std::string error_of_edited_report(const std::function<void(nlohmann::json&)>& e
   }
 }
 
+// The sample's second result made an ok "naive" at 1.2 ms, faster than the best (1.5 ms), and
+// named its runner-up with `margin`: what no run writes.
+void faster_runner_up(nlohmann::json& d, double margin) {
+  nlohmann::json& c = d["cases"][0];
+  c["results"][1] = c["results"][0];
+  c["results"][1]["impl"] = "naive";
+  c["results"][1]["time_ms"]["median"] = 1.2;
+  c["best"]["runner_up"] = "naive";
+  c["best"]["margin"] = margin;
+}
+
 // What no run writes is an error at its path, as the tuning reader's rules have it.
 TEST(Report, AnInconsistentReportIsAnErrorAtItsPath) {
   const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> cases = {
@@ -124,6 +135,15 @@ TEST(Report, AnInconsistentReportIsAnErrorAtItsPath) {
       {[](nlohmann::json& d) { d["cases"][0]["best"]["time_ms"] = 1.25; },
        "$.cases[0].best.time_ms: expected the time_ms.median of \"im2col_gemm.batched\"'s "
        "result (1.5), got 1.25"},
+      {[](nlohmann::json& d) { d["cases"][0]["best"]["runner_up"] = "winograd.f2x3"; },
+       "$.cases[0].best.runner_up: \"winograd.f2x3\" is not another of the ranked results"},
+      {[](nlohmann::json& d) { d["cases"][0]["best"]["tie"] = true; },
+       "$.cases[0].best.tie: expected false where there is no runner_up, got true"},
+      {[](nlohmann::json& d) { faster_runner_up(d, 0.2); },
+       "$.cases[0].best.margin: expected the runner_up's median over the best's, less 1 (-0.2), "
+       "got 0.2"},
+      {[](nlohmann::json& d) { faster_runner_up(d, 1.2 / 1.5 - 1); },
+       "$.cases[0].best.margin: expected a runner_up no faster than the best, unless they tie"},
       {[](nlohmann::json& d) { d["cases"][0]["results"][0]["time_ms"]["median"] = -1.5; },
        "$.cases[0].results[0].time_ms.median: expected a number >= 0, got -1.5"},
       {[](nlohmann::json& d) { d["cases"][0]["results"][0]["time_ms"]["min"] = NAN; },

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "backward.h"
@@ -135,6 +136,35 @@ TEST(NetworkTotals, ACaseWithoutACorrectResultIsNotCoveredByThePicks) {
   EXPECT_EQ(totals.strategies[0].covered, 3);
   EXPECT_EQ(totals.strategies[0].uncovered.at(0).why, "no correct implementation");
   EXPECT_NE(network_table(totals).find("3 of 4 cases"), std::string::npos);
+}
+
+// A case cut short by a signal holds the results of the implementations that ran: its best and
+// each strategy's fastest member there are not what a full run measures, so no total of
+// convbp's counts it, and each says why; PyTorch's times come from elsewhere and still count.
+TEST(NetworkTotals, AnInterruptedCaseCountsForNoStrategyOfConvbps) {
+  Report report = two_layer_report();
+  report.cases[2].interrupted = true;
+  report.cases[2].complete = false;
+  TorchTimes torch;
+  torch.description = "PyTorch";
+  torch.times = {{{kB, Pass::data}, 9.5}};
+  const NetworkTotals totals = network_totals(report, &torch);
+  for (const NetworkStrategy& s : totals.strategies) {
+    if (s.name == "pytorch") {
+      EXPECT_EQ(s.covered, 1);
+      EXPECT_EQ(s.picks_cases, 0) << "compared with the picks on the cases both cover";
+      continue;
+    }
+    ASSERT_FALSE(s.uncovered.empty()) << s.name;
+    const auto it = std::find_if(s.uncovered.begin(), s.uncovered.end(),
+                                 [](const Uncovered& u) { return u.pass == Pass::data; });
+    ASSERT_NE(it, s.uncovered.end()) << s.name;
+    EXPECT_EQ(it->name, "net:b");
+    EXPECT_EQ(it->why, "interrupted: the run was stopped during this case") << s.name;
+  }
+  EXPECT_EQ(strategy(totals, "convbp").covered, 3);
+  EXPECT_EQ(strategy(totals, "gemm").covered, 3);
+  EXPECT_DOUBLE_EQ(strategy(totals, "convbp").total_ms, 3 * 1.0 + 3 * 2.5 + 7.0);
 }
 
 // A report written before results carried their strategy: read through the registry, whose

@@ -294,7 +294,8 @@ TEST(TuningDb, ADateIsARealUtcTimeAsConvbpWritesIt) {
 }
 
 // What convbp never writes is an error at its path: a repetition count of 0, a best whose time
-// is not its result's, an implementation twice in one list, a thread count below 1.
+// is not its result's, a runner-up that is not another result or whose margin is not the two
+// medians', an implementation twice in one list, a thread count below 1.
 TEST(TuningDb, AnInconsistentEntryIsAnErrorAtItsPath) {
   const std::string entry = "t.json: $.sections[0].entries[0].";
   EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
@@ -305,6 +306,29 @@ TEST(TuningDb, AnInconsistentEntryIsAnErrorAtItsPath) {
               e["best"]["time_ms"] = 3.5;
             }).find(entry + "best.time_ms: expected the median_ms of \"im2col_gemm.batched\""),
             std::string::npos);
+  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
+              e["best"]["runner_up"] = "winograd.f2x3";
+            }).find(entry + "best.runner_up: \"winograd.f2x3\" is not another of the ranked"),
+            std::string::npos);
+  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
+              e["best"]["runner_up"] = "im2col_gemm.batched";
+            }).find(entry + "best.runner_up: \"im2col_gemm.batched\" is not another"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of_edited_entry([](nlohmann::json& e) { e["best"]["margin"] = 0.5; })
+          .find(entry + "best.margin: expected the runner_up's median over the best's, less 1 "
+                        "(13), got 0.5"),
+      std::string::npos);
+  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
+              e["best"]["runner_up"] = "";
+            }).find(entry + "best.margin: expected 0 where there is no runner_up, got 13.0"),
+            std::string::npos);
+  EXPECT_EQ(error_of_edited_entry([](nlohmann::json& e) {
+              e["best"]["runner_up"] = "";
+              e["best"]["margin"] = 0;
+            }),
+            "")
+      << "a best without a runner-up (the others excluded by constraints)";
   EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
               e["candidates"].push_back("naive");
             }).find(entry + "candidates[3]: \"naive\" is listed twice"),
