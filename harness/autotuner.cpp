@@ -340,6 +340,7 @@ Autotuner::Autotuner(std::string database_path, AutotunerOptions options)
   } else {
     s.candidates = select_impls(s.options.impls, true);
   }
+  check_environment(s.candidates);
   s.refresh();  // a damaged or foreign file is set aside now, before anything is planned
 }
 

@@ -453,8 +453,9 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
   set_threads(options.threads);
   check_threads(options.threads > 0);
-  // Fail on an unknown pattern or an unwritable output before measuring anything.
-  if (!options.impls.empty()) select_impls(options.impls, true);
+  // Fail on an unknown pattern, a bad environment variable or an unwritable output before
+  // measuring anything.
+  check_environment(run_selection(suite, options));
   if (!output.empty()) {
     check_output_apart(output, suite_arg);
     const std::string& dump = options.dump_dir;
@@ -679,7 +680,7 @@ int cmd_tune(const std::vector<std::string>& args) {
   const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
   set_threads(options.threads);
   check_threads(options.threads > 0);
-  if (!options.impls.empty()) select_impls(options.impls, true);
+  check_environment(run_selection(suite, options));
   check_output("--db", settings.database);
   if (!output.empty()) {
     if (same_file(output, settings.database)) {

@@ -669,11 +669,29 @@ Case run_case(const CaseSpec& spec, const std::vector<const Backward*>& impls,
   return c;
 }
 
-Report run_suite(const Suite& suite, const RunOptions& options,
-                 const std::function<void(const Report&)>& on_case) {
+std::vector<const Backward*> run_selection(const Suite& suite, const RunOptions& options) {
   const std::vector<const Backward*> impls =
       options.impls.empty() ? select_impls(suite.impls, false) : select_impls(options.impls, true);
   if (impls.empty()) throw SelectionError(suite.file + ": impls: no implementation matches");
+  return impls;
+}
+
+void check_environment(const std::vector<const Backward*>& impls) {
+  std::string errors;
+  for (const Backward* b : impls) {
+    if (!b->available().ok) continue;  // it will not run: what it would read does not matter
+    const std::string error = b->environment_error();
+    if (!error.empty() && errors.find(error) == std::string::npos) {
+      errors += (errors.empty() ? "" : "; ") + error;
+    }
+  }
+  if (!errors.empty()) throw SelectionError("environment: " + errors);
+}
+
+Report run_suite(const Suite& suite, const RunOptions& options,
+                 const std::function<void(const Report&)>& on_case) {
+  const std::vector<const Backward*> impls = run_selection(suite, options);
+  check_environment(impls);
   const std::vector<CaseSpec> all_cases = expand_cases(suite, options);
   // The share this run measures; a case keeps its index in the whole suite (dump folders, and
   // the order `convbp merge` puts shards' cases back in).

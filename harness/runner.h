@@ -56,6 +56,14 @@ struct CaseSpec {
 // patterns may name families this build lacks (a suite serves CPU-only and GPU builds alike).
 std::vector<const Backward*> select_impls(const std::vector<std::string>& patterns, bool strict);
 
+// What a run of `suite` with `options` selects: options.impls (strict) when given, else the
+// suite's; a SelectionError when that is nothing.
+std::vector<const Backward*> run_selection(const Suite& suite, const RunOptions& options);
+
+// A SelectionError naming what is wrong with the environment variables the available
+// implementations among `impls` read (Backward::environment_error), each said once.
+void check_environment(const std::vector<const Backward*>& impls);
+
 // The wall-clock limit of one isolated candidate: options.candidate_timeout_s when set, else
 // 60 s + 10 x timing.max_seconds_per_case. A measurement stays near max_seconds_per_case, and a
 // call slower than that ends it as `timeout` after the first call, so a candidate legitimately

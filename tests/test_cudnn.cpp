@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "autotuner.h"
 #include "backward.h"
 #include "data.h"
+#include "run_binary.h"
 #include "runner.h"
 #include "shapes.h"
 #include "typed_buffers.h"
@@ -628,9 +630,9 @@ TEST(CudnnDevice, AnUnknownDbChoiceIsAnErrorNamingTheVariable) {
   options.seed = kSeed;
   const ConvProblem pr = square(2, 4, 5, 3, 3, 1, 1);
   std::vector<std::pair<const char*, std::string>> wrong = {
-      {"gpu", "CONVBP_CUDNN_DB=gpu: expected kernel, library or legacy"}};
+      {"gpu", "CONVBP_CUDNN_DB='gpu': expected kernel, library or legacy"}};
   if (!CONVBP_WITH_CUDA_KERNELS) {
-    wrong.emplace_back("kernel", "CONVBP_CUDNN_DB=kernel: this build has no CUDA kernels");
+    wrong.emplace_back("kernel", "CONVBP_CUDNN_DB='kernel': this build has no CUDA kernels");
   }
   for (const auto& [value, message] : wrong) {
     ScopedEnv db_choice("CONVBP_CUDNN_DB", value);
@@ -640,6 +642,77 @@ TEST(CudnnDevice, AnUnknownDbChoiceIsAnErrorNamingTheVariable) {
     EXPECT_EQ(r.status, Status::error) << value << " problem " << pr.key() << ": " << r.why;
     EXPECT_NE(r.why.find(message), std::string::npos)
         << value << " problem " << pr.key() << ": " << r.why;
+  }
+}
+
+// Every variable the cuDNN entries read is checked, naming it and its value: a misspelt value
+// is never taken for the default ("no" is not 0), nor a number strtod alone would take.
+TEST(Cudnn, EachCudnnVariableIsCheckedNamingItsValue) {
+  const Backward& algo = entry("cudnn.algo1.fp32");
+  EXPECT_EQ(algo.environment_error(), "") << "as the test environment sets them";
+  const std::vector<std::tuple<const char*, const char*, std::string>> wrong = {
+      {"CONVBP_CUDNN_DB", "gpu", "CONVBP_CUDNN_DB='gpu': expected kernel, library or legacy"},
+      {"CONVBP_CUDNN_RUNTIME_COMPILED", "no",
+       "CONVBP_CUDNN_RUNTIME_COMPILED='no': expected 0 (leave runtime-compiled configurations "
+       "out) or 1"},
+      {"CONVBP_CUDNN_SEARCH_S", "0x10",
+       "CONVBP_CUDNN_SEARCH_S='0x10': expected a number of seconds in (0, 86400]"},
+      {"CONVBP_CUDNN_SEARCH_S", " 5", "CONVBP_CUDNN_SEARCH_S=' 5': expected"},
+      {"CONVBP_CUDNN_SEARCH_S", "+5", "CONVBP_CUDNN_SEARCH_S='+5': expected"},
+      {"CONVBP_CUDNN_SEARCH_S", "nan", "CONVBP_CUDNN_SEARCH_S='nan': expected"},
+      {"CONVBP_CUDNN_SEARCH_S", "0", "CONVBP_CUDNN_SEARCH_S='0': expected"},
+      {"CONVBP_CUDNN_SEARCH_S", "1e6", "CONVBP_CUDNN_SEARCH_S='1e6': expected"},
+  };
+  for (const auto& [variable, value, message] : wrong) {
+    ScopedEnv scoped(variable, value);
+    for (const char* name : {"cudnn.algo1.fp32", "cudnn.engine.tf32"}) {
+      EXPECT_NE(entry(name).environment_error().find(message), std::string::npos)
+          << name << " " << variable << "=" << value << ": " << entry(name).environment_error();
+    }
+  }
+  for (const auto& [variable, value] :
+       std::vector<std::pair<const char*, const char*>>{{"CONVBP_CUDNN_DB", ""},
+                                                        {"CONVBP_CUDNN_DB", "library"},
+                                                        {"CONVBP_CUDNN_RUNTIME_COMPILED", "0"},
+                                                        {"CONVBP_CUDNN_RUNTIME_COMPILED", "1"},
+                                                        {"CONVBP_CUDNN_SEARCH_S", "0.5"},
+                                                        {"CONVBP_CUDNN_SEARCH_S", "86400"},
+                                                        {"CONVBP_CUDNN_SEARCH_S", "2e1"}}) {
+    ScopedEnv scoped(variable, value);
+    EXPECT_EQ(algo.environment_error(), "") << variable << "='" << value << "'";
+  }
+}
+
+// A bad cuDNN variable stops `convbp run` and `tune` before measuring (status 2, one line naming
+// it, no report) and the Autotuner's constructor, where a cuDNN entry would run; a run that
+// selects none is not stopped by it.
+TEST(CudnnDevice, ABadCudnnVariableIsRefusedBeforeMeasuring) {
+  REQUIRE_CUDA_DEVICE();
+  const std::string dir = ::testing::TempDir();
+  const std::string report = dir + "/bad_env_report.json";
+  const std::string problem = " --problem n1_c2_h5_w5_k2_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1";
+  std::remove(report.c_str());
+  for (const std::string& command : {std::string("run"), "tune --db " + dir + "/bad_env_db.json"}) {
+    const std::string args = command + problem + " --impl 'cudnn.algo1.*' -o " + report;
+    const test::Outcome out = test::run_convbp(args, "CONVBP_CUDNN_DB=gpu");
+    EXPECT_EQ(out.status, 2) << args << "\n" << out.output;
+    EXPECT_EQ(out.output,
+              "convbp: environment: CONVBP_CUDNN_DB='gpu': expected kernel, library or legacy\n")
+        << args;
+    EXPECT_FALSE(std::ifstream(report).good()) << args << ": a report was written";
+  }
+  const test::Outcome cpu_only =
+      test::run_convbp("run" + problem + " --impl naive -o " + report, "CONVBP_CUDNN_DB=gpu");
+  EXPECT_EQ(cpu_only.status, 0) << cpu_only.output;
+  std::remove(report.c_str());
+
+  ScopedEnv scoped("CONVBP_CUDNN_RUNTIME_COMPILED", "off");
+  try {
+    Autotuner tuner("", one_entry("cudnn.engine.fp32"));
+    ADD_FAILURE() << "the Autotuner took CONVBP_CUDNN_RUNTIME_COMPILED=off";
+  } catch (const SelectionError& e) {
+    EXPECT_NE(std::string(e.what()).find("CONVBP_CUDNN_RUNTIME_COMPILED='off'"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -255,8 +256,40 @@ std::string device_description() {
 }
 
 bool runtime_compiled_wanted() {
-  const char* v = std::getenv("CONVBP_CUDNN_RUNTIME_COMPILED");
-  return !(v && std::string(v) == "0");
+  const char* set = std::getenv("CONVBP_CUDNN_RUNTIME_COMPILED");
+  const std::string v = set ? set : "";
+  if (v.empty() || v == "1") return true;
+  if (v == "0") return false;
+  throw std::invalid_argument("CONVBP_CUDNN_RUNTIME_COMPILED='" + v +
+                              "': expected 0 (leave runtime-compiled configurations out) or 1");
+}
+
+double search_budget_seconds() {
+  constexpr double kDefaultSeconds = 20;
+  const char* set = std::getenv("CONVBP_CUDNN_SEARCH_S");
+  const std::string v = set ? set : "";
+  if (v.empty()) return kDefaultSeconds;
+  // Plain decimal only: strtod alone would also take " 5", "+5", "0x10", "inf" and "nan".
+  const bool plain = (std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '.') &&
+                     v.find_first_not_of("0123456789.eE+-") == std::string::npos;
+  char* end = nullptr;
+  const double s = plain ? std::strtod(v.c_str(), &end) : 0;
+  if (!plain || *end != '\0' || !(s > 0) || s > 86400) {
+    throw std::invalid_argument("CONVBP_CUDNN_SEARCH_S='" + v +
+                                "': expected a number of seconds in (0, 86400]");
+  }
+  return s;
+}
+
+std::string environment_error() {
+  try {
+    db_form();
+    runtime_compiled_wanted();
+    search_budget_seconds();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
 }
 
 std::vector<std::pair<std::string, std::string>> library_versions() {
@@ -271,8 +304,14 @@ std::vector<std::pair<std::string, std::string>> library_versions() {
         {"cudnn", cudnn_text},
         {"cuda_runtime", dotted(runtime, 1000, 10)},
         {"cuda_driver", driver_version()}};
-    if (!runtime_compiled_wanted()) {
-      list.emplace_back("cudnn_runtime_compiled", "left out (CONVBP_CUDNN_RUNTIME_COMPILED=0)");
+    // A bad value is recorded, not thrown: the context names every library, whichever run, and
+    // an entry that would read it is refused (environment_error).
+    try {
+      if (!runtime_compiled_wanted()) {
+        list.emplace_back("cudnn_runtime_compiled", "left out (CONVBP_CUDNN_RUNTIME_COMPILED=0)");
+      }
+    } catch (const std::invalid_argument& e) {
+      list.emplace_back("cudnn_runtime_compiled", e.what());
     }
     return list;
   }();
@@ -482,7 +521,7 @@ DbForm db_form() {
     }
     return form;
   }
-  throw std::invalid_argument("CONVBP_CUDNN_DB=" + v + ": expected kernel, library or legacy");
+  throw std::invalid_argument("CONVBP_CUDNN_DB='" + v + "': expected kernel, library or legacy");
 }
 
 BiasReduction::BiasReduction(const ConvProblem& pr, DbForm form) : problem_(pr) {

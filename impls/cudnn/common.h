@@ -88,7 +88,17 @@ std::vector<std::pair<std::string, std::string>> library_versions();
 // Whether the engine families offer runtime-compiled configurations: yes unless the environment
 // says CONVBP_CUDNN_RUNTIME_COMPILED=0 (their compilation can take seconds each). It changes
 // what a family tries, so library_versions() records it, and with it the tuning fingerprint.
+// A value other than 0, 1 or empty throws std::invalid_argument naming it ("no" is not 0).
 bool runtime_compiled_wanted();
+
+// The knob search's per-shape budget, CONVBP_CUDNN_SEARCH_S (unset or empty: 20 s); throws
+// std::invalid_argument naming the variable and value unless it is a plain decimal number of
+// seconds in (0, 86400].
+double search_budget_seconds();
+
+// What is wrong with the cuDNN variables above and CONVBP_CUDNN_DB, empty when nothing is
+// (Backward::environment_error of every cuDNN entry).
+std::string environment_error();
 
 // Device memory, freed on destruction.
 class DeviceBuffer {
@@ -287,6 +297,7 @@ class CudnnBackward : public Backward {
     return cudnn::library_versions();
   }
   std::string device_description() const override { return cudnn::device_description(); }
+  std::string environment_error() const override { return cudnn::environment_error(); }
 };
 
 std::vector<std::unique_ptr<Backward>> make_legacy_backwards();

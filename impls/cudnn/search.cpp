@@ -35,7 +35,6 @@
 namespace convbp::cudnn {
 namespace {
 
-constexpr double kDefaultBudgetSeconds = 20;
 constexpr std::size_t kKeep = 4;      // members kept per search
 constexpr double kKeepWithin = 1.05;  // of the heuristics' best, in the search's timing
 constexpr std::size_t kMaxValuesPerKnob = 12;
@@ -278,20 +277,6 @@ struct Timed {
   std::shared_ptr<Candidate> candidate;  // kept for the fastest unoffered only (memory)
 };
 
-// The budget from CONVBP_CUDNN_SEARCH_S; throws naming the variable and value when it is not a
-// number of seconds in (0, 86400].
-double budget_seconds() {
-  const char* v = std::getenv("CONVBP_CUDNN_SEARCH_S");
-  if (!v || !*v) return kDefaultBudgetSeconds;
-  char* end = nullptr;
-  const double s = std::strtod(v, &end);
-  if (*end != '\0' || !(s > 0) || s > 86400) {
-    throw std::invalid_argument(std::string("CONVBP_CUDNN_SEARCH_S='") + v +
-                                "' is not a number of seconds in (0, 86400]");
-  }
-  return s;
-}
-
 std::shared_ptr<const SearchResult> run_search(const ConvProblem& pr, Pass pass,
                                                Precision precision, double budget_s) {
   auto out = std::make_shared<SearchResult>();
@@ -514,7 +499,7 @@ std::shared_ptr<const SearchResult> knob_search(const ConvProblem& pr, Pass pass
                                                 Precision precision) {
   double budget = 0;
   try {
-    budget = budget_seconds();
+    budget = search_budget_seconds();
   } catch (const std::exception& e) {
     auto out = std::make_shared<SearchResult>();
     out->error = e.what();

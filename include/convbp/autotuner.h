@@ -50,8 +50,9 @@ struct AutotunerOptions {
   double tune_seconds = 5.0;
   // Candidate implementations (globs over names, as `convbp tune --impl`). Empty: every
   // registered implementation except the fp64 reference (Roles::reference) and the opt-in ones
-  // (Backward::opt_in(), selected by full name only). A pattern that
-  // matches nothing is a SelectionError (backward.h), thrown by the constructor.
+  // (Backward::opt_in(), selected by full name only). A pattern that matches nothing, or a bad
+  // value of an environment variable an available candidate reads (CONVBP_CUDNN_DB, ...;
+  // Backward::environment_error), is a SelectionError (backward.h), thrown by the constructor.
   std::vector<std::string> impls;
   // The default: the first of these that supports the shape and meets the constraints. Empty:
   // the implementations' own fallback order (Roles::fallback, default_fallbacks() in

@@ -197,6 +197,12 @@ class Backward {
   virtual std::vector<std::pair<std::string, std::string>> library_versions() const { return {}; }
   // Device implementations: the device's name and driver, for the report's context.
   virtual std::string device_description() const { return ""; }
+  // The environment variables this implementation reads (CONVBP_CUDNN_DB, ...), checked: what
+  // is wrong with one, naming the variable and its value; empty when nothing is. `convbp run`,
+  // `validate` and `tune` refuse a selection with such an error before measuring, and the
+  // Autotuner throws it, rather than record each candidate as an error or take a misspelt value
+  // for the default.
+  virtual std::string environment_error() const { return ""; }
 
   // What the implementation is to the harness besides an algorithm (Roles).
   virtual Roles roles() const { return {}; }
