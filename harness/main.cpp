@@ -335,9 +335,43 @@ void prepare_dump_folder(const std::string& dir) {
   }
 }
 
+using OptionValue = std::function<std::string()>;
+
+// A command's arguments, walked once: `option(a, value)` takes an option the command knows and
+// returns true (`value()` takes the next argument, a UsageError when there is none); another
+// word that starts with '-' is an unknown option. The rest are the command's operands, in order,
+// never empty ("$UNSET" would silently mean the default suite).
+std::vector<std::string> walk_args(
+    const std::vector<std::string>& args, const std::string& command,
+    const std::function<bool(const std::string&, const OptionValue&)>& option) {
+  std::vector<std::string> operands;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const OptionValue value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
+      return args[++i];
+    };
+    if (option(a, value)) continue;
+    if (!a.empty() && a[0] == '-') {
+      throw UsageError("unknown option '" + printable(a) + "' (see convbp " + command + " --help)");
+    }
+    if (a.empty()) throw UsageError(command + ": an empty argument where a file was expected");
+    operands.push_back(a);
+  }
+  return operands;
+}
+
+// The one suite a command takes, "" for the default.
+std::string one_suite(const std::vector<std::string>& operands, const std::string& what) {
+  if (operands.size() > 1) {
+    throw UsageError("unexpected argument '" + printable(operands[1]) + "': " + what);
+  }
+  return operands.empty() ? "" : operands[0];
+}
+
 // The options `run`, `validate` and `tune` share. Returns false for any other argument.
-bool parse_shared_option(const std::string& a, const std::function<std::string()>& value,
-                         RunOptions& options, std::string& output, StatedPass& stated) {
+bool parse_shared_option(const std::string& a, const OptionValue& value, RunOptions& options,
+                         std::string& output, StatedPass& stated) {
   if (a == "-o" || a == "--output") {
     output = path_value(a, value());
   } else if (a == "--impl") {
@@ -430,25 +464,15 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
   options.isolate = kIsolateByDefault;
   options.validate_only = validate_only;
   options.progress = isatty(STDERR_FILENO);
-  std::string suite_arg, output;
+  std::string output;
   StatedPass stated;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
-      return args[++i];
-    };
-    if (parse_shared_option(a, value, options, output, stated)) {
-    } else if (a == "--dump") {
-      options.dump_dir = path_value(a, value());
-    } else if (!a.empty() && a[0] == '-') {
-      throw UsageError("unknown option '" + a + "' (see convbp run --help)");
-    } else if (suite_arg.empty()) {
-      suite_arg = a;
-    } else {
-      throw UsageError("unexpected argument '" + a + "': only one suite per run");
-    }
-  }
+  auto run_option = [&](const std::string& a, const OptionValue& value) {
+    if (a != "--dump") return parse_shared_option(a, value, options, output, stated);
+    options.dump_dir = path_value(a, value());
+    return true;
+  };
+  const std::string suite_arg = one_suite(
+      walk_args(args, validate_only ? "validate" : "run", run_option), "only one suite per run");
   stated.resolve(options);
   const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
   set_threads(options.threads);
@@ -518,14 +542,8 @@ int cmd_run(const std::vector<std::string>& args, bool validate_only) {
 int cmd_cases(const std::vector<std::string>& args) {
   RunOptions options;
   StatedPass stated;
-  std::string suite_arg;
   bool json = false, benchdnn = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
-      return args[++i];
-    };
+  auto cases_option = [&](const std::string& a, const OptionValue& value) {
     if (a == "--json") {
       json = true;
     } else if (a == "--benchdnn") {
@@ -533,14 +551,12 @@ int cmd_cases(const std::vector<std::string>& args) {
     } else if (a == "--pass" || a == "--problem" || a == "--shard") {
       std::string unused_output;
       parse_shared_option(a, value, options, unused_output, stated);
-    } else if (!a.empty() && a[0] == '-') {
-      throw UsageError("unknown option '" + a + "' (see convbp cases --help)");
-    } else if (suite_arg.empty()) {
-      suite_arg = a;
     } else {
-      throw UsageError("unexpected argument '" + a + "': only one suite");
+      return false;
     }
-  }
+    return true;
+  };
+  const std::string suite_arg = one_suite(walk_args(args, "cases", cases_option), "only one suite");
   stated.resolve(options);
   const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
   const std::vector<CaseSpec> all_cases = expand_cases(suite, options);
@@ -563,22 +579,19 @@ int cmd_cases(const std::vector<std::string>& args) {
 }
 
 int cmd_show(const std::vector<std::string>& args) {
-  std::vector<std::string> files;
   std::string torch_file;
   bool all = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--all") {
-      all = true;
-    } else if (a == "--torch") {
-      if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
-      torch_file = path_value(a, args[++i]);
-    } else if (!a.empty() && a[0] == '-') {
-      throw UsageError("unknown option '" + a + "' (see convbp show --help)");
-    } else {
-      files.push_back(a);
-    }
-  }
+  const std::vector<std::string> files =
+      walk_args(args, "show", [&](const std::string& a, const OptionValue& value) {
+        if (a == "--all") {
+          all = true;
+        } else if (a == "--torch") {
+          torch_file = path_value(a, value());
+        } else {
+          return false;
+        }
+        return true;
+      });
   if (files.size() != 1) throw UsageError("show: expected exactly one REPORT file");
   Report report;
   try {
@@ -639,14 +652,9 @@ int cmd_tune(const std::vector<std::string>& args) {
   options.isolate = kIsolateByDefault;
   options.progress = isatty(STDERR_FILENO);
   TuneSettings settings;
-  std::string suite_arg, output;
+  std::string output;
   StatedPass stated;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
-      return args[++i];
-    };
+  auto tune_option = [&](const std::string& a, const OptionValue& value) {
     if (a == "--db") {
       settings.database = path_value(a, value());
     } else if (a == "--retune") {
@@ -664,17 +672,17 @@ int cmd_tune(const std::vector<std::string>& args) {
     } else if (a == "--max-error") {
       const std::string v = value();
       const double e = parse_decimal(a, v, 0, 1, "a number > 0 and <= 1");
-      if (e == 0) throw UsageError("--max-error: expected a number > 0 and <= 1, got '" + v + "'");
+      if (e == 0) {
+        throw UsageError("--max-error: expected a number > 0 and <= 1, got '" + printable(v) + "'");
+      }
       settings.constraints.max_rel_error = e;
-    } else if (parse_shared_option(a, value, options, output, stated)) {
-    } else if (!a.empty() && a[0] == '-') {
-      throw UsageError("unknown option '" + a + "' (see convbp tune --help)");
-    } else if (suite_arg.empty()) {
-      suite_arg = a;
     } else {
-      throw UsageError("unexpected argument '" + a + "': only one suite per run");
+      return parse_shared_option(a, value, options, output, stated);
     }
-  }
+    return true;
+  };
+  const std::string suite_arg =
+      one_suite(walk_args(args, "tune", tune_option), "only one suite per run");
   if (settings.database.empty()) throw UsageError("tune: --db FILE is required");
   stated.resolve(options);
   const Suite suite = suite_arg.empty() ? default_suite() : load_suite_argument(suite_arg);
@@ -741,33 +749,28 @@ options:
 
 int cmd_merge(const std::vector<std::string>& args) {
   std::string output;
-  std::vector<std::string> files;
   OnDuplicate rule = OnDuplicate::error;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(a + ": missing value");
-      return args[++i];
-    };
-    if (a == "-o" || a == "--output") {
-      output = path_value(a, value());
-    } else if (a == "--duplicates") {
-      const std::string v = value();
-      if (v == "error") {
-        rule = OnDuplicate::error;
-      } else if (v == "first") {
-        rule = OnDuplicate::first;
-      } else if (v == "last") {
-        rule = OnDuplicate::last;
-      } else {
-        throw UsageError("--duplicates: expected error, first or last, got '" + printable(v) + "'");
-      }
-    } else if (!a.empty() && a[0] == '-') {
-      throw UsageError("unknown option '" + a + "' (see convbp merge --help)");
-    } else {
-      files.push_back(a);
-    }
-  }
+  const std::vector<std::string> files =
+      walk_args(args, "merge", [&](const std::string& a, const OptionValue& value) {
+        if (a == "-o" || a == "--output") {
+          output = path_value(a, value());
+        } else if (a == "--duplicates") {
+          const std::string v = value();
+          if (v == "error") {
+            rule = OnDuplicate::error;
+          } else if (v == "first") {
+            rule = OnDuplicate::first;
+          } else if (v == "last") {
+            rule = OnDuplicate::last;
+          } else {
+            throw UsageError("--duplicates: expected error, first or last, got '" + printable(v) +
+                             "'");
+          }
+        } else {
+          return false;
+        }
+        return true;
+      });
   if (output.empty()) throw UsageError("merge: -o OUT is required");
   if (files.empty()) throw UsageError("merge: expected one or more FILEs to merge");
   std::vector<MergeKind> kinds;
@@ -833,6 +836,9 @@ int main(int argc, char** argv) {
   try {
     if (command == "list") {
       if (wants_help(args)) return std::cout << kListUsage, 0;
+      if (!args.empty()) {
+        throw UsageError("unexpected argument '" + printable(args[0]) + "': list takes none");
+      }
       return cmd_list();
     }
     if (command == "run" || command == "validate") {

@@ -151,6 +151,18 @@ def main():
           "convbp's pick at least as fast in 1 of them." % (geo, 1 / geo) in text,
           "fp32 geometric mean %.3f missing:\n%s" % (geo, text))
     check("`cudnn.fft.fp32`: incorrect" in text, "the incorrect result is not listed:\n" + text)
+    check("Within 1.02x of PyTorch in 1 of 2." in text, "fp32 cases within 1.02x:\n" + text)
+    # A case the run was stopped in is shown, marked, and in no geometric mean.
+    report["cases"][1]["interrupted"] = True
+    json.dump(report, open(report_json, "w"))
+    run = subprocess.run([sys.executable, os.path.join(source, "scripts", "gpu_compare.py"),
+                          report_json, torch_json], capture_output=True, text=True)
+    text = run.stdout
+    check(run.returncode == 0 and "| res2_3x3 * | weights |" in text and
+          "\\* interrupted: the run was stopped during this case" in text and
+          "Geometric mean ratio, fp32: 0.500 over 1 case(s)" in text,
+          "an interrupted case in the comparison:\n%s%s" % (text, run.stderr))
+    report["cases"][1].pop("interrupted")
 
     # The mixed-precision suite: bf16 and f16 under autocast, NCHW and channels_last.
     amp_config = os.path.join(source, "configs", "gpu_resnet50_amp.json")
