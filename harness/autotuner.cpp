@@ -340,7 +340,11 @@ Autotuner::Autotuner(std::string database_path, AutotunerOptions options)
   } else {
     s.candidates = select_impls(s.options.impls, true);
   }
-  check_environment(s.candidates);
+  std::vector<const Backward*> checked = s.candidates;
+  for (const std::string& name : s.options.fallback) {
+    if (const Backward* b = find_backward(name)) checked.push_back(b);
+  }
+  check_environment(checked);
   s.refresh();  // a damaged or foreign file is set aside now, before anything is planned
 }
 

@@ -679,11 +679,11 @@ std::vector<const Backward*> run_selection(const Suite& suite, const RunOptions&
 void check_environment(const std::vector<const Backward*>& impls) {
   std::string errors;
   for (const Backward* b : impls) {
-    if (!b->available().ok) continue;  // it will not run: what it would read does not matter
     const std::string error = b->environment_error();
-    if (!error.empty() && errors.find(error) == std::string::npos) {
-      errors += (errors.empty() ? "" : "; ") + error;
-    }
+    // One that will not run (no device): what it would read does not matter. Asked only where
+    // there is an error, as availability may start a device's runtime.
+    if (error.empty() || !b->available().ok) continue;
+    if (errors.find(error) == std::string::npos) errors += (errors.empty() ? "" : "; ") + error;
   }
   if (!errors.empty()) throw SelectionError("environment: " + errors);
 }

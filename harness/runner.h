@@ -61,7 +61,7 @@ std::vector<const Backward*> select_impls(const std::vector<std::string>& patter
 std::vector<const Backward*> run_selection(const Suite& suite, const RunOptions& options);
 
 // A SelectionError naming what is wrong with the environment variables the available
-// implementations among `impls` read (Backward::environment_error), each said once.
+// implementations among `impls` read (Backward::environment_error), each error said once.
 void check_environment(const std::vector<const Backward*>& impls);
 
 // The wall-clock limit of one isolated candidate: options.candidate_timeout_s when set, else

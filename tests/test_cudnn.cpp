@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -646,29 +647,64 @@ TEST(CudnnDevice, AnUnknownDbChoiceIsAnErrorNamingTheVariable) {
 }
 
 // Every variable the cuDNN entries read is checked, naming it and its value: a misspelt value
-// is never taken for the default ("no" is not 0), nor a number strtod alone would take.
+// is never taken for the default ("no" is not 0), nor a number strtod alone would take. Each
+// entry answers for the variables it reads: every entry CONVBP_CUDNN_DB (db), the engine
+// configurations CONVBP_CUDNN_RUNTIME_COMPILED, the knob search CONVBP_CUDNN_SEARCH_S too.
 TEST(Cudnn, EachCudnnVariableIsCheckedNamingItsValue) {
-  const Backward& algo = entry("cudnn.algo1.fp32");
-  EXPECT_EQ(algo.environment_error(), "") << "as the test environment sets them";
-  const std::vector<std::tuple<const char*, const char*, std::string>> wrong = {
-      {"CONVBP_CUDNN_DB", "gpu", "CONVBP_CUDNN_DB='gpu': expected kernel, library or legacy"},
-      {"CONVBP_CUDNN_RUNTIME_COMPILED", "no",
-       "CONVBP_CUDNN_RUNTIME_COMPILED='no': expected 0 (leave runtime-compiled configurations "
-       "out) or 1"},
-      {"CONVBP_CUDNN_SEARCH_S", "0x10",
-       "CONVBP_CUDNN_SEARCH_S='0x10': expected a number of seconds in (0, 86400]"},
-      {"CONVBP_CUDNN_SEARCH_S", " 5", "CONVBP_CUDNN_SEARCH_S=' 5': expected"},
-      {"CONVBP_CUDNN_SEARCH_S", "+5", "CONVBP_CUDNN_SEARCH_S='+5': expected"},
-      {"CONVBP_CUDNN_SEARCH_S", "nan", "CONVBP_CUDNN_SEARCH_S='nan': expected"},
-      {"CONVBP_CUDNN_SEARCH_S", "0", "CONVBP_CUDNN_SEARCH_S='0': expected"},
-      {"CONVBP_CUDNN_SEARCH_S", "1e6", "CONVBP_CUDNN_SEARCH_S='1e6': expected"},
+  const char* const kAlgo = "cudnn.algo1.fp32";
+  const char* const kEngine = "cudnn.engine.tf32";
+  const char* const kMember = "cudnn.engine12.k2=3.fp32";
+  const char* const kSearch = "cudnn.search.tf32";
+  for (const char* name : {kAlgo, kEngine, kMember, kSearch}) {
+    EXPECT_EQ(entry(name).environment_error(), "") << name << ", as the test environment sets them";
+  }
+  struct Wrong {
+    const char* variable;
+    const char* value;
+    std::string message;
+    std::vector<const char*> read_by, not_read_by;
   };
-  for (const auto& [variable, value, message] : wrong) {
-    ScopedEnv scoped(variable, value);
-    for (const char* name : {"cudnn.algo1.fp32", "cudnn.engine.tf32"}) {
-      EXPECT_NE(entry(name).environment_error().find(message), std::string::npos)
-          << name << " " << variable << "=" << value << ": " << entry(name).environment_error();
+  const std::vector<Wrong> wrong = {
+      {"CONVBP_CUDNN_DB",
+       "gpu",
+       "CONVBP_CUDNN_DB='gpu': expected kernel, library or legacy",
+       {kAlgo, kEngine, kMember, kSearch},
+       {}},
+      {"CONVBP_CUDNN_RUNTIME_COMPILED",
+       "no",
+       "CONVBP_CUDNN_RUNTIME_COMPILED='no': expected 0 (leave runtime-compiled configurations "
+       "out) or 1",
+       {kEngine, kMember, kSearch},
+       {kAlgo}},
+      {"CONVBP_CUDNN_SEARCH_S",
+       "0x10",
+       "CONVBP_CUDNN_SEARCH_S='0x10': expected a number of seconds in (0, 86400]",
+       {kSearch},
+       {kAlgo, kEngine, kMember}},
+      {"CONVBP_CUDNN_SEARCH_S", " 5", "CONVBP_CUDNN_SEARCH_S=' 5': expected", {kSearch}, {}},
+      {"CONVBP_CUDNN_SEARCH_S", "+5", "CONVBP_CUDNN_SEARCH_S='+5': expected", {kSearch}, {}},
+      {"CONVBP_CUDNN_SEARCH_S", "nan", "CONVBP_CUDNN_SEARCH_S='nan': expected", {kSearch}, {}},
+      {"CONVBP_CUDNN_SEARCH_S", "0", "CONVBP_CUDNN_SEARCH_S='0': expected", {kSearch}, {}},
+      {"CONVBP_CUDNN_SEARCH_S", "1e6", "CONVBP_CUDNN_SEARCH_S='1e6': expected", {kSearch}, {}},
+  };
+  for (const Wrong& w : wrong) {
+    ScopedEnv scoped(w.variable, w.value);
+    for (const char* name : w.read_by) {
+      const std::string error = entry(name).environment_error();
+      EXPECT_NE(error.find(w.message), std::string::npos)
+          << name << " " << w.variable << "=" << w.value << ": " << error;
     }
+    for (const char* name : w.not_read_by) {
+      EXPECT_EQ(entry(name).environment_error(), "") << name << " does not read " << w.variable;
+    }
+  }
+  {
+    ScopedEnv db("CONVBP_CUDNN_DB", "gpu");
+    ScopedEnv budget("CONVBP_CUDNN_SEARCH_S", "ten");
+    const std::string error = entry(kSearch).environment_error();
+    EXPECT_NE(error.find("CONVBP_CUDNN_DB='gpu'"), std::string::npos) << error;
+    EXPECT_NE(error.find("; CONVBP_CUDNN_SEARCH_S='ten'"), std::string::npos)
+        << "each bad variable named: " << error;
   }
   for (const auto& [variable, value] :
        std::vector<std::pair<const char*, const char*>>{{"CONVBP_CUDNN_DB", ""},
@@ -679,8 +715,32 @@ TEST(Cudnn, EachCudnnVariableIsCheckedNamingItsValue) {
                                                         {"CONVBP_CUDNN_SEARCH_S", "86400"},
                                                         {"CONVBP_CUDNN_SEARCH_S", "2e1"}}) {
     ScopedEnv scoped(variable, value);
-    EXPECT_EQ(algo.environment_error(), "") << variable << "='" << value << "'";
+    EXPECT_EQ(entry(kSearch).environment_error(), "") << variable << "='" << value << "'";
   }
+}
+
+// A run that selects no cuDNN entry is not stopped by a bad cuDNN variable, and keeps its tuning
+// fingerprint (the report's libraries record nothing for a bad value): its database entries
+// still answer it.
+TEST(Cudnn, ABadCudnnVariableLeavesARunWithoutCudnnAsItWas) {
+  const std::string db = ::testing::TempDir() + "/bad_cudnn_variable_db.json";
+  std::remove(db.c_str());
+  const std::string args =
+      "tune --db " + db + " --problem n1_c2_h5_w5_k2_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1 --impl naive";
+  const test::Outcome first = test::run_convbp(args);
+  ASSERT_EQ(first.status, 0) << first.output;
+  const test::Outcome second = test::run_convbp(args, "CONVBP_CUDNN_RUNTIME_COMPILED=no");
+  EXPECT_EQ(second.status, 0) << second.output;
+  EXPECT_EQ(second.output.find("another fingerprint"), std::string::npos) << second.output;
+  std::ifstream in(db);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t sections = 0;
+  for (auto at = text.find("\"fingerprint\""); at != std::string::npos;
+       at = text.find("\"fingerprint\"", at + 1)) {
+    ++sections;
+  }
+  EXPECT_EQ(sections, 1u) << "one fingerprint, one section:\n" << text;
+  std::remove(db.c_str());
 }
 
 // A bad cuDNN variable stops `convbp run` and `tune` before measuring (status 2, one line naming

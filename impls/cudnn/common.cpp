@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <stdexcept>
@@ -281,15 +282,19 @@ double search_budget_seconds() {
   return s;
 }
 
-std::string environment_error() {
-  try {
-    db_form();
-    runtime_compiled_wanted();
-    search_budget_seconds();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
+std::string environment_error(bool runtime_compiled, bool search) {
+  std::string errors;
+  auto check = [&](const std::function<void()>& read) {
+    try {
+      read();
+    } catch (const std::invalid_argument& e) {
+      errors += (errors.empty() ? "" : "; ") + std::string(e.what());
+    }
+  };
+  check([] { db_form(); });
+  if (runtime_compiled) check([] { runtime_compiled_wanted(); });
+  if (search) check([] { search_budget_seconds(); });
+  return errors;
 }
 
 std::vector<std::pair<std::string, std::string>> library_versions() {
@@ -304,14 +309,16 @@ std::vector<std::pair<std::string, std::string>> library_versions() {
         {"cudnn", cudnn_text},
         {"cuda_runtime", dotted(runtime, 1000, 10)},
         {"cuda_driver", driver_version()}};
-    // A bad value is recorded, not thrown: the context names every library, whichever run, and
-    // an entry that would read it is refused (environment_error).
+    // The context names every library whichever run, and the tuning fingerprint holds it: a bad
+    // value records nothing, as unset, since an entry that would read it is refused before it
+    // runs (environment_error), and a run without one must keep its fingerprint.
+    bool wanted = true;
     try {
-      if (!runtime_compiled_wanted()) {
-        list.emplace_back("cudnn_runtime_compiled", "left out (CONVBP_CUDNN_RUNTIME_COMPILED=0)");
-      }
-    } catch (const std::invalid_argument& e) {
-      list.emplace_back("cudnn_runtime_compiled", e.what());
+      wanted = runtime_compiled_wanted();
+    } catch (const std::invalid_argument&) {
+    }
+    if (!wanted) {
+      list.emplace_back("cudnn_runtime_compiled", "left out (CONVBP_CUDNN_RUNTIME_COMPILED=0)");
     }
     return list;
   }();
@@ -516,7 +523,7 @@ DbForm db_form() {
     if (v != to_string(form)) continue;
     if (form == DbForm::kernel && !kernels_built()) {
       throw std::invalid_argument(
-          "CONVBP_CUDNN_DB=kernel: this build has no CUDA kernels (nvcc was not found or did not "
+          "CONVBP_CUDNN_DB='kernel': this build has no CUDA kernels (nvcc was not found or did not "
           "work when CMake configured it; CONVBP_WITH_CUDA_KERNELS)");
     }
     return form;

@@ -96,9 +96,11 @@ bool runtime_compiled_wanted();
 // seconds in (0, 86400].
 double search_budget_seconds();
 
-// What is wrong with the cuDNN variables above and CONVBP_CUDNN_DB, empty when nothing is
-// (Backward::environment_error of every cuDNN entry).
-std::string environment_error();
+// What is wrong with the cuDNN variables an entry reads, each named with its value ("; " between
+// them), empty when nothing is (Backward::environment_error): CONVBP_CUDNN_DB (every entry: the
+// weights pass's db), with `runtime_compiled` CONVBP_CUDNN_RUNTIME_COMPILED (engine
+// configurations), with `search` CONVBP_CUDNN_SEARCH_S (the knob search).
+std::string environment_error(bool runtime_compiled, bool search);
 
 // Device memory, freed on destruction.
 class DeviceBuffer {
@@ -297,7 +299,7 @@ class CudnnBackward : public Backward {
     return cudnn::library_versions();
   }
   std::string device_description() const override { return cudnn::device_description(); }
-  std::string environment_error() const override { return cudnn::environment_error(); }
+  std::string environment_error() const override { return cudnn::environment_error(false, false); }
 };
 
 std::vector<std::unique_ptr<Backward>> make_legacy_backwards();

@@ -145,6 +145,7 @@ const char* precision_words(Precision precision) {
 class EngineEntry : public CudnnBackward {
  public:
   explicit EngineEntry(Precision precision) : precision_(precision) {}
+  std::string environment_error() const override { return cudnn::environment_error(true, false); }
   double tolerance_factor(Pass) const override {
     double bound = tolerance_factor_bound({Method::winograd, false, 4});
     for (DType dtype : precision_ == Precision::fp32acc
@@ -303,6 +304,7 @@ class SearchFamily final : public ConfigFamily {
 
   std::string name() const override { return std::string("cudnn.search.") + to_string(precision_); }
   bool opt_in() const override { return true; }
+  std::string environment_error() const override { return cudnn::environment_error(true, true); }
 
   Support supports(const ConvProblem& pr, Pass pass) const override {
     if (Support s = precision_support(precision_, pr, name()); !s.ok) return s;

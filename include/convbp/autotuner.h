@@ -51,8 +51,9 @@ struct AutotunerOptions {
   // Candidate implementations (globs over names, as `convbp tune --impl`). Empty: every
   // registered implementation except the fp64 reference (Roles::reference) and the opt-in ones
   // (Backward::opt_in(), selected by full name only). A pattern that matches nothing, or a bad
-  // value of an environment variable an available candidate reads (CONVBP_CUDNN_DB, ...;
-  // Backward::environment_error), is a SelectionError (backward.h), thrown by the constructor.
+  // value of an environment variable an available candidate or fallback reads (CONVBP_CUDNN_DB,
+  // ...; Backward::environment_error), is a SelectionError (backward.h), thrown by the
+  // constructor.
   std::vector<std::string> impls;
   // The default: the first of these that supports the shape and meets the constraints. Empty:
   // the implementations' own fallback order (Roles::fallback, default_fallbacks() in
