@@ -22,7 +22,7 @@
 //     device's, from its memory clock and bus width, double data rate; 4800, an H200's HBM3e,
 //     where the runtime does not say); keys as `convbp cases` prints them, with an optional dtype
 //     and layout suffix (default: ResNet-50 conv1 and VGG-16 conv1_2 at batch 32, issue 11's
-//     shapes).
+//     shapes, in f32 NCHW and in bf16 NHWC).
 //
 // Exit status: 0 every form right on every key, 1 a form wrong or failing, 2 bad arguments,
 // 77 no CUDA device.
@@ -53,8 +53,11 @@ using convbp::cudnn::DeviceBuffer;
 constexpr int kCalls = 20;  // calls per timing
 
 const char* const kDefaultKeys[] = {
-    "n32_c3_h224_w224_k64_r7_s7_st2x2_pad3x3x3x3_dil1x1_g1",    // ResNet-50 conv1
-    "n32_c64_h224_w224_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1"};  // VGG-16 conv1_2
+    "n32_c3_h224_w224_k64_r7_s7_st2x2_pad3x3x3x3_dil1x1_g1",   // ResNet-50 conv1
+    "n32_c64_h224_w224_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1",  // VGG-16 conv1_2
+    // The same in bf16 NHWC, the layout 16-bit training runs in.
+    "n32_c3_h224_w224_k64_r7_s7_st2x2_pad3x3x3x3_dil1x1_g1_bf16_nhwc",
+    "n32_c64_h224_w224_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1_bf16_nhwc"};
 
 struct Form {
   DbForm form;
@@ -167,7 +170,7 @@ bool measure(const ConvProblem& pr, int rounds, double peak_gbs) {
 
   std::vector<Form> forms;
   for (DbForm f : {DbForm::kernel, DbForm::library, DbForm::legacy}) {
-    if (f == DbForm::kernel && (!cudnn::kernels_built() || pr.layout != Layout::nchw)) continue;
+    if (f == DbForm::kernel && !cudnn::kernels_built()) continue;
     Form form{f, nullptr, "", 0, std::numeric_limits<double>::infinity()};
     try {
       form.reduction = std::make_unique<BiasReduction>(pr, f);
@@ -202,7 +205,7 @@ bool measure(const ConvProblem& pr, int rounds, double peak_gbs) {
   if (stop) cudaEventDestroy(stop);
 
   bool all_right = true;
-  if (pr.layout == Layout::nchw && !cudnn::kernels_built()) {
+  if (!cudnn::kernels_built()) {
     std::printf("  %-8s not in this build (CONVBP_WITH_CUDA_KERNELS: nvcc not found, or OFF)\n",
                 "kernel");
   }
@@ -233,6 +236,8 @@ int usage(const char* why) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Line by line, so that a run stopped by a time limit or a fault keeps every line printed.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int rounds = 5;
   double peak_gbs = 0;  // --peak-gbs, else the device's
   std::vector<ConvProblem> problems;

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Whether the project's CUDA kernel for db computes it right on this GPU, before a run relies on
-# it (scripts/gpu_check.sh runs this first): bench/cudnn_db_bare checks every form of db on six
-# small NCHW shapes (f32, bf16 and f16; each group size of threads per row, 32, 64, 128 and
-# 256; k over one block of stage 2), one round of timing each. The kernel is the default form
-# of db for NCHW, so a kernel that is wrong on a GPU would make every cuDNN weights result of
-# the run incorrect; with `library`, the caller runs the rest on cuBLAS and cuDNN instead
+# it (scripts/gpu_check.sh runs this first): bench/cudnn_db_bare checks every form of db on
+# eleven small shapes, one round of timing each: six NCHW (f32, bf16 and f16; each group size of
+# threads per row, 32, 64, 128 and 256; k over one block of stage 2) and five NHWC (k of 1, 5,
+# 64 and 96, which share a tile of 256 threads among 256, 51, 4 and 2 threads per channel, and
+# 300, two tiles; one chunk of rows and many, the last one short). The kernels are the default
+# form of db, so a kernel that is wrong on a GPU would make every cuDNN weights result of the
+# run incorrect; with `library`, the caller runs the rest on cuBLAS and cuDNN instead
 # (CONVBP_CUDNN_DB=library) and still gets its comparison.
 #
 # usage: scripts/db_preflight.sh BUILD_DIR OUTPUT_FILE
@@ -33,7 +35,12 @@ keys=(n2_c3_h9_w9_k5_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1
   n4_c3_h64_w64_k17_r1_s1_st1x1_pad0x0x0x0_dil1x1_g1_f16_nchw
   n4_c3_h28_w28_k33_r1_s1_st1x1_pad0x0x0x0_dil1x1_g1
   n8_c3_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1
-  n2_c3_h112_w112_k9_r1_s1_st1x1_pad0x0x0x0_dil1x1_g1_bf16_nchw)
+  n2_c3_h112_w112_k9_r1_s1_st1x1_pad0x0x0x0_dil1x1_g1_bf16_nchw
+  n2_c3_h9_w9_k5_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1_f32_nhwc
+  n3_c3_h20_w20_k300_r3_s3_st1x1_pad1x2x0x1_dil1x1_g1_bf16_nhwc
+  n8_c3_h56_w56_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1_f16_nhwc
+  n4_c3_h28_w28_k96_r1_s1_st1x1_pad0x0x0x0_dil1x1_g1_f32_nhwc
+  n2_c3_h112_w112_k1_r1_s1_st1x1_pad0x0x0x0_dil1x1_g1_bf16_nhwc)
 status=0
 timeout -k 5 30 "$bench" --rounds 1 "${keys[@]}" > "$out" 2>&1 || status=$?
 # A kernel line with its time and error, within its bound: "  kernel  0.0312 ms ... error 0.2 of

@@ -16,7 +16,7 @@
 #        configs/gpu_vgg16_mobilenet_v2.json; set empty for none), GPU_CUDNN (default torch:
 #        convbp runs on the cuDNN library PyTorch loads, so that both sides run one library;
 #        system: on the one it was built with), GPU_KERNELS (default AUTO: the project's CUDA
-#        kernel for NCHW db where nvcc is found, and without it if that build fails; OFF: db on
+#        kernels for db where nvcc is found, and without them if that build fails; OFF: db on
 #        cuBLAS and cuDNN only)
 #
 # Time on an H200, estimated from the 2026-11-30 run (shared/gpu/2026-11-30/summary.txt and
@@ -150,9 +150,9 @@ elif [[ ${GPU_CUDNN:-torch} == torch ]]; then
 fi
 note "convbp loads: $(ldd "$BUILD/convbp" | grep -oE 'libcudnn\.so[^ ]* => [^ ]+' || echo 'no libcudnn')"
 
-# db's CUDA kernel is checked before anything relies on it: it is the default form of db for
-# NCHW, and a kernel wrong on this GPU (it never ran on one before this check) would make every
-# cuDNN weights result incorrect. Should it compute a wrong db, fail or crash, the rest of the
+# db's CUDA kernels are checked before anything relies on them: they are the default form of
+# db, and a kernel wrong on this GPU (none ran on one before this check) would make every cuDNN
+# weights result incorrect. Should it compute a wrong db, fail or crash, the rest of the
 # check runs db on cuBLAS and cuDNN (CONVBP_CUDNN_DB=library) and still compares; the tests and
 # db_bare.txt still report the kernel's failure.
 step "db: the CUDA kernel checked on small shapes before the run relies on it (at most 30 s)"

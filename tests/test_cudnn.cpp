@@ -551,10 +551,10 @@ TEST(CudnnDevice, SixteenBitAndNhwcMatchTheReferenceOrDeclineWithAReason) {
   EXPECT_GE(ran["engine members"], cases);
 }
 
-// db is a bandwidth-bound reduction beside dw on its own stream: NCHW on the project's kernel
-// where the build has it, else f32 on cuBLAS in both layouts and 16-bit NHWC on cuBLAS; the
-// legacy call (16-bit NCHW without the kernel) after dw. CONVBP_CUDNN_DB=library picks the
-// library forms in any build, and CONVBP_CUDNN_DB=legacy the legacy call for every shape. The
+// db is a bandwidth-bound reduction beside dw on its own stream: the project's kernels in both
+// layouts where the build has them, else f32 on cuBLAS in both layouts and 16-bit NHWC on
+// cuBLAS; the legacy call (16-bit NCHW without the kernels) after dw. CONVBP_CUDNN_DB=library picks
+// the library forms in any build, and CONVBP_CUDNN_DB=legacy the legacy call for every shape. The
 // detail names how and gives what db adds to the pass (the pass less dw alone), its rate alone and,
 // beside dw, the pass with db after dw instead, all timed apart from the validated call. Its values
 // are checked by the harness's validation (status ok).
@@ -583,7 +583,7 @@ TEST(CudnnDevice, DbIsAReductionTimedInsideTheWeightsPass) {
                                   std::to_string(kSeed) + " problem " + pr.key() + " [" + r.detail +
                                   "]";
       ASSERT_EQ(r.status, Status::ok) << context << " " << r.why;
-      const bool kernel = CONVBP_WITH_CUDA_KERNELS && *choice == '\0' && layout == Layout::nchw;
+      const bool kernel = CONVBP_WITH_CUDA_KERNELS && *choice == '\0';
       const std::string how = kernel                            ? "a CUDA kernel ("
                               : std::string(choice) == "legacy" ? "cudnnConvolutionBackwardBias"
                                                                 : library;

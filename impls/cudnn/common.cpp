@@ -537,9 +537,10 @@ BiasReduction::BiasReduction(const ConvProblem& pr, DbForm form) : problem_(pr) 
     throw std::invalid_argument(
         "db on the CUDA kernel: this build has no CUDA kernels (CONVBP_WITH_CUDA_KERNELS)");
   }
-  if (form == DbForm::kernel && pr.layout == Layout::nchw) {
-    mode_ = Mode::kernel_nchw;
-    partial_ = DeviceBuffer(std::size_t(pr.n * pr.k) * sizeof(float));
+  if (form == DbForm::kernel) {
+    mode_ = Mode::kernel;
+    partial_ = DeviceBuffer(
+        std::size_t(db_partial_floats(int(pr.layout), int(pr.n), int(pr.k), pq)) * sizeof(float));
   } else if (form != DbForm::legacy && pr.layout == Layout::nhwc) {
     mode_ = pr.dtype == DType::f32 ? Mode::sgemv_nhwc : Mode::gemm_ex_nhwc;
     ones_ = ones(pr.dtype, pr.n * pq);
@@ -552,7 +553,7 @@ BiasReduction::BiasReduction(const ConvProblem& pr, DbForm form) : problem_(pr) 
     mode_ = Mode::legacy;
     legacy_ = std::make_unique<LegacyDescriptors>(pr, CUDNN_DEFAULT_MATH);
   }
-  if (mode_ != Mode::legacy && mode_ != Mode::kernel_nchw) {
+  if (mode_ != Mode::legacy && mode_ != Mode::kernel) {
     blas_handle();
     blas_workspace_ = DeviceBuffer(blas_workspace_bytes());
   }
@@ -572,10 +573,10 @@ void BiasReduction::enqueue(const void* dy, void* db, cudaStream_t stream) {
   const float one = 1.0f, zero = 0.0f;
   const int k = int(pr.k), n = int(pr.n), pq = int(pr.p() * pr.q()), npq = n * pq;
   const auto held = lock_handles();  // cuBLAS's handle, or cuDNN's, takes `stream` for the call
-  if (mode_ == Mode::kernel_nchw) {
+  if (mode_ == Mode::kernel) {
 #if CONVBP_WITH_CUDA_KERNELS
-    CONVBP_CHECK(enqueue_db_kernel(dy, static_cast<float*>(partial_.get()), db, int(pr.dtype), n, k,
-                                   pq, stream));
+    CONVBP_CHECK(enqueue_db_kernel(dy, static_cast<float*>(partial_.get()), db, int(pr.dtype),
+                                   int(pr.layout), n, k, pq, stream));
 #endif
     return;
   }
@@ -611,17 +612,24 @@ void BiasReduction::enqueue(const void* dy, void* db, cudaStream_t stream) {
       CONVBP_CHECK(
           cudnnConvolutionBackwardBias(handle(), &one, legacy_->dy, dy, &zero, legacy_->db, db));
       return;
-    case Mode::kernel_nchw:
+    case Mode::kernel:
       return;  // above
   }
 }
 
 std::string BiasReduction::how() const {
   switch (mode_) {
-    case Mode::kernel_nchw:
-      return "a CUDA kernel (each [p*q] row of dy summed by " +
-             std::to_string(db_group(problem_.p() * problem_.q())) +
-             " threads, then [n, k] summed over n)";
+    case Mode::kernel: {
+      const std::int64_t pq = problem_.p() * problem_.q();
+      if (problem_.layout == Layout::nchw) {
+        return "a CUDA kernel (each [p*q] row of dy summed by " + std::to_string(db_group(pq)) +
+               " threads, then [n, k] summed over n)";
+      }
+      const DbNhwcGrid g = db_nhwc_grid(problem_.n * pq, int(problem_.k));
+      return "a CUDA kernel (dy as [n*p*q, k] in " + std::to_string(g.chunks) + " chunks of " +
+             std::to_string(g.chunk_rows) + " rows, " + std::to_string(g.lanes) +
+             " threads per channel, then [k, chunks] summed over the chunks)";
+    }
     case Mode::sgemv_nchw:
       return "cuBLAS (cublasSgemv: dy as [n*k, p*q] times ones, then [n, k] summed over n)";
     case Mode::sgemv_nhwc:

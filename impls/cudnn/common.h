@@ -149,13 +149,14 @@ Support bias_support(const ConvProblem& problem);
 // db = dy summed over n, p and q, for each k: a bandwidth-bound reduction that reads dy once.
 // cudnnConvolutionBackwardBias ran at about 340 GB/s on an H200 (issue 11, 4.8 TB/s HBM), so
 // the reduction is the project's kernel or matrix-vector products on cuBLAS, fp32 accumulation:
-//   NCHW, a build with the CUDA kernels (nvcc found): db_kernel.h, every dtype;
-//   f32 NCHW otherwise: dy as a [n*k, p*q] matrix times ones(p*q) -> partial[n*k] (fp32), then
+//   a build with the CUDA kernels (nvcc found): db_kernel.h, both layouts, every dtype;
+//   otherwise, and with CONVBP_CUDNN_DB=library:
+//   f32 NCHW:    dy as a [n*k, p*q] matrix times ones(p*q) -> partial[n*k] (fp32), then
 //                partial as [n, k] summed over n (cublasSgemv twice);
 //   NHWC:        dy as a [n*p*q, k] matrix, transposed, times ones(n*p*q) -> db (one call:
 //                cublasSgemv for f32, cublasGemmEx with compute type 32F and db in dy's dtype
 //                for bf16 and f16);
-//   16-bit NCHW without the kernels: cudnnConvolutionBackwardBias. The two-step form would need
+//   16-bit NCHW: cudnnConvolutionBackwardBias. The two-step form would need
 //                the fp32 partial sums converted to bf16/f16 at the end, which cuBLAS does not
 //                offer (a 32F A needs a 32F C).
 // The cuBLAS forms run on a workspace of the reduction's own (cublasSetWorkspace after each
@@ -170,7 +171,7 @@ Support bias_support(const ConvProblem& problem);
 //
 // Which form runs is a DbForm, CONVBP_CUDNN_DB's choice unless given (bench/cudnn_db_bare.cpp
 // times them side by side):
-//   kernel   NCHW on the kernel (a build with it), NHWC on cuBLAS: the default where built;
+//   kernel   the kernels, both layouts (a build with them): the default where built;
 //   library  the cuBLAS forms above, and cudnnConvolutionBackwardBias for 16-bit NCHW: the
 //            default without the kernel;
 //   legacy   cudnnConvolutionBackwardBias for every shape, after dw (what issue 11's first run
@@ -204,7 +205,7 @@ class BiasReduction {
   std::string how() const;
 
  private:
-  enum class Mode { kernel_nchw, sgemv_nchw, sgemv_nhwc, gemm_ex_nhwc, legacy };
+  enum class Mode { kernel, sgemv_nchw, sgemv_nhwc, gemm_ex_nhwc, legacy };
   ConvProblem problem_;
   Mode mode_;
   DeviceBuffer ones_, ones_n_, partial_, blas_workspace_;

@@ -1,4 +1,4 @@
-// The db reduction kernel (db_kernel.h): nvcc only, built where it exists.
+// The db reduction kernels (db_kernel.h): nvcc only, built where it exists.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -36,9 +36,10 @@ __device__ float warp_sum(float v) {
   return v;
 }
 
-// Every thread of the block reaches the __syncthreads(): rows past the end only add nothing.
+// NCHW. Every thread of the block reaches the __syncthreads(): rows past the end only add
+// nothing.
 template <int D>
-__global__ void __launch_bounds__(kDbBlock) db_kernel(DbKernelArgs a) {
+__global__ void __launch_bounds__(kDbBlock) db_nchw_kernel(DbKernelArgs a) {
   if (a.stage == 2) {
     const int k = blockIdx.x * kDbBlock + threadIdx.x;
     if (k >= a.k) return;
@@ -80,24 +81,94 @@ __global__ void __launch_bounds__(kDbBlock) db_kernel(DbKernelArgs a) {
   }
 }
 
+// NHWC (db_kernel.h). Stage 1: block b sums chunk b / tiles of the rows over tile b % tiles of
+// the channels; every thread reaches the __syncthreads(). Stage 2: warp w of block b sums
+// channel b * 8 + w's chunks; every lane reaches the shuffles.
+template <int D>
+__global__ void __launch_bounds__(kDbBlock) db_nhwc_kernel(DbKernelArgs a) {
+  const std::int64_t k = a.k;
+  if (a.stage == 2) {
+    const std::int64_t c = std::int64_t(blockIdx.x) * kDbNhwcChannelsPerBlock + threadIdx.x / 32;
+    float sum = 0.0f;
+    if (c < k) {
+      const float* row = a.partial + c * a.chunks;
+      for (int i = threadIdx.x % 32; i < a.chunks; i += 32) sum += row[i];
+    }
+    sum = warp_sum(sum);
+    if (threadIdx.x % 32 == 0 && c < k) store<D>(a.db, c, sum);
+    return;
+  }
+  __shared__ float lane_sums[kDbBlock];
+  // db_nhwc_grid()'s width, lanes and tiles (a host function).
+  const int width = a.k < kDbBlock ? a.k : kDbBlock;
+  const int lanes = kDbBlock / width;
+  const int tiles = (a.k + width - 1) / width;
+  const int tile = blockIdx.x % tiles;
+  const std::int64_t chunk = blockIdx.x / tiles;
+  const int t = threadIdx.x;
+  const std::int64_t c = std::int64_t(tile) * width + t % width;
+  const int lane = t / width;
+  const std::int64_t rows = std::int64_t(a.n) * a.row_length;
+  const std::int64_t begin = chunk * a.chunk_rows;
+  const std::int64_t end = begin + a.chunk_rows < rows ? begin + a.chunk_rows : rows;
+  const std::int64_t step = lanes;
+  float sums[8] = {};
+  if (lane < lanes && c < k) {
+    std::int64_t r = begin + lane;
+    for (; r + 7 * step < end; r += 8 * step) {
+#pragma unroll
+      for (int u = 0; u < 8; ++u) sums[u] += load<D>(a.dy, (r + u * step) * k + c);
+    }
+#pragma unroll 4
+    for (int u = 0; r < end; r += step, ++u) sums[u & 3] += load<D>(a.dy, r * k + c);
+  }
+  float total = 0.0f;
+#pragma unroll
+  for (int u = 0; u < 8; ++u) total += sums[u];
+  lane_sums[t] = total;
+  __syncthreads();
+  if (t < width && c < k) {
+    float sum = 0.0f;
+    for (int l = 0; l < lanes; ++l) sum += lane_sums[l * width + t];
+    a.partial[c * a.chunks + chunk] = sum;
+  }
+}
+
 }  // namespace
 
-cudaError_t enqueue_db_kernel(const void* dy, float* partial, void* db, int dtype, int n, int k,
-                              std::int64_t row_length, cudaStream_t stream) {
-  const void* kernel = dtype == 1   ? reinterpret_cast<const void*>(&db_kernel<1>)
-                       : dtype == 2 ? reinterpret_cast<const void*>(&db_kernel<2>)
-                                    : reinterpret_cast<const void*>(&db_kernel<0>);
-  DbKernelArgs a{1, dtype, db_group(row_length), n, k, row_length, dy, partial, db};
+cudaError_t enqueue_db_kernel(const void* dy, float* partial, void* db, int dtype, int layout,
+                              int n, int k, std::int64_t row_length, cudaStream_t stream) {
+  const void* kernel = nullptr;
+  if (layout == 0) {
+    kernel = dtype == 1   ? reinterpret_cast<const void*>(&db_nchw_kernel<1>)
+             : dtype == 2 ? reinterpret_cast<const void*>(&db_nchw_kernel<2>)
+                          : reinterpret_cast<const void*>(&db_nchw_kernel<0>);
+  } else {
+    kernel = dtype == 1   ? reinterpret_cast<const void*>(&db_nhwc_kernel<1>)
+             : dtype == 2 ? reinterpret_cast<const void*>(&db_nhwc_kernel<2>)
+                          : reinterpret_cast<const void*>(&db_nhwc_kernel<0>);
+  }
+  DbKernelArgs a{1, dtype, layout, 0, n, k, row_length, 0, 0, dy, partial, db};
   void* args[] = {&a};
-  const std::int64_t rows_per_block = kDbBlock / a.group;
-  const std::int64_t rows = std::int64_t(n) * k;
   const dim3 block(kDbBlock);
-  const dim3 grid1(unsigned((rows + rows_per_block - 1) / rows_per_block));
+  dim3 grid1, grid2;
+  if (layout == 0) {
+    a.group = db_group(row_length);
+    const std::int64_t rows_per_block = kDbBlock / a.group;
+    const std::int64_t rows = std::int64_t(n) * k;
+    grid1 = dim3(unsigned((rows + rows_per_block - 1) / rows_per_block));
+    grid2 = dim3(unsigned((k + kDbBlock - 1) / kDbBlock));
+  } else {
+    const DbNhwcGrid g = db_nhwc_grid(std::int64_t(n) * row_length, k);
+    a.chunks = g.chunks;
+    a.chunk_rows = g.chunk_rows;
+    grid1 = dim3(unsigned(g.blocks()));
+    grid2 = dim3(unsigned((k + kDbNhwcChannelsPerBlock - 1) / kDbNhwcChannelsPerBlock));
+  }
   if (cudaError_t e = cudaLaunchKernel(kernel, grid1, block, args, 0, stream)) {
     return e;
   }
   a.stage = 2;
-  const dim3 grid2(unsigned((k + kDbBlock - 1) / kDbBlock));
   return cudaLaunchKernel(kernel, grid2, block, args, 0, stream);
 }
 

@@ -10,11 +10,11 @@
 //
 // cuBLAS: the calls that compute db (cublasSgemv, cublasGemmEx with compute type 32F), checked
 // for their arguments' consistency and computed with fp64 accumulation, the result rounded to
-// C's type. cudaLaunchKernel: the project's one kernel (db for NCHW, impls/cudnn/db_kernel.h),
-// modelled from its argument; CONVBP_MOCK_DB_KERNEL_MISSES_A_ROW=1 makes it leave the last
-// (n, k) row out of its sums, a wrong db for the tests that must catch one, and
-// CONVBP_MOCK_DB_KERNEL_FAULTS=1 makes its launch an illegal address, a sticky error that every
-// later runtime call returns, as on a GPU.
+// C's type. cudaLaunchKernel: the project's kernels (db, impls/cudnn/db_kernel.h),
+// modelled from their argument; CONVBP_MOCK_DB_KERNEL_MISSES_A_ROW=1 makes them leave the last
+// row of dy ((n, k) in NCHW, (n, p, q) in NHWC) out of their sums, a wrong db for the tests that
+// must catch one, and CONVBP_MOCK_DB_KERNEL_FAULTS=1 makes a launch an illegal address, a sticky
+// error that every later runtime call returns, as on a GPU.
 //
 // Streams: every call runs at once on the host, so a stream is a name that must exist. The
 // model counts, per stream, the cuDNN calls that compute (on the handle's stream, the one set
@@ -717,6 +717,49 @@ double modeled_ms(int engine, const std::vector<std::pair<int, std::int64_t>>& k
 
 int g_handle_storage;
 
+// db's NHWC kernel (db_kernel.h): stage 1, block b sums chunk b / tiles of the n*p*q rows over
+// tile b % tiles of the channels into partial[k * chunks + chunk]; stage 2, warp w of block b
+// sums channel b * 8 + w's chunks into db. `miss`: the last row of dy is left out (a kernel that
+// misses one, for the tests that must catch it).
+cudaError_t launch_db_nhwc(const convbp::cudnn::DbKernelArgs& a, cudnnDataType_t type, dim3 grid,
+                           bool miss) {
+  using convbp::cudnn::kDbBlock;
+  const std::int64_t rows = std::int64_t(a.n) * a.row_length;
+  if (a.chunks < 1 || a.chunk_rows < 1 || std::int64_t(a.chunks) * a.chunk_rows < rows ||
+      std::int64_t(a.chunks - 1) * a.chunk_rows >= rows) {
+    return cudaErrorInvalidValue;
+  }
+  const std::int64_t k = a.k;
+  if (a.stage == 1) {
+    const std::int64_t width = std::min<std::int64_t>(k, kDbBlock);
+    const std::int64_t tiles = (k + width - 1) / width;
+    const std::int64_t blocks = std::min<std::int64_t>(grid.x, a.chunks * tiles);
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const std::int64_t chunk = b / tiles, tile = b % tiles;
+      const std::int64_t end = std::min(rows - (miss ? 1 : 0), (chunk + 1) * a.chunk_rows);
+      for (std::int64_t c = tile * width; c < std::min(k, (tile + 1) * width); ++c) {
+        double sum = 0;
+        for (std::int64_t r = chunk * a.chunk_rows; r < end; ++r) {
+          sum += element(type, a.dy, std::size_t(r * k + c));
+        }
+        a.partial[c * a.chunks + chunk] = float(sum);
+      }
+    }
+    return cudaSuccess;
+  }
+  if (a.stage == 2) {
+    constexpr int kPerBlock = convbp::cudnn::kDbNhwcChannelsPerBlock;
+    const std::int64_t covered = std::min<std::int64_t>(k, std::int64_t(grid.x) * kPerBlock);
+    for (std::int64_t c = 0; c < covered; ++c) {
+      double sum = 0;
+      for (int i = 0; i < a.chunks; ++i) sum += a.partial[c * a.chunks + i];
+      set_element(type, a.db, std::size_t(c), sum);
+    }
+    return cudaSuccess;
+  }
+  return cudaErrorInvalidValue;
+}
+
 }  // namespace
 
 extern "C" {
@@ -902,9 +945,9 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
   return cudaSuccess;
 }
 
-// The project's one kernel, db_kernel (impls/cudnn/db_kernel.h), modelled from its argument:
-// what the launched grid covers is computed (fp64 sums, written in the kernel's types), what it
-// does not cover is left as it was, as on a GPU.
+// The project's kernels for db (impls/cudnn/db_kernel.h), modelled from their argument: what
+// the launched grid covers is computed (fp64 sums, written in the kernel's types), what it does
+// not cover is left as it was, as on a GPU.
 cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** args,
                              std::size_t shared_bytes, cudaStream_t s) {
   using convbp::cudnn::DbKernelArgs;
@@ -923,10 +966,16 @@ cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** arg
   }
   const DbKernelArgs& a = *static_cast<const DbKernelArgs*>(args[0]);
   const cudnnDataType_t types[] = {CUDNN_DATA_FLOAT, CUDNN_DATA_BFLOAT16, CUDNN_DATA_HALF};
-  if (a.dtype < 0 || a.dtype > 2 || a.n < 1 || a.k < 1 || a.row_length < 1) {
+  if (a.dtype < 0 || a.dtype > 2 || a.layout < 0 || a.layout > 1 || a.n < 1 || a.k < 1 ||
+      a.row_length < 1) {
     return cudaErrorInvalidValue;
   }
   const cudnnDataType_t type = types[a.dtype];
+  const bool miss = [] {
+    const char* v = std::getenv("CONVBP_MOCK_DB_KERNEL_MISSES_A_ROW");
+    return v && *v == '1';
+  }();
+  if (a.layout == 1) return launch_db_nhwc(a, type, grid, miss);
   if (a.stage == 1) {
     // Whole warps per row, whole rows per block (the kernel's reductions assume both).
     if (a.group < 32 || a.group > kDbBlock || (a.group & (a.group - 1)) != 0) {
@@ -935,8 +984,7 @@ cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** arg
     const std::int64_t rows = std::int64_t(a.n) * a.k;
     std::int64_t covered =
         std::min<std::int64_t>(rows, std::int64_t(grid.x) * (kDbBlock / a.group));
-    if (const char* miss = std::getenv("CONVBP_MOCK_DB_KERNEL_MISSES_A_ROW");
-        miss && *miss == '1') {
+    if (miss) {
       covered = std::min(covered, rows - 1);
       a.partial[rows - 1] = 0;
     }
