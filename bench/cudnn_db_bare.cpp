@@ -22,7 +22,7 @@
 //     device's, from its memory clock and bus width, double data rate; 4800, an H200's HBM3e,
 //     where the runtime does not say); keys as `convbp cases` prints them, with an optional dtype
 //     and layout suffix (default: ResNet-50 conv1 and VGG-16 conv1_2 at batch 32, issue 11's
-//     shapes, in f32 NCHW and in bf16 NHWC).
+//     shapes, in f32 NCHW and in bf16 NHWC, and conv1 in f32 NHWC).
 //
 // Exit status: 0 every form right on every key, 1 a form wrong or failing, 2 bad arguments,
 // 77 no CUDA device.
@@ -55,9 +55,12 @@ constexpr int kCalls = 20;  // calls per timing
 const char* const kDefaultKeys[] = {
     "n32_c3_h224_w224_k64_r7_s7_st2x2_pad3x3x3x3_dil1x1_g1",   // ResNet-50 conv1
     "n32_c64_h224_w224_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1",  // VGG-16 conv1_2
-    // The same in bf16 NHWC, the layout 16-bit training runs in.
+    // The same in bf16 NHWC, the layout 16-bit training runs in, and conv1 in f32 NHWC: the
+    // NHWC kernel's loads are of the element's size, so the two show whether 2-byte loads keep
+    // enough bytes in flight.
     "n32_c3_h224_w224_k64_r7_s7_st2x2_pad3x3x3x3_dil1x1_g1_bf16_nhwc",
-    "n32_c64_h224_w224_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1_bf16_nhwc"};
+    "n32_c64_h224_w224_k64_r3_s3_st1x1_pad1x1x1x1_dil1x1_g1_bf16_nhwc",
+    "n32_c3_h224_w224_k64_r7_s7_st2x2_pad3x3x3x3_dil1x1_g1_f32_nhwc"};
 
 struct Form {
   DbForm form;

@@ -539,8 +539,12 @@ BiasReduction::BiasReduction(const ConvProblem& pr, DbForm form) : problem_(pr) 
   }
   if (form == DbForm::kernel) {
     mode_ = Mode::kernel;
+#if CONVBP_WITH_CUDA_KERNELS
+    if (pr.layout == Layout::nhwc) wave_ = db_nhwc_wave(int(pr.dtype));
+#endif
     partial_ = DeviceBuffer(
-        std::size_t(db_partial_floats(int(pr.layout), int(pr.n), int(pr.k), pq)) * sizeof(float));
+        std::size_t(db_partial_floats(int(pr.layout), int(pr.n), int(pr.k), pq, wave_)) *
+        sizeof(float));
   } else if (form != DbForm::legacy && pr.layout == Layout::nhwc) {
     mode_ = pr.dtype == DType::f32 ? Mode::sgemv_nhwc : Mode::gemm_ex_nhwc;
     ones_ = ones(pr.dtype, pr.n * pq);
@@ -576,7 +580,7 @@ void BiasReduction::enqueue(const void* dy, void* db, cudaStream_t stream) {
   if (mode_ == Mode::kernel) {
 #if CONVBP_WITH_CUDA_KERNELS
     CONVBP_CHECK(enqueue_db_kernel(dy, static_cast<float*>(partial_.get()), db, int(pr.dtype),
-                                   int(pr.layout), n, k, pq, stream));
+                                   int(pr.layout), n, k, pq, wave_, stream));
 #endif
     return;
   }
@@ -625,10 +629,13 @@ std::string BiasReduction::how() const {
         return "a CUDA kernel (each [p*q] row of dy summed by " + std::to_string(db_group(pq)) +
                " threads, then [n, k] summed over n)";
       }
-      const DbNhwcGrid g = db_nhwc_grid(problem_.n * pq, int(problem_.k));
+      const DbNhwcGrid g = db_nhwc_grid(problem_.n * pq, int(problem_.k), wave_);
       return "a CUDA kernel (dy as [n*p*q, k] in " + std::to_string(g.chunks) + " chunks of " +
              std::to_string(g.chunk_rows) + " rows, " + std::to_string(g.lanes) +
-             " threads per channel, then [k, chunks] summed over the chunks)";
+             " threads per channel, " + std::to_string(g.blocks()) + " blocks for a wave of " +
+             (wave_ > 0 ? std::to_string(wave_)
+                        : "unknown size, taken as " + std::to_string(kDbNhwcBlocks)) +
+             ", then [k, chunks] summed over the chunks)";
     }
     case Mode::sgemv_nchw:
       return "cuBLAS (cublasSgemv: dy as [n*k, p*q] times ones, then [n, k] summed over n)";

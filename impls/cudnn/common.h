@@ -209,6 +209,7 @@ class BiasReduction {
   ConvProblem problem_;
   Mode mode_;
   DeviceBuffer ones_, ones_n_, partial_, blas_workspace_;
+  int wave_ = 0;  // the NHWC kernel's blocks at once on this device (db_nhwc_wave(); 0: unknown)
   std::unique_ptr<LegacyDescriptors> legacy_;
   cudaStream_t stream_ = nullptr;
 };

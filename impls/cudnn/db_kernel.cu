@@ -105,6 +105,7 @@ __global__ void __launch_bounds__(kDbBlock) db_nhwc_kernel(DbKernelArgs a) {
   const int tiles = (a.k + width - 1) / width;
   const int tile = blockIdx.x % tiles;
   const std::int64_t chunk = blockIdx.x / tiles;
+  if (chunk >= a.chunks) return;  // a grid larger than chunks x tiles (the whole block leaves)
   const int t = threadIdx.x;
   const std::int64_t c = std::int64_t(tile) * width + t % width;
   const int lane = t / width;
@@ -134,20 +135,36 @@ __global__ void __launch_bounds__(kDbBlock) db_nhwc_kernel(DbKernelArgs a) {
   }
 }
 
+// The kernel for a dtype and layout (DbKernelArgs's values).
+const void* kernel_for(int dtype, int layout) {
+  if (layout == 0) {
+    return dtype == 1   ? reinterpret_cast<const void*>(&db_nchw_kernel<1>)
+           : dtype == 2 ? reinterpret_cast<const void*>(&db_nchw_kernel<2>)
+                        : reinterpret_cast<const void*>(&db_nchw_kernel<0>);
+  }
+  return dtype == 1   ? reinterpret_cast<const void*>(&db_nhwc_kernel<1>)
+         : dtype == 2 ? reinterpret_cast<const void*>(&db_nhwc_kernel<2>)
+                      : reinterpret_cast<const void*>(&db_nhwc_kernel<0>);
+}
+
 }  // namespace
 
-cudaError_t enqueue_db_kernel(const void* dy, float* partial, void* db, int dtype, int layout,
-                              int n, int k, std::int64_t row_length, cudaStream_t stream) {
-  const void* kernel = nullptr;
-  if (layout == 0) {
-    kernel = dtype == 1   ? reinterpret_cast<const void*>(&db_nchw_kernel<1>)
-             : dtype == 2 ? reinterpret_cast<const void*>(&db_nchw_kernel<2>)
-                          : reinterpret_cast<const void*>(&db_nchw_kernel<0>);
-  } else {
-    kernel = dtype == 1   ? reinterpret_cast<const void*>(&db_nhwc_kernel<1>)
-             : dtype == 2 ? reinterpret_cast<const void*>(&db_nhwc_kernel<2>)
-                          : reinterpret_cast<const void*>(&db_nhwc_kernel<0>);
+int db_nhwc_wave(int dtype) {
+  int device = 0, sms = 0, per_sm = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel_for(dtype, 1), kDbBlock, 0) !=
+          cudaSuccess) {
+    cudaGetLastError();  // not a sticky error: cleared
+    return 0;
   }
+  return sms > 0 && per_sm > 0 ? sms * per_sm : 0;
+}
+
+cudaError_t enqueue_db_kernel(const void* dy, float* partial, void* db, int dtype, int layout,
+                              int n, int k, std::int64_t row_length, int wave,
+                              cudaStream_t stream) {
+  const void* kernel = kernel_for(dtype, layout);
   DbKernelArgs a{1, dtype, layout, 0, n, k, row_length, 0, 0, dy, partial, db};
   void* args[] = {&a};
   const dim3 block(kDbBlock);
@@ -159,7 +176,7 @@ cudaError_t enqueue_db_kernel(const void* dy, float* partial, void* db, int dtyp
     grid1 = dim3(unsigned((rows + rows_per_block - 1) / rows_per_block));
     grid2 = dim3(unsigned((k + kDbBlock - 1) / kDbBlock));
   } else {
-    const DbNhwcGrid g = db_nhwc_grid(std::int64_t(n) * row_length, k);
+    const DbNhwcGrid g = db_nhwc_grid(std::int64_t(n) * row_length, k, wave);
     a.chunks = g.chunks;
     a.chunk_rows = g.chunk_rows;
     grid1 = dim3(unsigned(g.blocks()));

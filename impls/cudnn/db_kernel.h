@@ -19,8 +19,12 @@
 //            lanes are added in shared memory -> partial[k * chunks + chunk] (fp32);
 //   stage 2: one warp per k sums partial's contiguous row for k and writes db[k] in dy's
 //            dtype, 8 channels per block.
-// The chunks are sized for about 1024 blocks in stage 1 (one wave of 8 blocks of 256 threads
-// on each of an H100's or H200's 132 SMs), with at least 16 rows per lane.
+// The chunks are sized so that stage 1 is one wave: as many blocks as the GPU holds at once
+// (db_nhwc_wave(): SMs x the kernel's blocks per SM, 792 for f32 and 1056 for bf16 and f16 on
+// an H100 or H200 SXM's 132 SMs at the 40 and 32 registers nvcc 13 gives them; 1024 where the
+// runtime does not say), each with the same rows, at least 16 per thread where there are rows
+// enough. A bandwidth-bound kernel with equal blocks in one wave keeps every SM reading to the
+// end, where a wave and a part would leave most SMs idle in the part.
 //
 // Each kernel takes one argument, DbKernelArgs, by value: tests/mock_cuda's cudaLaunchKernel
 // reads it to model the kernels on the host, computing only what the launched grid covers (so
@@ -58,7 +62,8 @@ inline int db_group(std::int64_t row_length) {
   return group;
 }
 
-// NHWC: the shape of stage 1's grid for `rows` = n*p*q rows of k channels (above).
+// NHWC: the shape of stage 1's grid for `rows` = n*p*q rows of k channels and a wave of `wave`
+// blocks (db_nhwc_wave(); 0 or less: kDbNhwcBlocks), above.
 struct DbNhwcGrid {
   int width;                // channels per tile: k up to 256, else 256
   int lanes;                // threads per channel in a block: 256 / width
@@ -67,31 +72,37 @@ struct DbNhwcGrid {
   std::int64_t chunk_rows;  // rows per chunk
   std::int64_t blocks() const { return std::int64_t(chunks) * tiles; }
 };
-inline constexpr int kDbNhwcBlocks = 1024;                     // stage 1's blocks, about
-inline constexpr int kDbNhwcRowsPerLane = 16;                  // rows a lane sums at least
+inline constexpr int kDbNhwcBlocks = 1024;     // a wave where the device does not say
+inline constexpr int kDbNhwcRowsPerLane = 16;  // rows a lane sums at least
 inline constexpr int kDbNhwcChannelsPerBlock = kDbBlock / 32;  // stage 2: a warp per channel
-inline DbNhwcGrid db_nhwc_grid(std::int64_t rows, int k) {
+inline DbNhwcGrid db_nhwc_grid(std::int64_t rows, int k, int wave) {
   DbNhwcGrid g{};
   g.width = k < kDbBlock ? k : kDbBlock;
   g.lanes = kDbBlock / g.width;
   g.tiles = int((std::int64_t(k) + g.width - 1) / g.width);
   const std::int64_t min_rows = std::int64_t(g.lanes) * kDbNhwcRowsPerLane;
-  std::int64_t chunks = std::min<std::int64_t>((rows + min_rows - 1) / min_rows,
-                                               std::max(1, kDbNhwcBlocks / g.tiles));
-  if (chunks < 1) chunks = 1;
+  const int blocks = wave > 0 ? wave : kDbNhwcBlocks;
+  const std::int64_t chunks = std::max<std::int64_t>(
+      1, std::min<std::int64_t>(rows / min_rows, std::max(1, blocks / g.tiles)));
   g.chunk_rows = (rows + chunks - 1) / chunks;
   g.chunks = int((rows + g.chunk_rows - 1) / g.chunk_rows);  // none empty
   return g;
 }
 // The floats `partial` holds: NCHW n*k, NHWC k*chunks.
-inline std::int64_t db_partial_floats(int layout, int n, int k, std::int64_t row_length) {
+inline std::int64_t db_partial_floats(int layout, int n, int k, std::int64_t row_length, int wave) {
   return layout == 0 ? std::int64_t(n) * k
-                     : std::int64_t(k) * db_nhwc_grid(std::int64_t(n) * row_length, k).chunks;
+                     : std::int64_t(k) * db_nhwc_grid(std::int64_t(n) * row_length, k, wave).chunks;
 }
 
+// The NHWC kernel's blocks that the current device runs at once in `dtype` (its SMs times the
+// blocks of 256 threads each holds, cudaOccupancyMaxActiveBlocksPerMultiprocessor), or 0 where
+// the runtime does not say.
+int db_nhwc_wave(int dtype);
+
 // Launches both stages on `stream` (cudaLaunchKernel; no synchronisation). `partial` holds
-// db_partial_floats(...) floats. Returns the first launch error.
+// db_partial_floats(...) floats, for the same `wave` (NHWC only). Returns the first launch
+// error.
 cudaError_t enqueue_db_kernel(const void* dy, float* partial, void* db, int dtype, int layout,
-                              int n, int k, std::int64_t row_length, cudaStream_t stream);
+                              int n, int k, std::int64_t row_length, int wave, cudaStream_t stream);
 
 }  // namespace convbp::cudnn

@@ -106,9 +106,12 @@ class GuardedBuffer {
 
 using convbp::Layout;
 
+// wave: NHWC, the blocks stage 1 is sized for (db_nhwc_grid(); 0: kDbNhwcBlocks, as where the
+// device does not say).
 struct Shape {
   int n, k;
   std::int64_t pq;
+  int wave = 0;
 };
 
 std::string describe(const Shape& s, DType dtype, Layout layout, std::uint64_t seed,
@@ -119,9 +122,9 @@ std::string describe(const Shape& s, DType dtype, Layout layout, std::uint64_t s
   if (layout == Layout::nchw) {
     o << "threads per row " << convbp::cudnn::db_group(s.pq);
   } else {
-    const auto g = convbp::cudnn::db_nhwc_grid(s.n * s.pq, s.k);
+    const auto g = convbp::cudnn::db_nhwc_grid(s.n * s.pq, s.k, s.wave);
     o << g.chunks << " chunks of " << g.chunk_rows << " rows, " << g.tiles << " tiles of "
-      << g.width << " channels, " << g.lanes << " threads per channel";
+      << g.width << " channels, " << g.lanes << " threads per channel, wave " << s.wave;
   }
   o << "), seed " << seed << ", buffers against their " << (edge == Edge::end ? "end" : "start")
     << " guard page";
@@ -133,12 +136,16 @@ std::string describe(const Shape& s, DType dtype, Layout layout, std::uint64_t s
 // leave a block part empty, n past stage 2's unroll by 8, and k over one block of stage 2.
 // NHWC: k of 1 to 300, so that a block's 256 threads give 256 to 1 threads to a channel, some
 // of them none (k 3, 5, 37, 96), one tile of channels exactly (256) and a second tile with one
-// channel (257) or more (300); one chunk of rows, and many with a short last one, up to the
-// cap on stage 1's blocks (300 channels of 8200 rows).
-const Shape kShapes[] = {{1, 1, 1},    {3, 5, 7},     {2, 3, 49},   {3, 37, 100},
-                         {2, 3, 257},  {2, 5, 1000},  {2, 3, 2051}, {1, 2, 12544},
-                         {17, 3, 9},   {2, 300, 4},   {5, 7, 4096}, {2, 64, 3136},
-                         {1, 96, 500}, {1, 256, 300}, {2, 257, 40}, {1, 300, 8200}};
+// channel (257) or more (300); one chunk of rows, and many with a short last one; the cap on
+// stage 1's blocks (a wave) reached in a tile of 300 channels and in one of 64 (conv1's and
+// VGG-16's k: 1016 chunks of 65 rows, the last of 25), and small waves, so that each thread
+// runs the eight-way loop many times (k 64 and 5) and a wave that the tiles do not divide
+// leaves blocks out (k 257, wave 5).
+const Shape kShapes[] = {{1, 1, 1},      {3, 5, 7},        {2, 3, 49},      {3, 37, 100},
+                         {2, 3, 257},    {2, 5, 1000},     {2, 3, 2051},    {1, 2, 12544},
+                         {17, 3, 9},     {2, 300, 4},      {5, 7, 4096},    {2, 64, 3136},
+                         {1, 96, 500},   {1, 256, 300},    {2, 257, 40},    {1, 300, 8200},
+                         {1, 64, 66000}, {2, 64, 3136, 6}, {1, 5, 4000, 3}, {3, 257, 50, 5}};
 const DType kDtypes[] = {DType::f32, DType::bf16, DType::f16};
 const Layout kLayouts[] = {Layout::nchw, Layout::nhwc};
 
@@ -158,9 +165,9 @@ void check_kernel(const Shape& s, DType dtype, Layout layout, Values values, std
   SCOPED_TRACE(describe(s, dtype, layout, seed, edge));
   const std::size_t k = std::size_t(s.k);
   const std::size_t elements = std::size_t(s.n) * k * std::size_t(s.pq);
-  const auto g = convbp::cudnn::db_nhwc_grid(s.n * s.pq, s.k);
+  const auto g = convbp::cudnn::db_nhwc_grid(s.n * s.pq, s.k, s.wave);
   const std::size_t partials =
-      std::size_t(convbp::cudnn::db_partial_floats(int(layout), s.n, s.k, s.pq));
+      std::size_t(convbp::cudnn::db_partial_floats(int(layout), s.n, s.k, s.pq, s.wave));
   // Which partial an element adds to, how many elements each partial sums at most, and which
   // channel a partial belongs to.
   const auto partial_of = [&](std::size_t i) {
@@ -192,7 +199,7 @@ void check_kernel(const Shape& s, DType dtype, Layout layout, Values values, std
   cuda_emulation::launches().clear();
   ASSERT_EQ(
       convbp::cudnn::enqueue_db_kernel(dy.data(), static_cast<float*>(partial.data()), db.data(),
-                                       int(dtype), int(layout), s.n, s.k, s.pq, nullptr),
+                                       int(dtype), int(layout), s.n, s.k, s.pq, s.wave, nullptr),
       cudaSuccess);
   ASSERT_EQ(cuda_emulation::launches().size(), 2u) << "two stages, two launches";
 
@@ -250,8 +257,9 @@ TEST(DbKernelOnHost, StaysWithinFp32SummationsBoundOnRealValues) {
 // The grid of each stage, neither with a block that has nothing to do:
 //   NCHW: stage 1 one group of db_group(p*q) threads per (n, k) row, stage 2 one thread per k,
 //         in blocks of kDbBlock threads;
-//   NHWC: stage 1 one block per (chunk, tile), every chunk holding rows, at most about
-//         kDbNhwcBlocks blocks; stage 2 one warp per k, kDbNhwcChannelsPerBlock per block.
+//   NHWC: stage 1 one block per (chunk, tile), every chunk holding rows, no more blocks than a
+//         wave (unless the tiles alone are more), at least 16 rows per thread; stage 2 one warp
+//         per k, kDbNhwcChannelsPerBlock per block.
 TEST(DbKernelOnHost, LaunchesNoBlockWithoutWork) {
   using convbp::cudnn::kDbBlock;
   using convbp::cudnn::kDbNhwcChannelsPerBlock;
@@ -272,14 +280,19 @@ TEST(DbKernelOnHost, LaunchesNoBlockWithoutWork) {
         EXPECT_LT((l[1].grid.x - 1) * unsigned(kDbBlock), unsigned(s.k));
         continue;
       }
-      const auto g = convbp::cudnn::db_nhwc_grid(s.n * s.pq, s.k);
+      const auto g = convbp::cudnn::db_nhwc_grid(s.n * s.pq, s.k, s.wave);
       const std::int64_t rows = s.n * s.pq;
       EXPECT_EQ(std::int64_t(l[0].grid.x), g.blocks());
       EXPECT_GE(std::int64_t(g.chunks) * g.chunk_rows, rows);
       EXPECT_LT(std::int64_t(g.chunks - 1) * g.chunk_rows, rows);
       EXPECT_GE(g.tiles * g.width, s.k);
       EXPECT_LT((g.tiles - 1) * g.width, s.k);
-      EXPECT_LE(g.blocks(), std::max(convbp::cudnn::kDbNhwcBlocks, g.tiles));
+      const int wave = s.wave > 0 ? s.wave : convbp::cudnn::kDbNhwcBlocks;
+      EXPECT_LE(g.blocks(), std::max(wave, g.tiles));
+      // At least 16 rows per thread in every chunk but the last, where there are rows enough.
+      if (rows >= std::int64_t(g.lanes) * convbp::cudnn::kDbNhwcRowsPerLane) {
+        EXPECT_GE(g.chunk_rows, std::int64_t(g.lanes) * convbp::cudnn::kDbNhwcRowsPerLane);
+      }
       EXPECT_GE(l[1].grid.x * unsigned(kDbNhwcChannelsPerBlock), unsigned(s.k));
       EXPECT_LT((l[1].grid.x - 1) * unsigned(kDbNhwcChannelsPerBlock), unsigned(s.k));
     }

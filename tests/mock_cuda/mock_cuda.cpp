@@ -796,7 +796,8 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int) {
   return cudaSuccess;
 }
 // The memory attributes bench/cudnn_db_bare reads (a modest device: 1 GHz x 512 bits, 128 GB/s;
-// 1 MiB of L2) and the compute capability's major; any other is not modelled.
+// 1 MiB of L2), the compute capability's major and the SMs (1, as cudaGetDeviceProperties
+// says); any other is not modelled.
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attribute, int device) {
   if (device != 0) return cudaErrorInvalidDevice;
   switch (attribute) {
@@ -811,6 +812,9 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attribute, int dev
       return cudaSuccess;
     case cudaDevAttrComputeCapabilityMajor:
       *value = 9;  // as cudaGetDeviceProperties says
+      return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount:
+      *value = 1;
       return cudaSuccess;
     default:
       return cudaErrorInvalidValue;
@@ -942,6 +946,18 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
   *ms = std::chrono::duration<float, std::milli>(reinterpret_cast<Event*>(b)->at -
                                                  reinterpret_cast<Event*>(a)->at)
             .count();
+  return cudaSuccess;
+}
+
+// The blocks of `block_size` threads an SM of the model holds at once: 2048 threads' worth, as
+// an sm_90 SM where registers and shared memory do not limit it.
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, const void* func,
+                                                          int block_size, std::size_t shared) {
+  MOCK_STICKY();
+  if (!blocks || !func || block_size < 1 || block_size > 1024 || shared != 0) {
+    return cudaErrorInvalidValue;
+  }
+  *blocks = 2048 / block_size;
   return cudaSuccess;
 }
 
