@@ -16,16 +16,18 @@ const char* to_string(Device device) { return device == Device::cpu ? "cpu" : "c
 
 namespace {
 std::vector<const Backward*>& mutable_registry() {
-  // Implementations are stateless and live for the whole program.
-  static std::vector<const Backward*> all = [] {
-    std::vector<const Backward*> list;
+  // Implementations are stateless and live for the whole program. The list is never destroyed
+  // either, so that they stay reachable to the end: a static vector's destructor, run at exit,
+  // would leave them to LeakSanitizer as leaks.
+  static auto* all = [] {
+    auto* list = new std::vector<const Backward*>;
 #define CONVBP_IMPL(family) \
-  for (auto& backward : make_##family##_backwards()) list.push_back(backward.release());
+  for (auto& backward : make_##family##_backwards()) list->push_back(backward.release());
 #include "impl_list.inc"
 #undef CONVBP_IMPL
     return list;
   }();
-  return all;
+  return *all;
 }
 }  // namespace
 
