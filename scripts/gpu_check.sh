@@ -3,8 +3,8 @@
 # configures and builds convbp with cuDNN (no oneDNN), runs the cuDNN tests and the generic sweep
 # of 38 small shapes over every entry, then times PyTorch's choice on the GPU suite's shapes,
 # runs the GPU suite and compares the two (TF/s, % of peak, ratio), prints db's achieved GB/s in
-# each weights case, times every form of db side by side on issue 11's two shapes
-# (bench/cudnn_db_bare), runs the knob-space search on two weights passes, and with the time left
+# each weights case, times every form of db side by side on issue 11's two shapes and three
+# NHWC ones (bench/cudnn_db_bare), runs the knob-space search on two weights passes, and with the time left
 # does for a second suite (VGG-16 and MobileNetV2's depthwise layers at batch 64) what it did for
 # the first.
 #
@@ -29,9 +29,9 @@
 # time and exit status, db's GB/s), build.log (configure and build), tests.log (cuDNN tests,
 # then the sweep), torch.json and torch.log, gpu_report.json and suite.log, comparison.md,
 # db_preflight.txt (the kernel checked on small shapes before the rest: scripts/db_preflight.sh),
-# db_bare.txt (db by the CUDA kernel, cuBLAS and cudnnConvolutionBackwardBias on conv1's and VGG-16
-# conv1_2's dy at batch 32: each checked, then timed in alternating rounds; ms, GB/s, % of the
-# device's memory bandwidth),
+# db_bare.txt (db by the CUDA kernels, cuBLAS and cudnnConvolutionBackwardBias on conv1's and
+# VGG-16 conv1_2's dy at batch 32, in f32 NCHW and bf16 NHWC, and conv1's in f32 NHWC: each
+# checked, then timed in alternating rounds; ms, GB/s, % of the device's memory bandwidth),
 # network.txt (the suite's network total: convbp's picks, cuDNN's legacy algorithms as
 # cudnnFind picks them, PyTorch; `convbp show REPORT --torch torch.json`), search.log and
 # search_<shape>.json (the knob search against the heuristics' offer, TF32, two weights passes;
@@ -205,7 +205,7 @@ if [[ -n ${links:-} ]]; then
 fi
 
 # db alone, every form side by side on the same dy (issue 11: >= 50% of the HBM's bandwidth, 4.8
-# TB/s on an H200, 3.35 on an H100): a few seconds, most of them filling 514 MB of dy on the host.
+# TB/s on an H200, 3.35 on an H100): a few seconds, most of them filling 874 MB of dy on the host.
 # Not in the exit status.
 step "db: the kernel, cuBLAS and cudnnConvolutionBackwardBias side by side (at most 60 s)"
 db_bare_status=0

@@ -156,9 +156,9 @@ Support bias_support(const ConvProblem& problem);
 //   NHWC:        dy as a [n*p*q, k] matrix, transposed, times ones(n*p*q) -> db (one call:
 //                cublasSgemv for f32, cublasGemmEx with compute type 32F and db in dy's dtype
 //                for bf16 and f16);
-//   16-bit NCHW: cudnnConvolutionBackwardBias. The two-step form would need
-//                the fp32 partial sums converted to bf16/f16 at the end, which cuBLAS does not
-//                offer (a 32F A needs a 32F C).
+//   16-bit NCHW: cudnnConvolutionBackwardBias. The two-step form would need the fp32 partial
+//                sums converted to bf16/f16 at the end, which cuBLAS does not offer (a 32F A
+//                needs a 32F C).
 // The cuBLAS forms run on a workspace of the reduction's own (cublasSetWorkspace after each
 // cublasSetStream, which resets it to the handle's pool; 32 MiB on Hopper and later, 4 MiB
 // before, the sizes cuBLAS recommends): with the one handle shared by plans on concurrent

@@ -702,9 +702,10 @@ struct Event {
 // configuration on the event clock (events read a virtual clock on top of the host's, which the
 // execution advances by its modeled time less the host's time in it), or the host's time where
 // that is longer: 20 ms for every engine but 9, whose time depends on its knobs and is least, 10
-// ms, at STAGES 3, SPLIT_K_SLC 4 and CTA_COUNT 64. Each step away costs at least 0.99 ms. The
-// host's own time in the execution, preemptions included, is absorbed: with 0.2 ms steps added
-// on top of it, the host's noise on two shared cores once made the search pick CTA_COUNT 128.
+// ms, at STAGES 3, SPLIT_K_SLC 4 and CTA_COUNT 64. Each step away costs at least 0.93 ms
+// (CTA_COUNT 64 to 32). The host's own time in the execution, preemptions included, is
+// absorbed: with 0.2 ms steps added on top of it, the host's noise on two shared cores once
+// made the search pick CTA_COUNT 128.
 // The clock is virtual, so the tests take no longer. Off, events time the host's work only.
 std::atomic<std::int64_t> g_virtual_ns{0};
 
