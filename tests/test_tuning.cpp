@@ -298,49 +298,36 @@ TEST(TuningDb, ADateIsARealUtcTimeAsConvbpWritesIt) {
 // medians', an implementation twice in one list, a thread count below 1.
 TEST(TuningDb, AnInconsistentEntryIsAnErrorAtItsPath) {
   const std::string entry = "t.json: $.sections[0].entries[0].";
-  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
-              e["results"][1]["reps"] = 0;
-            }).find(entry + "results[1].reps: expected an integer from 1"),
-            std::string::npos);
-  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
-              e["best"]["time_ms"] = 3.5;
-            }).find(entry + "best.time_ms: expected the median_ms of \"im2col_gemm.batched\""),
-            std::string::npos);
-  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
-              e["best"]["runner_up"] = "winograd.f2x3";
-            }).find(entry + "best.runner_up: \"winograd.f2x3\" is not another of the ranked"),
-            std::string::npos);
-  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
-              e["best"]["runner_up"] = "im2col_gemm.batched";
-            }).find(entry + "best.runner_up: \"im2col_gemm.batched\" is not another"),
-            std::string::npos);
-  EXPECT_NE(
-      error_of_edited_entry([](nlohmann::json& e) { e["best"]["margin"] = 0.5; })
-          .find(entry + "best.margin: expected the runner_up's median over the best's, less 1 "
-                        "(13), got 0.5"),
-      std::string::npos);
-  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
-              e["best"]["runner_up"] = "";
-            }).find(entry + "best.margin: expected 0 where there is no runner_up, got 13.0"),
-            std::string::npos);
+  // Each edit of a good entry, and the start of the error it must give.
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> wrong = {
+      {[](nlohmann::json& e) { e["results"][1]["reps"] = 0; },
+       "results[1].reps: expected an integer from 1"},
+      {[](nlohmann::json& e) { e["best"]["time_ms"] = 3.5; },
+       "best.time_ms: expected the median_ms of \"im2col_gemm.batched\""},
+      {[](nlohmann::json& e) { e["best"]["runner_up"] = "winograd.f2x3"; },
+       "best.runner_up: \"winograd.f2x3\" is not another of the ranked"},
+      {[](nlohmann::json& e) { e["best"]["runner_up"] = "im2col_gemm.batched"; },
+       "best.runner_up: \"im2col_gemm.batched\" is not another"},
+      {[](nlohmann::json& e) { e["best"]["margin"] = 0.5; },
+       "best.margin: expected the runner_up's median over the best's, less 1 (13), got 0.5"},
+      {[](nlohmann::json& e) { e["best"]["runner_up"] = ""; },
+       "best.margin: expected 0 where there is no runner_up, got 13.0"},
+      {[](nlohmann::json& e) { e["candidates"].push_back("naive"); },
+       "candidates[3]: \"naive\" is listed twice"},
+      {[](nlohmann::json& e) { e["results"].push_back(e["results"][1]); },
+       "results[2].impl: \"naive\" is listed twice"},
+      {[](nlohmann::json& e) { e["rejected"].push_back(e["rejected"][0]); },
+       "rejected[1].impl: \"winograd.f2x3\" is listed twice"}};
+  for (const auto& [edit, expected] : wrong) {
+    const std::string error = error_of_edited_entry(edit);
+    EXPECT_NE(error.find(entry + expected), std::string::npos) << error;
+  }
   EXPECT_EQ(error_of_edited_entry([](nlohmann::json& e) {
               e["best"]["runner_up"] = "";
               e["best"]["margin"] = 0;
             }),
             "")
       << "a best without a runner-up (the others excluded by constraints)";
-  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
-              e["candidates"].push_back("naive");
-            }).find(entry + "candidates[3]: \"naive\" is listed twice"),
-            std::string::npos);
-  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
-              e["results"].push_back(e["results"][1]);
-            }).find(entry + "results[2].impl: \"naive\" is listed twice"),
-            std::string::npos);
-  EXPECT_NE(error_of_edited_entry([](nlohmann::json& e) {
-              e["rejected"].push_back(e["rejected"][0]);
-            }).find(entry + "rejected[1].impl: \"winograd.f2x3\" is listed twice"),
-            std::string::npos);
   for (int threads : {0, -2}) {
     TuningDb db;
     db.put({{"convbp", "test"}, {"threads", threads}}, sample_entry());
